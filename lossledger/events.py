@@ -1,0 +1,166 @@
+"""Domain events: plain frozen records of what happened.
+
+A raw report arriving is an event; so is every decision a person makes about the data (an
+override, a retraction, the revert of either). Events carry no behaviour: projections read them.
+The store wraps each one in a :class:`RecordedEvent` with its position in the log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeAlias
+
+__all__ = [
+    "DecisionReverted",
+    "DomainEvent",
+    "RecordedEvent",
+    "ReportReceived",
+    "ReportRetracted",
+    "TotalOverridden",
+    "decode_event",
+    "event_kinds",
+    "new_event_id",
+    "utc_now",
+]
+
+
+def utc_now() -> dt.datetime:
+    """The current time, timezone-aware UTC, to the microsecond."""
+    return dt.datetime.now(dt.UTC)
+
+
+def new_event_id() -> str:
+    """A fresh, globally unique event id."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportReceived:
+    """A raw report, stored exactly as received.
+
+    >>> e = ReportReceived(source="ticker.en", file_name="a.txt", media_type="text/plain",
+    ...                    body=b"x")
+    >>> e.sha256[:12]
+    '2d711642b726'
+    """
+
+    kind: ClassVar[str] = "ReportReceived"
+    source: str | None
+    file_name: str
+    media_type: str
+    body: bytes = field(repr=False)
+    received_at: dt.datetime = field(default_factory=utc_now)
+    event_id: str = field(default_factory=new_event_id)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.body).hexdigest()
+
+    @property
+    def content_key(self) -> str | None:
+        """Two events with the same content key are one: the store keeps the first."""
+        return self.sha256
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TotalOverridden:
+    """A person sets the published total of one category on one date."""
+
+    kind: ClassVar[str] = "TotalOverridden"
+    date: dt.date
+    category: str
+    total: int
+    reason: str
+    actor: str
+    received_at: dt.datetime = field(default_factory=utc_now)
+    event_id: str = field(default_factory=new_event_id)
+    content_key: ClassVar[None] = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportRetracted:
+    """A person withdraws a report: its observations leave the consensus."""
+
+    kind: ClassVar[str] = "ReportRetracted"
+    target_event_id: str
+    reason: str
+    actor: str
+    received_at: dt.datetime = field(default_factory=utc_now)
+    event_id: str = field(default_factory=new_event_id)
+    content_key: ClassVar[None] = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecisionReverted:
+    """A person undoes an earlier decision (an override or a retraction)."""
+
+    kind: ClassVar[str] = "DecisionReverted"
+    target_event_id: str
+    reason: str
+    actor: str
+    received_at: dt.datetime = field(default_factory=utc_now)
+    event_id: str = field(default_factory=new_event_id)
+    content_key: ClassVar[None] = None
+
+
+DomainEvent: TypeAlias = ReportReceived | TotalOverridden | ReportRetracted | DecisionReverted
+
+_KINDS: dict[str, type[Any]] = {
+    cls.kind: cls for cls in (ReportReceived, TotalOverridden, ReportRetracted, DecisionReverted)
+}
+
+
+def event_kinds() -> tuple[str, ...]:
+    """The names of every event kind the log may hold."""
+    return tuple(_KINDS)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as the store holds it: its place in the log and its hash-chain link."""
+
+    seq: int
+    event_id: str
+    kind: str
+    recorded_at: dt.datetime
+    content_sha256: str | None
+    payload: str
+    """JSON of the event's fields, body excluded."""
+    body: bytes | None
+    prev_hash: str
+    hash: str
+
+    def to_domain(self) -> DomainEvent:
+        return decode_event(self.kind, self.payload, self.body)
+
+
+def encode_payload(event: DomainEvent) -> str:
+    """The event's fields as canonical JSON (body excluded: the store keeps it as bytes)."""
+    fields = {
+        f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.name != "body"
+    }
+    return json.dumps(fields, default=_json_default, sort_keys=True, ensure_ascii=False)
+
+
+def decode_event(kind: str, payload: str, body: bytes | None) -> DomainEvent:
+    """Rebuild a domain event from its stored form."""
+    cls = _KINDS[kind]
+    fields = json.loads(payload)
+    for name in ("received_at",):
+        fields[name] = dt.datetime.fromisoformat(fields[name])
+    if "date" in fields:
+        fields["date"] = dt.date.fromisoformat(fields["date"])
+    if body is not None and kind == ReportReceived.kind:
+        fields["body"] = body
+    return cls(**fields)
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot encode {type(value).__name__} in an event payload")

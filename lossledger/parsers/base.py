@@ -1,0 +1,85 @@
+"""The parser contract: what every report format's parser takes and gives back.
+
+A parser is pure: it sees the decoded text of one raw report and returns what the text says,
+never guessing. Anything it cannot place (an unknown label, a contradictory date) comes back as
+a :class:`Problem`, which the pipeline quarantines with its reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+__all__ = [
+    "SOURCE_KINDS",
+    "ParseResult",
+    "ParsedObservation",
+    "Parser",
+    "Problem",
+    "SourceKind",
+]
+
+SourceKind = Literal["official", "api", "ticker", "history"]
+#: Source kinds in the default consensus priority, highest first.
+SOURCE_KINDS: tuple[SourceKind, ...] = ("official", "api", "ticker", "history")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedObservation:
+    """One figure a report states: a category's cumulative total on a date."""
+
+    date: dt.date
+    category: str
+    total: int
+    stated_delta: int | None = None
+    qualifier: str | None = None
+    label: str | None = None
+    """The label as written in the report (before mapping to the category code)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something in a report that could not be turned into an observation."""
+
+    reason: str
+    date: dt.date | None = None
+    category: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    """What one report yields: which parser read it, the observations and the problems.
+
+    ``parser`` is ``None`` when no parser (or more than one) claimed the report; the problems
+    then say why, and the report is quarantined whole.
+    """
+
+    parser: str | None
+    parser_version: str | None
+    source_kind: SourceKind | None
+    report_date: dt.date | None
+    observations: tuple[ParsedObservation, ...] = ()
+    problems: tuple[Problem, ...] = field(default=())
+
+
+class Parser(ABC):
+    """A reader of one report format.
+
+    Subclasses set ``name``, ``version`` and ``source_kind`` and implement :meth:`claims` and
+    :meth:`parse`. Bump ``version`` whenever the output for some input changes: cached parse
+    results are keyed on it.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    source_kind: ClassVar[SourceKind]
+
+    @abstractmethod
+    def claims(self, text: str, *, media_type: str) -> bool:
+        """Whether this text looks like this parser's format (cheap, no full parse)."""
+
+    @abstractmethod
+    def parse(self, text: str, *, media_type: str) -> ParseResult:
+        """Read the whole report."""

@@ -1,0 +1,251 @@
+"""The event store: an append-only, hash-chained log behind a narrow interface.
+
+:class:`EventStore` is the contract every backend honours (one module per backend:
+``lossledger.sqlite``, ``lossledger.postgres``); :func:`open_store` picks the backend from the
+store URL's scheme. Callers never see SQL.
+
+Guarantees every backend gives:
+
+- one event per distinct content (``content_key``): appending known bytes again adds nothing
+  and reports a duplicate, also under concurrent appends;
+- gap-free sequence numbers, each event chained to the previous one by hash;
+- no UPDATE or DELETE of an event (refused by the database itself);
+- :meth:`EventStore.verify` walks the chain and names the first event that does not match.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Self
+
+from lossledger.events import DomainEvent, RecordedEvent, encode_payload
+
+__all__ = [
+    "GENESIS_HASH",
+    "AppendResult",
+    "EventStore",
+    "RunRecord",
+    "StoreError",
+    "VerifyResult",
+    "chain_hash",
+    "open_store",
+    "store_url_for_home",
+]
+
+GENESIS_HASH = "0" * 64
+
+#: URL scheme -> "module:Class" of the backend; adding a backend is one line here.
+BACKENDS: dict[str, str] = {
+    "sqlite": "lossledger.sqlite:SQLiteEventStore",
+    "postgresql": "lossledger.postgres:PostgresEventStore",
+    "postgres": "lossledger.postgres:PostgresEventStore",
+}
+
+
+class StoreError(Exception):
+    """A store that cannot be used: missing, not a lossledger store, unreachable."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What an append did: the events it recorded and those it found already there."""
+
+    recorded: tuple[RecordedEvent, ...] = ()
+    duplicates: tuple[tuple[DomainEvent, str], ...] = ()
+    """Each duplicate with the id of the event that already holds its content."""
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    """The outcome of walking the hash chain."""
+
+    checked: int
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.first_bad_seq is None
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One pipeline run, kept for ``lossledger status`` (operational, not an event)."""
+
+    run_id: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    status: str
+    watermark_before: int
+    watermark_after: int
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def chain_hash(
+    prev_hash: str,
+    *,
+    seq: int,
+    event_id: str,
+    kind: str,
+    recorded_at: str,
+    content_sha256: str | None,
+    payload: str,
+    body: bytes | None,
+) -> str:
+    """The hash linking one event to the previous one.
+
+    >>> chain_hash(GENESIS_HASH, seq=1, event_id="e", kind="K", recorded_at="t",
+    ...            content_sha256=None, payload="{}", body=None)[:16]
+    '6f8a1ee7c7ad5d3b'
+    """
+    body_hash = hashlib.sha256(body).hexdigest() if body is not None else "-"
+    parts = (prev_hash, str(seq), event_id, kind, recorded_at, content_sha256 or "-", payload)
+    digest = hashlib.sha256("\x1f".join(parts).encode())
+    digest.update(body_hash.encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRow:
+    """An event encoded for storage, before the store gives it a place in the log."""
+
+    event_id: str
+    kind: str
+    content_sha256: str | None
+    payload: str
+    body: bytes | None
+
+    @classmethod
+    def of(cls, event: DomainEvent) -> Self:
+        body = getattr(event, "body", None)
+        return cls(event.event_id, event.kind, event.content_key, encode_payload(event), body)
+
+    def link(self, *, seq: int, recorded_at: str, prev_hash: str) -> str:
+        return chain_hash(
+            prev_hash,
+            seq=seq,
+            event_id=self.event_id,
+            kind=self.kind,
+            recorded_at=recorded_at,
+            content_sha256=self.content_sha256,
+            payload=self.payload,
+            body=self.body,
+        )
+
+
+class EventStore(ABC):
+    """An append-only, hash-chained event log."""
+
+    url: str
+
+    @abstractmethod
+    def append(self, events: Sequence[DomainEvent]) -> AppendResult:
+        """Record the events in order, atomically; known content is reported, not added."""
+
+    @abstractmethod
+    def read(
+        self,
+        *,
+        after: int = 0,
+        upto: int | None = None,
+        kinds: Iterable[str] | None = None,
+        with_body: bool = True,
+    ) -> Iterator[RecordedEvent]:
+        """Events with ``after < seq <= upto`` in sequence order."""
+
+    @abstractmethod
+    def head(self) -> int:
+        """The sequence number of the newest event (0 for an empty log)."""
+
+    @abstractmethod
+    def seq_at(self, moment: dt.datetime) -> int:
+        """The newest sequence number recorded at or before ``moment`` (0 if none)."""
+
+    @abstractmethod
+    def count_by_kind(self) -> dict[str, int]:
+        """How many events of each kind the log holds."""
+
+    @abstractmethod
+    def lock(self, name: str, *, on_wait: Any = None) -> AbstractContextManager[None]:
+        """An exclusive lock shared by every process using this store.
+
+        ``on_wait`` is called once (with no arguments) if the lock is held by someone else,
+        before waiting for it.
+        """
+
+    @abstractmethod
+    def record_run(self, run: RunRecord) -> None:
+        """Insert or update the operational record of one run."""
+
+    @abstractmethod
+    def last_run(self) -> RunRecord | None:
+        """The most recently started run, if any."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def verify(self) -> VerifyResult:
+        """Walk the log from the start, recomputing every link of the hash chain."""
+        prev_hash, expected_seq, checked = GENESIS_HASH, 1, 0
+        for event in self.read(with_body=True):
+            problem = _link_problem(event, prev_hash=prev_hash, expected_seq=expected_seq)
+            if problem is not None:
+                return VerifyResult(checked, first_bad_seq=event.seq, problem=problem)
+            prev_hash, expected_seq, checked = event.hash, event.seq + 1, checked + 1
+        return VerifyResult(checked)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _link_problem(event: RecordedEvent, *, prev_hash: str, expected_seq: int) -> str | None:
+    if event.seq != expected_seq:
+        return f"sequence jumps from {expected_seq - 1} to {event.seq}"
+    if event.prev_hash != prev_hash:
+        return "previous-hash link does not match the event before it"
+    body_sha = hashlib.sha256(event.body).hexdigest() if event.body is not None else None
+    if event.content_sha256 is not None and body_sha not in (None, event.content_sha256):
+        return "raw bytes do not match their sha256"
+    recomputed = chain_hash(
+        prev_hash,
+        seq=event.seq,
+        event_id=event.event_id,
+        kind=event.kind,
+        recorded_at=event.recorded_at.isoformat(),
+        content_sha256=event.content_sha256,
+        payload=event.payload,
+        body=event.body,
+    )
+    if recomputed != event.hash:
+        return "event hash does not match its content"
+    return None
+
+
+def store_url_for_home(home: Path) -> str:
+    """The default, embedded store of a lossledger home directory."""
+    return f"sqlite:///{(home / 'events.sqlite').resolve()}"
+
+
+def open_store(url: str) -> EventStore:
+    """Open (creating if needed) the event store at ``url``.
+
+    ``sqlite:///path/to/events.sqlite`` or ``postgresql://user@host:port/db``.
+    """
+    scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
+    target = BACKENDS.get(scheme)
+    if target is None:
+        known = ", ".join(sorted(BACKENDS))
+        raise StoreError(f"unknown store URL scheme {scheme!r} in {url!r} (known: {known})")
+    module_name, _, class_name = target.partition(":")
+    backend = getattr(importlib.import_module(module_name), class_name)
+    return backend.from_url(url)

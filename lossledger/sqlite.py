@@ -1,0 +1,240 @@
+"""The embedded default event store: one SQLite file (stdlib ``sqlite3``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any, Self
+
+from lossledger.events import DomainEvent, RecordedEvent, utc_now
+from lossledger.persistence import (
+    GENESIS_HASH,
+    AppendResult,
+    EventStore,
+    PendingRow,
+    RunRecord,
+    StoreError,
+)
+
+__all__ = ["SQLiteEventStore"]
+
+_MARKER = "lossledger-event-store"
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('format', '{_MARKER}'), ('schema_version', '1');
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    content_sha256 TEXT UNIQUE,
+    payload TEXT NOT NULL,
+    body BLOB,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_recorded_at ON events (recorded_at);
+CREATE TRIGGER IF NOT EXISTS events_refuse_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'lossledger events are immutable: UPDATE refused'); END;
+CREATE TRIGGER IF NOT EXISTS events_refuse_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'lossledger events are immutable: DELETE refused'); END;
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL,
+    watermark_before INTEGER NOT NULL,
+    watermark_after INTEGER NOT NULL,
+    summary TEXT NOT NULL
+);
+"""
+_COLUMNS = "seq, event_id, kind, recorded_at, content_sha256, payload, {body}, prev_hash, hash"
+
+
+class SQLiteEventStore(EventStore):
+    """The event log in a single SQLite file, safe for several processes on one machine."""
+
+    def __init__(self, path: Path, *, timeout_s: float = 60.0) -> None:
+        self.path = Path(path)
+        self.url = f"sqlite:///{self.path}"
+        _refuse_foreign_file(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
+            _ensure_schema(self._db)
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StoreError(f"{self.path} is not a lossledger event store ({exc})") from exc
+
+    @classmethod
+    def from_url(cls, url: str) -> Self:
+        prefix = "sqlite:///"
+        if not url.startswith(prefix):
+            raise StoreError(f"expected sqlite:///PATH, got {url!r}")
+        return cls(Path(url.removeprefix(prefix)))
+
+    def append(self, events: Sequence[DomainEvent]) -> AppendResult:
+        rows = [PendingRow.of(event) for event in events]
+        recorded: list[RecordedEvent] = []
+        duplicates: list[tuple[DomainEvent, str]] = []
+        with self._write_transaction() as db:
+            seq, prev_hash = _head_link(db)
+            seen: dict[str, str] = {}
+            for event, row in zip(events, rows, strict=True):
+                existing = _existing_holder(db, row.content_sha256, seen)
+                if existing is not None:
+                    duplicates.append((event, existing))
+                    continue
+                seq += 1
+                recorded_at = utc_now().isoformat()
+                link = row.link(seq=seq, recorded_at=recorded_at, prev_hash=prev_hash)
+                db.execute(
+                    "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (seq, row.event_id, row.kind, recorded_at, row.content_sha256,
+                     row.payload, row.body, prev_hash, link),
+                )
+                if row.content_sha256 is not None:
+                    seen[row.content_sha256] = row.event_id
+                recorded.append(_recorded(
+                    (seq, row.event_id, row.kind, recorded_at, row.content_sha256,
+                     row.payload, row.body, prev_hash, link)))
+                prev_hash = link
+        return AppendResult(tuple(recorded), tuple(duplicates))
+
+    def read(
+        self,
+        *,
+        after: int = 0,
+        upto: int | None = None,
+        kinds: Iterable[str] | None = None,
+        with_body: bool = True,
+    ) -> Iterator[RecordedEvent]:
+        sql = f"SELECT {_COLUMNS.format(body='body' if with_body else 'NULL')} FROM events "
+        sql += "WHERE seq > ? AND seq <= ?"
+        params: list[Any] = [after, upto if upto is not None else 2**62]
+        if kinds is not None:
+            kinds = list(kinds)
+            sql += f" AND kind IN ({', '.join('?' * len(kinds))})"
+            params += kinds
+        cursor = self._db.execute(sql + " ORDER BY seq", params)
+        while batch := cursor.fetchmany(512):
+            yield from map(_recorded, batch)
+
+    def head(self) -> int:
+        return self._db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+
+    def seq_at(self, moment: dt.datetime) -> int:
+        row = self._db.execute(
+            "SELECT coalesce(max(seq), 0) FROM events WHERE recorded_at <= ?",
+            (moment.astimezone(dt.UTC).isoformat(),),
+        ).fetchone()
+        return row[0]
+
+    def count_by_kind(self) -> dict[str, int]:
+        return dict(self._db.execute("SELECT kind, count(*) FROM events GROUP BY kind"))
+
+    def lock(self, name: str, *, on_wait: Any = None) -> AbstractContextManager[None]:
+        return _file_lock(self.path.with_name(f"{self.path.name}.{name}.lock"), on_wait)
+
+    def record_run(self, run: RunRecord) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (run.run_id, run.started_at.isoformat(),
+             run.finished_at.isoformat() if run.finished_at else None, run.status,
+             run.watermark_before, run.watermark_after, json.dumps(run.summary, default=str)),
+        )
+
+    def last_run(self) -> RunRecord | None:
+        row = self._db.execute(
+            "SELECT * FROM runs ORDER BY started_at DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        return RunRecord(
+            row[0], dt.datetime.fromisoformat(row[1]),
+            dt.datetime.fromisoformat(row[2]) if row[2] else None,
+            row[3], row[4], row[5], json.loads(row[6]),
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _write_transaction(self) -> Iterator[sqlite3.Connection]:
+        # IMMEDIATE takes the write lock up front, so the head we chain to cannot move.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+
+def _refuse_foreign_file(path: Path) -> None:
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory, not a lossledger event store")
+    if path.exists() and path.stat().st_size > 0:
+        with path.open("rb") as handle:
+            if handle.read(16) != b"SQLite format 3\x00":
+                raise StoreError(f"{path} is not a lossledger event store (not SQLite)")
+
+
+def _ensure_schema(db: sqlite3.Connection) -> None:
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if tables and "meta" not in tables:
+        raise StoreError("database has tables but no lossledger marker")
+    if "meta" in tables:
+        marker = db.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+        if marker is None or marker[0] != _MARKER:
+            raise StoreError("database is not marked as a lossledger event store")
+    db.executescript(_SCHEMA)
+
+
+def _head_link(db: sqlite3.Connection) -> tuple[int, str]:
+    row = db.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    return (0, GENESIS_HASH) if row is None else (row[0], row[1])
+
+
+def _existing_holder(
+    db: sqlite3.Connection, content_sha256: str | None, seen: dict[str, str]
+) -> str | None:
+    if content_sha256 is None:
+        return None
+    if content_sha256 in seen:
+        return seen[content_sha256]
+    row = db.execute(
+        "SELECT event_id FROM events WHERE content_sha256 = ?", (content_sha256,)
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def _recorded(row: Sequence[Any]) -> RecordedEvent:
+    seq, event_id, kind, recorded_at, content_sha256, payload, body, prev_hash, link = row
+    return RecordedEvent(
+        seq, event_id, kind, dt.datetime.fromisoformat(recorded_at), content_sha256,
+        payload, bytes(body) if body is not None else None, prev_hash, link,
+    )
+
+
+@contextmanager
+def _file_lock(path: Path, on_wait: Any) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -103,7 +103,7 @@ def chain_hash(
 
     >>> chain_hash(GENESIS_HASH, seq=1, event_id="e", kind="K", recorded_at="t",
     ...            content_sha256=None, payload="{}", body=None)[:16]
-    '6f8a1ee7c7ad5d3b'
+    'c406ccaf79ef0960'
     """
     body_hash = hashlib.sha256(body).hexdigest() if body is not None else "-"
     parts = (prev_hash, str(seq), event_id, kind, recorded_at, content_sha256 or "-", payload)

@@ -15,17 +15,109 @@ Output :class:`Reconciliation` with two frames:
                   event_ids (List[str]), sources (List[str]), seq (Int64)
     discrepancies: date, category, kind, source, expected (Int64), observed (Int64),
                    detail (str), event_ids (List[str]), seq (Int64)
+
+Rules (one function below per rule):
+
+* Per source, the observation of its newest event (highest ``seq``) speaks for it on a
+  (date, category); older differing values become ``revision`` discrepancies.
+* Across distinct sources: the value most sources give wins (``majority``); on a tie the value
+  whose best source kind ranks highest in :attr:`ReconcilePolicy.priority` wins, then the value
+  whose leading source was received last (both ``priority``). ``confirmed`` when all (>= 2)
+  sources agree, ``single_source`` when only one reports. The latest active override replaces
+  the total (``overridden``).
+* Every source that disagrees with the chosen total is a ``source_conflict`` whose detail starts
+  with its likely cause (``stale``, ``typo`` or ``other``) and names the deciding rule.
+* Along each category: ``delta``, ``delta_mismatch``, ``restatement``, ``gap``; a missing day
+  is ``inferred`` from the next day's stated delta.
+
+Status vocabulary: ``confirmed``, ``single_source``, ``majority``, ``priority``, ``overridden``,
+``inferred``. Discrepancy kinds: ``source_conflict``, ``revision``, ``delta_mismatch``,
+``restatement``, ``gap``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import polars as pl
 
+from lossledger._reconcile_utils import conform, digit_slip, signed, sorted_ids
 from lossledger.parsers.base import SOURCE_KINDS
 
-__all__ = ["ReconcilePolicy", "Reconciliation", "reconcile_totals"]
+__all__ = [
+    "DAILY_TOTALS_SCHEMA",
+    "DISCREPANCIES_SCHEMA",
+    "DISCREPANCY_KINDS",
+    "OBSERVATIONS_SCHEMA",
+    "OVERRIDES_SCHEMA",
+    "STATUSES",
+    "ReconcilePolicy",
+    "Reconciliation",
+    "reconcile_totals",
+]
+
+OBSERVATIONS_SCHEMA = pl.Schema(
+    {
+        "event_id": pl.String,
+        "seq": pl.Int64,
+        "source": pl.String,
+        "source_kind": pl.String,
+        "received_at": pl.Datetime("us", "UTC"),
+        "parser": pl.String,
+        "date": pl.Date,
+        "category": pl.String,
+        "total": pl.Int64,
+        "stated_delta": pl.Int64,
+        "qualifier": pl.String,
+    }
+)
+OVERRIDES_SCHEMA = pl.Schema(
+    {
+        "event_id": pl.String,
+        "seq": pl.Int64,
+        "date": pl.Date,
+        "category": pl.String,
+        "total": pl.Int64,
+        "reason": pl.String,
+        "actor": pl.String,
+    }
+)
+DAILY_TOTALS_SCHEMA = pl.Schema(
+    {
+        "date": pl.Date,
+        "category": pl.String,
+        "total": pl.Int64,
+        "delta": pl.Int64,
+        "stated_delta": pl.Int64,
+        "status": pl.String,
+        "n_sources": pl.Int64,
+        "event_ids": pl.List(pl.String),
+        "sources": pl.List(pl.String),
+        "seq": pl.Int64,
+    }
+)
+DISCREPANCIES_SCHEMA = pl.Schema(
+    {
+        "date": pl.Date,
+        "category": pl.String,
+        "kind": pl.String,
+        "source": pl.String,
+        "expected": pl.Int64,
+        "observed": pl.Int64,
+        "detail": pl.String,
+        "event_ids": pl.List(pl.String),
+        "seq": pl.Int64,
+    }
+)
+STATUSES = ("confirmed", "single_source", "majority", "priority", "overridden", "inferred")
+DISCREPANCY_KINDS = ("source_conflict", "revision", "delta_mismatch", "restatement", "gap")
+
+_KEY = ["date", "category"]
+_SOURCE_KEY = ["date", "category", "source"]
+_VALUE_KEY = ["date", "category", "total"]
+_ONE_DAY = dt.timedelta(days=1)
+_NO_IDS = pl.lit([], dtype=pl.List(pl.String))
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,13 +125,466 @@ class ReconcilePolicy:
     """How consensus is chosen when sources disagree."""
 
     priority: tuple[str, ...] = SOURCE_KINDS
-    """Source kinds, highest priority first."""
+    """Source kinds, highest priority first (unlisted kinds rank below all listed ones)."""
+
+    stale_lookback_days: int = 3
+    """How many earlier days a disagreeing value is compared with to call it ``stale``."""
+
+    def __post_init__(self) -> None:
+        if self.stale_lookback_days < 1:
+            raise ValueError("stale_lookback_days must be at least 1")
 
 
 @dataclass(frozen=True, slots=True)
 class Reconciliation:
+    """The reconciled series (:data:`DAILY_TOTALS_SCHEMA`) and what disagreed
+    (:data:`DISCREPANCIES_SCHEMA`)."""
+
     daily_totals: pl.DataFrame
     discrepancies: pl.DataFrame
+
+
+# --- inputs -------------------------------------------------------------------------------
+
+
+def ranked_observations(observations: pl.DataFrame, policy: ReconcilePolicy) -> pl.DataFrame:
+    """Return the observations that state a total, with ``rank`` (0 = highest priority kind)."""
+    ranks = {kind: rank for rank, kind in enumerate(policy.priority)}
+    return observations.select(
+        pl.col("event_id").cast(pl.String),
+        pl.col("seq").cast(pl.Int64),
+        pl.col("source").cast(pl.String),
+        pl.col("source_kind").cast(pl.String),
+        pl.col("received_at"),
+        pl.col("date").cast(pl.Date),
+        pl.col("category").cast(pl.String),
+        pl.col("total").cast(pl.Int64),
+        pl.col("stated_delta").cast(pl.Int64),
+        pl.col("source_kind")
+        .replace_strict(ranks, default=len(ranks), return_dtype=pl.Int64)
+        .alias("rank"),
+    ).filter(pl.col("total").is_not_null())
+
+
+def latest_overrides(overrides: pl.DataFrame | None) -> pl.DataFrame:
+    """Return the override that wins per (date, category): the one with the highest ``seq``."""
+    if overrides is None:
+        overrides = OVERRIDES_SCHEMA.to_frame()
+    return (
+        conform(overrides, OVERRIDES_SCHEMA)
+        .sort("seq", "event_id")
+        .unique(_KEY, keep="last")
+        .select(
+            *_KEY,
+            pl.col("total").alias("override_total"),
+            pl.col("event_id").alias("override_event_id"),
+            pl.col("seq").alias("override_seq"),
+            pl.format(
+                "chosen by override: {} ({})",
+                pl.col("reason").fill_null("no reason given"),
+                pl.col("actor").fill_null("unknown actor"),
+            ).alias("override_rule"),
+        )
+    )
+
+
+# --- per source -----------------------------------------------------------------------------
+
+
+def source_votes(ranked: pl.DataFrame) -> pl.DataFrame:
+    """Return one row per (date, category, source): the observation of its newest event."""
+    return ranked.sort("seq", "received_at", "event_id", "total").unique(
+        _SOURCE_KEY, keep="last"
+    )
+
+
+def revisions(ranked: pl.DataFrame, votes: pl.DataFrame) -> pl.DataFrame:
+    """Return a ``revision`` row for every older value a source's newest event replaced."""
+    newest = votes.select(
+        *_SOURCE_KEY,
+        pl.col("total").alias("new_total"),
+        pl.col("event_id").alias("new_event_id"),
+        pl.col("seq").alias("new_seq"),
+    )
+    return (
+        ranked.join(newest, on=_SOURCE_KEY)
+        .filter(pl.col("total") != pl.col("new_total"))
+        .select(
+            *_KEY,
+            pl.lit("revision").alias("kind"),
+            "source",
+            pl.col("new_total").alias("expected"),
+            pl.col("total").alias("observed"),
+            pl.format(
+                "revised from {} to {} (event {} superseded by {})",
+                "total",
+                "new_total",
+                "event_id",
+                "new_event_id",
+            ).alias("detail"),
+            sorted_ids(pl.concat_list("event_id", "new_event_id")).alias("event_ids"),
+            pl.max_horizontal("seq", "new_seq").alias("seq"),
+        )
+    )
+
+
+# --- consensus ------------------------------------------------------------------------------
+
+
+def value_candidates(ranked: pl.DataFrame, votes: pl.DataFrame) -> pl.DataFrame:
+    """Return one row per (date, category, total) some source currently states.
+
+    ``n_agree`` counts the sources giving it; the ``lead_*`` columns describe its best source
+    (highest priority, then latest received), whose observation speaks for the value;
+    ``event_ids``/``seq`` cover every observation of those sources stating the value.
+    """
+    leads = (
+        votes.sort(
+            "rank", "received_at", "seq", descending=[False, True, True], nulls_last=True
+        )
+        # group_by keeps each group's rows in frame order, so first() is the lead source.
+        .group_by(_VALUE_KEY)
+        .agg(
+            pl.len().cast(pl.Int64).alias("n_agree"),
+            pl.col("source").first().alias("lead_source"),
+            pl.col("source_kind").first().alias("lead_kind"),
+            pl.col("rank").first().alias("lead_rank"),
+            pl.col("received_at").first().alias("lead_received_at"),
+            pl.col("seq").first().alias("lead_seq"),
+            pl.col("stated_delta").first().alias("lead_stated_delta"),
+            pl.col("source").sort().alias("sources"),
+        )
+    )
+    support = (
+        ranked.join(
+            votes.select(*_SOURCE_KEY, pl.col("total").alias("vote_total")), on=_SOURCE_KEY
+        )
+        .filter(pl.col("total") == pl.col("vote_total"))
+        .group_by(_VALUE_KEY)
+        .agg(pl.col("event_id").unique().sort().alias("event_ids"), pl.col("seq").max())
+    )
+    return leads.join(support, on=_VALUE_KEY, how="left")
+
+
+def consensus(candidates: pl.DataFrame) -> pl.DataFrame:
+    """Return the value the sources choose per (date, category), its status and rule."""
+    ordered = candidates.sort(
+        "n_agree",
+        "lead_rank",
+        "lead_received_at",
+        "lead_seq",
+        "total",
+        descending=[True, False, True, True, False],
+        nulls_last=True,
+    )
+    decided = ordered.group_by(_KEY).agg(
+        pl.col("total").first(),
+        pl.col("n_agree").sum().alias("n_sources"),
+        pl.len().alias("n_values"),
+        pl.col("n_agree").first().alias("top_n"),
+        pl.col("n_agree").get(1, null_on_oob=True).alias("runner_n"),
+        pl.col("lead_rank").first().alias("top_rank"),
+        pl.col("lead_rank").get(1, null_on_oob=True).alias("runner_rank"),
+        pl.col("lead_kind").first(),
+        pl.col("lead_source").first(),
+    )
+    return decided.select(*_KEY, "total", "n_sources", *_status_and_rule())
+
+
+def _status_and_rule() -> list[pl.Expr]:
+    # Evaluated in order: a lone source, unanimity, strict plurality, kind priority, recency.
+    cases = [
+        (pl.col("n_sources") == 1, "single_source", pl.lit("chosen as the only source")),
+        (
+            pl.col("n_values") == 1,
+            "confirmed",
+            pl.format("confirmed by {} sources", "n_sources"),
+        ),
+        (
+            pl.col("top_n") > pl.col("runner_n"),
+            "majority",
+            pl.format("chosen by majority ({} of {} sources)", "top_n", "n_sources"),
+        ),
+        (
+            pl.col("top_rank") < pl.col("runner_rank"),
+            "priority",
+            pl.format("chosen by priority ({})", "lead_kind"),
+        ),
+    ]
+    status = pl.when(cases[0][0]).then(pl.lit(cases[0][1]))
+    rule = pl.when(cases[0][0]).then(cases[0][2])
+    for condition, name, text in cases[1:]:
+        status = status.when(condition).then(pl.lit(name))
+        rule = rule.when(condition).then(text)
+    return [
+        status.otherwise(pl.lit("priority")).alias("status"),
+        rule.otherwise(pl.format("chosen by latest received ({})", "lead_source")).alias("rule"),
+    ]
+
+
+def chosen_totals(
+    decided: pl.DataFrame, overrides: pl.DataFrame, candidates: pl.DataFrame
+) -> pl.DataFrame:
+    """Return the chosen total per (date, category) after overrides, with its lineage.
+
+    An override on a (date, category) no source reports still yields a row (``n_sources`` 0).
+    """
+    with_overrides = decided.join(overrides, on=_KEY, how="full", coalesce=True).select(
+        *_KEY,
+        pl.coalesce("override_total", "total").alias("total"),
+        pl.when(pl.col("override_total").is_not_null())
+        .then(pl.lit("overridden"))
+        .otherwise("status")
+        .alias("status"),
+        pl.coalesce("override_rule", "rule").alias("rule"),
+        pl.col("n_sources").fill_null(0),
+        "override_event_id",
+        "override_seq",
+    )
+    lineage = candidates.select(
+        *_VALUE_KEY, "lead_source", "lead_stated_delta", "sources", "event_ids", "seq"
+    )
+    return with_overrides.join(lineage, on=_VALUE_KEY, how="left").select(
+        *_KEY,
+        "total",
+        pl.col("lead_stated_delta").alias("stated_delta"),
+        "status",
+        "rule",
+        "n_sources",
+        pl.col("lead_source").alias("chosen_source"),
+        pl.col("sources").fill_null(_NO_IDS),
+        sorted_ids(
+            pl.concat_list(pl.col("event_ids").fill_null(_NO_IDS), "override_event_id")
+        ).alias("event_ids"),
+        pl.max_horizontal("seq", "override_seq").alias("seq"),
+    )
+
+
+# --- along each category --------------------------------------------------------------------
+
+
+def _with_previous_row(frame: pl.DataFrame) -> pl.DataFrame:
+    """Return ``frame`` sorted by (category, date) with the previous row's columns."""
+    previous = {
+        f"prev_{name}": pl.col(name).shift().over("category")
+        for name in ("date", "total", "event_ids", "seq")
+    }
+    return frame.sort("category", "date").with_columns(**previous)
+
+
+def inferred_totals(chosen: pl.DataFrame) -> pl.DataFrame:
+    """Return rows for missing days whose next day's stated delta gives their total.
+
+    Only the day right before a reported day can be inferred; chaining further back would
+    compound guesses, so earlier days of a longer gap stay missing.
+    """
+    return (
+        _with_previous_row(chosen)
+        .filter(_gap_closes_here() & pl.col("stated_delta").is_not_null())
+        .select(
+            (pl.col("date") - _ONE_DAY).alias("date"),
+            "category",
+            (pl.col("total") - pl.col("stated_delta")).alias("total"),
+            pl.lit(None, pl.Int64).alias("stated_delta"),
+            pl.lit("inferred").alias("status"),
+            pl.lit(None, pl.String).alias("rule"),
+            pl.lit(0, pl.Int64).alias("n_sources"),
+            pl.lit(None, pl.String).alias("chosen_source"),
+            _NO_IDS.alias("sources"),
+            "event_ids",
+            "seq",
+        )
+    )
+
+
+def _gap_closes_here() -> pl.Expr:
+    return pl.col("prev_date").is_not_null() & (pl.col("prev_date") < pl.col("date") - _ONE_DAY)
+
+
+def daily_series(chosen: pl.DataFrame, inferred: pl.DataFrame) -> pl.DataFrame:
+    """Return chosen and inferred totals along each category, with ``delta`` and the previous
+    day's total and lineage (null unless the previous calendar day has a row)."""
+    series = _with_previous_row(pl.concat([chosen, inferred.select(chosen.columns)]))
+    day_before = pl.col("prev_date") == pl.col("date") - _ONE_DAY
+    return series.with_columns(
+        pl.when(day_before).then(pl.col(name)).alias(name)
+        for name in ("prev_date", "prev_total", "prev_event_ids", "prev_seq")
+    ).with_columns((pl.col("total") - pl.col("prev_total")).alias("delta"))
+
+
+def daily_totals(series: pl.DataFrame) -> pl.DataFrame:
+    """Return the published series in the contract's shape, sorted by (date, category)."""
+    return conform(series.sort(_KEY), DAILY_TOTALS_SCHEMA)
+
+
+def _with_day_before(kind: str, detail: pl.Expr) -> list[pl.Expr]:
+    """Columns of a discrepancy that involves a day's total and the day before's."""
+    return [
+        *_KEY,
+        pl.lit(kind).alias("kind"),
+        pl.col("chosen_source").alias("source"),
+        detail.alias("detail"),
+        sorted_ids(pl.concat_list("event_ids", "prev_event_ids")).alias("event_ids"),
+        pl.max_horizontal("seq", "prev_seq").alias("seq"),
+    ]
+
+
+def delta_mismatches(series: pl.DataFrame) -> pl.DataFrame:
+    """Return a ``delta_mismatch`` where the chosen stated delta disagrees with the totals."""
+    return series.filter(
+        pl.col("stated_delta").is_not_null()
+        & pl.col("delta").is_not_null()
+        & (pl.col("stated_delta") != pl.col("delta"))
+    ).select(
+        pl.col("delta").alias("expected"),
+        pl.col("stated_delta").alias("observed"),
+        *_with_day_before(
+            "delta_mismatch",
+            pl.format(
+                "stated {} but totals imply {} ({} on {} to {})",
+                signed(pl.col("stated_delta")),
+                signed(pl.col("delta")),
+                "prev_total",
+                "prev_date",
+                "total",
+            ),
+        ),
+    )
+
+
+def restatements(series: pl.DataFrame) -> pl.DataFrame:
+    """Return a ``restatement`` where a cumulative total fell from the day before."""
+    return series.filter(pl.col("delta") < 0).select(
+        pl.col("prev_total").alias("expected"),
+        pl.col("total").alias("observed"),
+        *_with_day_before(
+            "restatement",
+            pl.format(
+                "total fell from {} on {} to {} ({})",
+                "prev_total",
+                "prev_date",
+                "total",
+                signed(pl.col("delta")),
+            ),
+        ),
+    )
+
+
+def gaps(chosen: pl.DataFrame) -> pl.DataFrame:
+    """Return a ``gap`` per day with no report inside a category's reported range.
+
+    Each carries the lineage of the row that closes the gap; the day just before a row with
+    a stated delta says it was inferred (see :func:`inferred_totals`).
+    """
+    closing = _with_previous_row(chosen).filter(_gap_closes_here())
+    missing = closing.with_columns(
+        pl.date_ranges(pl.col("prev_date") + _ONE_DAY, pl.col("date") - _ONE_DAY).alias(
+            "missing"
+        )
+    ).explode("missing")
+    inferred = (pl.col("missing") == pl.col("date") - _ONE_DAY) & pl.col(
+        "stated_delta"
+    ).is_not_null()
+    return missing.select(
+        pl.col("missing").alias("date"),
+        "category",
+        pl.lit("gap").alias("kind"),
+        pl.lit(None, pl.String).alias("source"),
+        pl.lit(None, pl.Int64).alias("expected"),
+        pl.lit(None, pl.Int64).alias("observed"),
+        pl.when(inferred)
+        .then(pl.format("inferred from {} stated delta", "date"))
+        .otherwise(pl.lit("no report"))
+        .alias("detail"),
+        "event_ids",
+        "seq",
+    )
+
+
+# --- disagreeing sources --------------------------------------------------------------------
+
+
+def source_conflicts(
+    votes: pl.DataFrame, chosen: pl.DataFrame, series: pl.DataFrame, lookback_days: int
+) -> pl.DataFrame:
+    """Return a ``source_conflict`` per source whose current value differs from the chosen."""
+    conflicts = (
+        votes.join(
+            chosen.select(
+                *_KEY,
+                pl.col("total").alias("chosen_total"),
+                "rule",
+                pl.col("event_ids").alias("chosen_event_ids"),
+                pl.col("seq").alias("chosen_seq"),
+            ),
+            on=_KEY,
+        )
+        .filter(pl.col("total") != pl.col("chosen_total"))
+        .with_row_index("conflict")
+    )
+    stale = stale_matches(conflicts, series, lookback_days)
+    return (
+        conflicts.join(stale, on="conflict", how="left")
+        .with_columns(digit_slip(pl.col("total"), pl.col("chosen_total")).alias("slip"))
+        .select(
+            *_KEY,
+            pl.lit("source_conflict").alias("kind"),
+            "source",
+            pl.col("chosen_total").alias("expected"),
+            pl.col("total").alias("observed"),
+            pl.format("{}; {}", _likely_cause(), "rule").alias("detail"),
+            sorted_ids(pl.concat_list("event_id", "chosen_event_ids")).alias("event_ids"),
+            pl.max_horizontal("seq", "chosen_seq").alias("seq"),
+        )
+    )
+
+
+def stale_matches(
+    conflicts: pl.DataFrame, series: pl.DataFrame, lookback_days: int
+) -> pl.DataFrame:
+    """Return, per conflict, the latest of the previous ``lookback_days`` days whose chosen
+    total equals the conflicting value (conflicts with no such day are absent)."""
+    earlier_totals = series.select(
+        "category", pl.col("date").alias("earlier"), pl.col("total")
+    )
+    return (
+        conflicts.select("conflict", "category", "date", "total")
+        .with_columns(pl.int_ranges(1, lookback_days + 1).alias("back"))
+        .explode("back")
+        .with_columns((pl.col("date") - pl.duration(days=pl.col("back"))).alias("earlier"))
+        .join(earlier_totals, on=["category", "earlier", "total"])
+        .group_by("conflict")
+        .agg(pl.col("earlier").max().alias("stale_date"))
+    )
+
+
+def _likely_cause() -> pl.Expr:
+    return (
+        pl.when(pl.col("stale_date").is_not_null())
+        .then(pl.format("stale: equals {} total", "stale_date"))
+        .when(pl.col("slip").is_not_null())
+        .then(pl.format("typo: {} ({} vs {})", "slip", "total", "chosen_total"))
+        .otherwise(
+            pl.format("other: differs by {}", signed(pl.col("total") - pl.col("chosen_total")))
+        )
+    )
+
+
+def discrepancies(*parts: pl.DataFrame) -> pl.DataFrame:
+    """Return all discrepancy rows in the contract's shape and a deterministic order."""
+    frames = [conform(part, DISCREPANCIES_SCHEMA) for part in parts]
+    return (
+        pl.concat(frames)
+        .with_columns(pl.col("event_ids").list.join(",").alias("_ids"))
+        .sort(
+            "date", "category", "kind", "source", "observed", "expected", "seq", "_ids",
+            nulls_last=True,
+        )
+        .drop("_ids")
+    )
+
+
+# --- entry point ----------------------------------------------------------------------------
 
 
 def reconcile_totals(
@@ -48,4 +593,66 @@ def reconcile_totals(
     overrides: pl.DataFrame | None = None,
     policy: ReconcilePolicy | None = None,
 ) -> Reconciliation:
-    raise NotImplementedError
+    """Reconcile observations from many sources into one daily series per category.
+
+    Parameters
+    ----------
+    observations
+        Valid observations (:data:`OBSERVATIONS_SCHEMA`); rows with a null total are ignored.
+    overrides
+        Active ``TotalOverridden`` decisions (:data:`OVERRIDES_SCHEMA`); the highest ``seq``
+        per (date, category) replaces the chosen total.
+    policy
+        Source-kind priority and the stale look-back; :class:`ReconcilePolicy` by default.
+
+    Returns
+    -------
+    Reconciliation
+        ``daily_totals`` sorted by (date, category) and ``discrepancies`` sorted by
+        (date, category, kind, source).
+
+    Examples
+    --------
+    >>> from datetime import date, datetime, timezone
+    >>> observations = pl.DataFrame(
+    ...     {
+    ...         "event_id": ["gs-30", "gs-31", "tk-31"],
+    ...         "seq": [1, 2, 3],
+    ...         "source": ["generalstaff.en", "generalstaff.en", "ticker.en"],
+    ...         "source_kind": ["official", "official", "ticker"],
+    ...         "received_at": [datetime(2024, 1, d, tzinfo=timezone.utc) for d in (30, 31, 31)],
+    ...         "parser": ["generalstaff", "generalstaff", "ticker"],
+    ...         "date": [date(2024, 1, 30), date(2024, 1, 31), date(2024, 1, 31)],
+    ...         "category": ["special_equipment"] * 3,
+    ...         "total": [1448, 1452, 1448],
+    ...         "stated_delta": [5, 4, 5],
+    ...         "qualifier": [None, None, None],
+    ...     },
+    ...     schema=OBSERVATIONS_SCHEMA,
+    ... )
+    >>> result = reconcile_totals(observations)
+    >>> totals = result.daily_totals.select("date", "total", "delta", "status", "event_ids")
+    >>> totals.rows()  # doctest: +NORMALIZE_WHITESPACE
+    [(datetime.date(2024, 1, 30), 1448, None, 'single_source', ['gs-30']),
+     (datetime.date(2024, 1, 31), 1452, 4, 'priority', ['gs-31'])]
+    >>> result.discrepancies.select("kind", "source", "observed", "expected").rows()
+    [('source_conflict', 'ticker.en', 1448, 1452)]
+    >>> result.discrepancies["detail"][0]
+    'stale: equals 2024-01-30 total; chosen by priority (official)'
+    """
+    policy = policy or ReconcilePolicy()
+    ranked = ranked_observations(observations, policy)
+    votes = source_votes(ranked)
+    candidates = value_candidates(ranked, votes)
+    chosen = chosen_totals(consensus(candidates), latest_overrides(overrides), candidates)
+    series = daily_series(chosen, inferred_totals(chosen))
+    return Reconciliation(
+        daily_totals=daily_totals(series),
+        discrepancies=discrepancies(
+            source_conflicts(votes, chosen, series, policy.stale_lookback_days),
+            revisions(ranked, votes),
+            delta_mismatches(series),
+            restatements(series),
+            gaps(chosen),
+        ),
+    )

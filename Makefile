@@ -1,0 +1,40 @@
+# lossledger: `make run` and `make test` are the two commands; both set everything up first.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_ON_PATH := $(shell command -v uv 2>/dev/null)
+UV := $(if $(UV_ON_PATH),$(UV_ON_PATH),$(PYTHON) -m uv)
+VENV := .venv
+BIN := $(VENV)/bin
+
+# Prefect runs locally in its ephemeral mode, with its own home, telling nobody anything.
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+export PREFECT_LOGGING_LEVEL ?= WARNING
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
+
+.PHONY: setup run test lint bench clean
+
+setup: $(VENV)/.synced
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --locked --python 3.11
+	@touch $@
+
+run: setup
+	$(BIN)/lossledger run --home data --inbox data/samples
+	$(BIN)/lossledger status --home data
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench: setup
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf data/events.sqlite* data/warehouse data/cache .prefect

@@ -1,0 +1,208 @@
+"""The ``pipeline`` flow: ingest an inbox, parse, validate, reconcile, publish.
+
+Thin by design: each task calls one stage of ``lossledger.pipeline``; only the I/O tasks retry.
+Large frames pass between tasks in memory and are never persisted to Prefect's result store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from lossledger.ingest import IngestSummary, ingest_files, report_files
+from lossledger.persistence import RunRecord
+from lossledger.pipeline import (
+    RunPlan,
+    RunSettings,
+    parse_range,
+    plan_run,
+    project_tables,
+    publish,
+    run_summary,
+)
+from lossledger.projection import WarehouseTables
+from lossledger.report import discrepancy_rows, run_markdown
+from lossledger.warehouse import PublishResult
+
+__all__ = ["parse_reports", "pipeline"]
+
+#: Discrepancies emitted as Prefect events per run, at most (the artifact lists them all).
+MAX_EMITTED_EVENTS = 200
+
+
+@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def ingest_inbox(settings: RunSettings, inbox: str, source: str | None) -> IngestSummary:
+    """Append every report file of the inbox the store does not hold yet."""
+    files = report_files([Path(inbox)], source=source)
+    with settings.store() as store:
+        summary = ingest_files(store, files)
+    get_run_logger().info(
+        "ingested %s: %d new, %d duplicates", inbox, summary.new, summary.duplicates
+    )
+    return summary
+
+
+@task(cache_policy=NO_CACHE)
+def plan(settings: RunSettings, as_of: int | None, replay: bool) -> RunPlan:
+    """Decide what the run must do from the log's head, the watermark and the parse cache."""
+    return plan_run(settings, as_of=as_of, replay=replay)
+
+
+@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def parse_batch(settings: RunSettings, first: int, last: int) -> int:
+    """Parse one range of raw reports into the parse cache."""
+    return parse_range(settings, first, last)
+
+
+@task(cache_policy=NO_CACHE, persist_result=False)
+def project(settings: RunSettings, upto: int) -> WarehouseTables:
+    """Validate and reconcile: the published tables as the log up to ``upto`` says."""
+    return project_tables(settings, upto=upto)
+
+
+@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def publish_warehouse(
+    settings: RunSettings, tables: WarehouseTables, watermark: int
+) -> PublishResult:
+    """Write the changed partitions atomically."""
+    return publish(settings, tables, watermark=watermark)
+
+
+@task(cache_policy=NO_CACHE)
+def report_run(
+    tables: WarehouseTables,
+    published: PublishResult,
+    ingested: IngestSummary | None,
+    watermark_before: int,
+) -> dict[str, Any]:
+    """Leave the run's summary and new discrepancies as artifacts and Prefect events."""
+    summary = run_summary(tables, published, watermark_before=watermark_before)
+    summary["ingested"] = ingested.as_dict() if ingested else None
+    create_markdown_artifact(key="lossledger-run-summary", markdown=run_markdown(summary))
+    new = discrepancy_rows(tables.discrepancies, after_seq=watermark_before)
+    if new:
+        create_table_artifact(key="lossledger-new-discrepancies", table=new)
+    for row in new[:MAX_EMITTED_EVENTS]:
+        emit_event(
+            event="lossledger.discrepancy.detected",
+            resource={
+                "prefect.resource.id": f"lossledger.discrepancy.{row['date']}.{row['category']}",
+                "prefect.resource.name": f"{row['kind']} {row['category']} {row['date']}",
+            },
+            payload=row,
+        )
+    return summary
+
+
+@flow(name="parse-reports", task_runner=ThreadPoolTaskRunner(max_workers=1))
+def parse_reports(settings: RunSettings, ranges: list[tuple[int, int]]) -> int:
+    """Parse the given ranges of the log; the task runner decides where (threads or Dask)."""
+    futures = [parse_batch.submit(settings, first, last) for first, last in ranges]
+    return sum(future.result() for future in futures)
+
+
+@flow(name="pipeline")
+def pipeline(
+    home: str = "data",
+    inbox: str | None = None,
+    source: str | None = None,
+    store: str | None = None,
+    warehouse: str | None = None,
+    as_of: int | None = None,
+    replay: bool = False,
+    dask_address: str | None = None,
+    dask_workers: int = 0,
+) -> dict[str, Any]:
+    """Ingest ``inbox`` (if given), then bring the warehouse up to date with the event log.
+
+    Parameters
+    ----------
+    home
+        lossledger home: the default store ``<home>/events.sqlite``, caches, and
+        ``<home>/warehouse``.
+    inbox
+        A directory (or file) of raw reports to ingest first; ``inbox/<source>/...`` names the
+        source after the sub-directory.
+    source
+        Source name for every ingested report (overrides the sub-directory convention).
+    store
+        Event store URL (``sqlite:///...`` or ``postgresql://...``); default: the home's SQLite.
+    warehouse
+        Where to publish; default ``<home>/warehouse``.
+    as_of
+        Publish the warehouse as it was when event ``as_of`` was the newest.
+    replay
+        Parse every event again with the current parsers and republish.
+    dask_address, dask_workers
+        Parse on a Dask cluster: an existing scheduler's address, or a local cluster of that
+        many workers. Default: in-process.
+    """
+    logger = get_run_logger()
+    settings = RunSettings.resolve(home, store=store, warehouse=warehouse)
+    run_id, started = uuid.uuid4().hex, dt.datetime.now(dt.UTC)
+    with settings.store() as event_store, event_store.lock(
+        "pipeline", on_wait=lambda: logger.info("another lossledger run holds the lock; waiting")
+    ):
+        ingested = ingest_inbox(settings, inbox, source) if inbox else None
+        run_plan = plan(settings, as_of, replay)
+        if run_plan.nothing_new:
+            logger.info("nothing new since event %d; warehouse left as it is", run_plan.upto)
+            return {"nothing_new": True, "watermark": run_plan.upto,
+                    "ingested": ingested.as_dict() if ingested else None}
+        event_store.record_run(RunRecord(
+            run_id, started, None, "running", max(run_plan.watermark_before, 0), run_plan.upto
+        ))
+        try:
+            summary = _bring_up_to_date(settings, run_plan, ingested, dask_address, dask_workers)
+        except BaseException as exc:
+            event_store.record_run(RunRecord(
+                run_id, started, dt.datetime.now(dt.UTC), "failed",
+                max(run_plan.watermark_before, 0), run_plan.watermark_before,
+                {"error": str(exc)},
+            ))
+            raise
+        event_store.record_run(RunRecord(
+            run_id, started, dt.datetime.now(dt.UTC), "completed",
+            max(run_plan.watermark_before, 0), run_plan.upto, summary,
+        ))
+    return summary
+
+
+def _bring_up_to_date(
+    settings: RunSettings,
+    run_plan: RunPlan,
+    ingested: IngestSummary | None,
+    dask_address: str | None,
+    dask_workers: int,
+) -> dict[str, Any]:
+    if run_plan.parse_ranges:
+        parse_reports.with_options(task_runner=_parse_runner(dask_address, dask_workers))(
+            settings, list(run_plan.parse_ranges)
+        )
+    tables = project(settings, run_plan.upto)
+    published = publish_warehouse(settings, tables, run_plan.upto)
+    return report_run(tables, published, ingested, run_plan.watermark_before)
+
+
+def _parse_runner(dask_address: str | None, dask_workers: int) -> Any:
+    if not dask_address and dask_workers <= 0:
+        return ThreadPoolTaskRunner(max_workers=1)
+    from prefect_dask import DaskTaskRunner
+
+    if dask_address:
+        return DaskTaskRunner(address=dask_address)
+    return DaskTaskRunner(
+        cluster_kwargs={"n_workers": dask_workers, "threads_per_worker": 1, "processes": True}
+    )
+
+
+if __name__ == "__main__":
+    pipeline()

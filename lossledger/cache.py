@@ -1,0 +1,76 @@
+"""A disk cache of parse results, keyed on what determines them: content and parser versions.
+
+Parsing is the only costly per-report step, and its result depends only on the raw bytes and the
+parsers; so each batch of parsed reports is kept as Parquet under
+``<home>/cache/parsed/<parsers fingerprint>/``. A parser change gives a new fingerprint, hence an
+empty cache: every report is parsed again on the next run (a replay), and nothing else needs doing.
+The cache is a convenience, never a source of truth: deleting it loses nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import polars as pl
+
+from lossledger.parsing import (
+    OBSERVATION_ROWS_SCHEMA,
+    PROBLEM_ROWS_SCHEMA,
+    REPORT_ROWS_SCHEMA,
+    ParsedBatch,
+)
+
+__all__ = ["ParseCache"]
+
+_BATCH = re.compile(r"^batch-(\d+)-(\d+)\.reports\.parquet$")
+_PARTS = {
+    "observations": OBSERVATION_ROWS_SCHEMA,
+    "problems": PROBLEM_ROWS_SCHEMA,
+    "reports": REPORT_ROWS_SCHEMA,  # written last: its presence marks a complete batch
+}
+
+
+class ParseCache:
+    """Parse results of the reports up to some sequence number, for one parser fingerprint."""
+
+    def __init__(self, home: Path, fingerprint: str) -> None:
+        self.root = Path(home) / "cache" / "parsed"
+        self.directory = self.root / fingerprint[:20]
+
+    def covered_seq(self) -> int:
+        """The sequence number up to which every report has been parsed into this cache."""
+        ends = [int(m.group(2)) for m in map(_BATCH.match, self._names()) if m]
+        return max(ends, default=0)
+
+    def load(self) -> ParsedBatch:
+        """Every cached parse result."""
+        if not self.covered_seq():
+            return ParsedBatch.empty()
+        frames = {
+            part: pl.read_parquet(self.directory / f"batch-*.{part}.parquet", schema=schema)
+            for part, schema in _PARTS.items()
+        }
+        return ParsedBatch(frames["reports"], frames["observations"], frames["problems"])
+
+    def add(self, batch: ParsedBatch, *, first_seq: int, last_seq: int) -> None:
+        """Keep the parse results of the reports with ``first_seq <= seq <= last_seq``."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        stem = f"batch-{first_seq:012d}-{last_seq:012d}"
+        frames = {"reports": batch.reports, "observations": batch.observations,
+                  "problems": batch.problems}
+        for part in _PARTS:
+            target = self.directory / f"{stem}.{part}.parquet"
+            with tempfile.NamedTemporaryFile(dir=self.directory, delete=False) as handle:
+                frames[part].write_parquet(handle.name)
+            os.replace(handle.name, target)
+
+    def clear(self) -> None:
+        """Forget every cached result (of every fingerprint): the next run parses anew."""
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _names(self) -> list[str]:
+        return os.listdir(self.directory) if self.directory.is_dir() else []

@@ -1,0 +1,266 @@
+"""The ``lossledger`` command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from lossledger import _progress
+from lossledger.config import ConfigError
+from lossledger.events import (
+    DecisionReverted,
+    RecordedEvent,
+    ReportReceived,
+    ReportRetracted,
+    TotalOverridden,
+)
+from lossledger.ingest import IngestError, ingest_files, report_files
+from lossledger.ontology import CATEGORY_CODES
+from lossledger.persistence import EventStore, StoreError
+from lossledger.pipeline import RunSettings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="lossledger",
+    help="Event-sourced pipeline for the daily loss reports.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+HomeOption = Annotated[
+    Path, typer.Option("--home", envvar="LOSSLEDGER_HOME", help="lossledger home directory.")
+]
+StoreOption = Annotated[
+    str | None,
+    typer.Option("--store", envvar="LOSSLEDGER_STORE",
+                 help="Event store URL (default: sqlite:///<home>/events.sqlite)."),
+]
+_DECISIONS = (TotalOverridden.kind, ReportRetracted.kind)
+
+
+class UserError(Exception):
+    """Something the user can fix; printed as one line, exit status 2."""
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Report files or directories.")],
+    source: Annotated[str | None, typer.Option(help="Source name for every file.")] = None,
+    home: HomeOption = Path("data"),
+    store: StoreOption = None,
+) -> None:
+    """Store raw reports as events (files or directories, recursively)."""
+    settings = RunSettings.resolve(home, store=store)
+    files = report_files(paths, source=source)
+    with settings.store() as event_store, _progress.bar(len(files), "ingesting") as advance:
+        summary = ingest_files(event_store, files, on_progress=advance)
+    out.print(f"{summary.files} files: {summary.new} new, {summary.duplicates} duplicate")
+
+
+@app.command()
+def run(
+    inbox: Annotated[Path | None, typer.Option(help="Ingest this directory first.")] = None,
+    source: Annotated[str | None, typer.Option(help="Source name for the inbox.")] = None,
+    home: HomeOption = Path("data"),
+    store: StoreOption = None,
+    dask_address: Annotated[str | None, typer.Option(help="Parse on this Dask scheduler.")] = None,
+    dask_workers: Annotated[int, typer.Option(help="Parse on a local Dask cluster.")] = 0,
+) -> None:
+    """The main job: ingest the inbox (if given), then publish everything not yet published."""
+    if inbox is not None and not inbox.exists():
+        raise UserError(f"no such inbox: {inbox}")
+    summary = _run_flow(
+        home=str(home), inbox=str(inbox) if inbox else None, source=source, store=store,
+        dask_address=dask_address, dask_workers=dask_workers,
+    )
+    _print_summary(summary, RunSettings.resolve(home, store=store))
+
+
+@app.command()
+def rebuild(
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Sequence number or ISO timestamp: publish what was known then.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Publish here instead.")] = None,
+    home: HomeOption = Path("data"),
+    store: StoreOption = None,
+) -> None:
+    """Replay every event through the current parsers and republish."""
+    settings = RunSettings.resolve(home, store=store)
+    seq = None
+    if as_of is not None:
+        with settings.store() as event_store:
+            seq = _as_of_seq(event_store, as_of)
+        out_dir = out_dir or settings.home / f"warehouse-as-of-{seq}"
+    summary = _run_flow(
+        home=str(home), store=store, warehouse=str(out_dir) if out_dir else None,
+        as_of=seq, replay=True,
+    )
+    _print_summary(summary, RunSettings.resolve(home, store=store, warehouse=out_dir))
+
+
+@app.command()
+def verify(home: HomeOption = Path("data"), store: StoreOption = None) -> None:
+    """Walk the hash chain; exit 1 naming the first altered event."""
+    with RunSettings.resolve(home, store=store).store() as event_store:
+        result = event_store.verify()
+    if not result.ok:
+        err.print(
+            f"[red]verify failed at seq {result.first_bad_seq}:[/] {result.problem} "
+            f"({result.checked} events before it are intact)"
+        )
+        raise typer.Exit(1)
+    out.print(f"ok: {result.checked} events, hash chain intact")
+
+
+@app.command()
+def status(home: HomeOption = Path("data"), store: StoreOption = None) -> None:
+    """Events, observations, discrepancies, quarantine, the watermark and the last run."""
+    from lossledger.status import status_tables
+
+    settings = RunSettings.resolve(home, store=store)
+    with settings.store() as event_store:
+        for table in status_tables(event_store, settings):
+            out.print(table)
+
+
+@app.command()
+def override(
+    date: Annotated[str, typer.Argument(help="Report date, YYYY-MM-DD.")],
+    category: Annotated[str, typer.Argument(help="Category code, e.g. tanks.")],
+    value: Annotated[int, typer.Argument(help="The total to publish.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the log).")],
+    home: HomeOption = Path("data"),
+    store: StoreOption = None,
+) -> None:
+    """Set a published total by decision (a TotalOverridden event)."""
+    if category not in CATEGORY_CODES:
+        raise UserError(f"unknown category {category!r}; known: {', '.join(CATEGORY_CODES)}")
+    if value < 0:
+        raise UserError("a total cannot be negative")
+    decision = TotalOverridden(
+        date=_parse_date(date), category=category, total=value, reason=reason, actor=_actor()
+    )
+    _append_decision(home, store, decision)
+
+
+@app.command()
+def retract(
+    event_id: Annotated[str, typer.Argument(help="The report event to withdraw.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the log).")],
+    home: HomeOption = Path("data"),
+    store: StoreOption = None,
+) -> None:
+    """Withdraw a report from the consensus (a ReportRetracted event)."""
+    with RunSettings.resolve(home, store=store).store() as event_store:
+        target = _find_event(event_store, event_id)
+    if target.kind != ReportReceived.kind:
+        raise UserError(f"event {event_id} is a {target.kind}, not a report")
+    _append_decision(home, store, ReportRetracted(
+        target_event_id=target.event_id, reason=reason, actor=_actor()))
+
+
+@app.command()
+def revert(
+    event_id: Annotated[str, typer.Argument(help="The override or retraction to undo.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the log).")] = "reverted",
+    home: HomeOption = Path("data"),
+    store: StoreOption = None,
+) -> None:
+    """Undo a decision with another event (a DecisionReverted event)."""
+    with RunSettings.resolve(home, store=store).store() as event_store:
+        target = _find_event(event_store, event_id)
+        reverted = {
+            e.to_domain().target_event_id  # type: ignore[union-attr]
+            for e in event_store.read(kinds=[DecisionReverted.kind], with_body=False)
+        }
+    if target.kind not in _DECISIONS:
+        raise UserError(f"event {event_id} is a {target.kind}; only decisions can be reverted")
+    if target.event_id in reverted:
+        raise UserError(f"decision {event_id} is already reverted")
+    _append_decision(home, store, DecisionReverted(
+        target_event_id=target.event_id, reason=reason, actor=_actor()))
+
+
+def main() -> None:
+    """Console entry point: user errors print one line and exit 2, no traceback."""
+    _prefect_defaults()
+    try:
+        app()
+    except (UserError, StoreError, IngestError, ConfigError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(2)
+
+
+def _prefect_defaults() -> None:
+    # A local run needs no Prefect account and phones nobody: analytics off unless the user
+    # configured otherwise.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def _run_flow(**parameters: Any) -> dict[str, Any]:
+    from flows.pipeline import pipeline
+
+    return pipeline(**parameters)
+
+
+def _print_summary(summary: dict[str, Any], settings: RunSettings) -> None:
+    if summary.get("nothing_new"):
+        out.print(f"nothing new: the warehouse already reflects event {summary['watermark']}")
+        return
+    from lossledger.report import run_markdown
+
+    out.print(run_markdown(summary), markup=False, highlight=False)
+    out.print(f"warehouse: {settings.warehouse}")
+
+
+def _append_decision(home: Path, store: str | None, decision: Any) -> None:
+    with RunSettings.resolve(home, store=store).store() as event_store:
+        result = event_store.append([decision])
+    recorded = result.recorded[0]
+    out.print(f"recorded {recorded.kind} {recorded.event_id} (seq {recorded.seq}); "
+              "it takes effect on the next run")
+
+
+def _find_event(store: EventStore, event_id: str) -> RecordedEvent:
+    matches = [e for e in store.read(with_body=False) if e.event_id.startswith(event_id)]
+    if not matches:
+        raise UserError(f"no event {event_id!r} in the store")
+    if len(matches) > 1:
+        raise UserError(f"event id prefix {event_id!r} is ambiguous ({len(matches)} events)")
+    return matches[0]
+
+
+def _as_of_seq(store: EventStore, as_of: str) -> int:
+    if as_of.isdigit():
+        return int(as_of)
+    try:
+        moment = dt.datetime.fromisoformat(as_of)
+    except ValueError:
+        message = f"--as-of takes a sequence number or an ISO timestamp, not {as_of!r}"
+        raise UserError(message) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return store.seq_at(moment)
+
+
+def _parse_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _actor() -> str:
+    return os.environ.get("LOSSLEDGER_ACTOR") or getpass.getuser()

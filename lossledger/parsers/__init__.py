@@ -1,0 +1,177 @@
+"""The parsing layer: one raw report's bytes in, a :class:`ParseResult` out, never an exception.
+
+:func:`parse_report` decodes the bytes, asks every parser in :data:`PARSERS` whether the text is
+its format, and lets the single claimant read it. Anything else (undecodable bytes, no claimant,
+two claimants, no figures) comes back as a result with ``parser=None`` or with problems, which
+the pipeline quarantines with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from lossledger.ontology import ontology_fingerprint
+from lossledger.parsers._utils import UndecodableReport, decode_report, html_to_text, looks_like_html
+from lossledger.parsers.api_json import ApiJsonParser
+from lossledger.parsers.base import (
+    SOURCE_KINDS,
+    ParsedObservation,
+    ParseResult,
+    Parser,
+    Problem,
+    SourceKind,
+)
+from lossledger.parsers.gs_en import GeneralStaffEnglishParser
+from lossledger.parsers.gs_uk import GeneralStaffUkrainianParser
+from lossledger.parsers.history_minfin import MinfinHistoryParser
+from lossledger.parsers.history_petroivaniuk import PetroivaniukHistoryParser
+from lossledger.parsers.ticker_de import TickerGermanParser
+from lossledger.parsers.ticker_en import TickerEnglishParser
+
+__all__ = [
+    "PARSERS",
+    "PARSERS_FINGERPRINT",
+    "SOURCE_KINDS",
+    "ParseResult",
+    "ParsedObservation",
+    "Parser",
+    "Problem",
+    "SourceKind",
+    "parse_report",
+    "parser_named",
+]
+
+PARSERS: tuple[Parser, ...] = (
+    GeneralStaffEnglishParser(),
+    GeneralStaffUkrainianParser(),
+    TickerGermanParser(),
+    TickerEnglishParser(),
+    ApiJsonParser(),
+    PetroivaniukHistoryParser(),
+    MinfinHistoryParser(),
+)
+
+
+def _fingerprint(parsers: tuple[Parser, ...]) -> str:
+    digest = hashlib.sha256(ontology_fingerprint().encode())
+    for parser in sorted(parsers, key=lambda p: p.name):
+        digest.update(f"\0{parser.name}\0{parser.version}".encode())
+    return digest.hexdigest()[:16]
+
+
+#: Cache key of parse results: changes with any parser's name or version or the ontology tables.
+PARSERS_FINGERPRINT: str = _fingerprint(PARSERS)
+
+
+def parser_named(name: str) -> Parser:
+    """The registered parser with that name.
+
+    >>> parser_named("gs_en").source_kind
+    'official'
+    """
+    for parser in PARSERS:
+        if parser.name == name:
+            return parser
+    raise KeyError(f"no parser named {name!r}")
+
+
+def _quarantined(reason: str) -> ParseResult:
+    return ParseResult(
+        parser=None,
+        parser_version=None,
+        source_kind=None,
+        report_date=None,
+        problems=(Problem(reason),),
+    )
+
+
+def _claimants(text: str, media_type: str) -> tuple[list[Parser], list[Problem]]:
+    claimants: list[Parser] = []
+    failures: list[Problem] = []
+    for parser in PARSERS:
+        try:
+            if parser.claims(text, media_type=media_type):
+                claimants.append(parser)
+        except Exception as error:  # a parser bug must not take the pipeline down
+            failures.append(Problem(f"parser {parser.name} failed to check the report: {error!r}"))
+    return claimants, failures
+
+
+def _run(parser: Parser, text: str, media_type: str) -> ParseResult:
+    try:
+        result = parser.parse(text, media_type=media_type)
+    except Exception as error:  # quarantine the report, not the pipeline
+        result = ParseResult(
+            parser=parser.name,
+            parser_version=parser.version,
+            source_kind=parser.source_kind,
+            report_date=None,
+            problems=(Problem(f"parser {parser.name} failed: {error!r}"),),
+        )
+    if not result.observations and not result.problems:
+        problem = Problem(f"no figures found in the {parser.name} report")
+        result = ParseResult(
+            result.parser, result.parser_version, result.source_kind, result.report_date, (),
+            (problem,),
+        )
+    return result
+
+
+def parse_report(body: bytes, *, media_type: str, file_name: str) -> ParseResult:
+    """Parse one raw report.
+
+    Parameters
+    ----------
+    body
+        The report's bytes as received.
+    media_type
+        Its media type (a hint: ``text/html`` pages are stripped of markup first).
+    file_name
+        Its file name, used only in problem messages: dates never come from it.
+
+    Returns
+    -------
+    ParseResult
+        ``parser=None`` with a problem when the bytes are undecodable, empty, or claimed by
+        no parser or by several; otherwise the claimant's result. Never raises.
+
+    Examples
+    --------
+    >>> result = parse_report(b"Tank: 6310 (+10)\\n date 2024-01-31",
+    ...                       media_type="text/plain", file_name="t.txt")
+    >>> result.parser, result.report_date.isoformat(), result.observations[0].total
+    ('ticker_en', '2024-01-31', 6310)
+    >>> parse_report(b"", media_type="text/plain", file_name="e.txt").problems[0].reason
+    "empty report 'e.txt'"
+    """
+    try:
+        return _parse_report(body, media_type=media_type, file_name=file_name)
+    except Exception as error:  # the contract is: never raise, whatever the bytes
+        return _quarantined(f"internal error while parsing '{file_name}': {error!r}")
+
+
+def _parse_report(body: bytes, *, media_type: str, file_name: str) -> ParseResult:
+    try:
+        text = decode_report(body)
+    except UndecodableReport as error:
+        return _quarantined(str(error))
+    if looks_like_html(text, media_type):
+        text = html_to_text(text)
+    if not text.strip():
+        return _quarantined(f"empty report '{file_name}'")
+    claimants, failures = _claimants(text, media_type)
+    if len(claimants) == 1:
+        result = _run(claimants[0], text, media_type)
+        if failures:
+            result = ParseResult(
+                result.parser, result.parser_version, result.source_kind, result.report_date,
+                result.observations, (*result.problems, *failures),
+            )
+        return result
+    if claimants:
+        names = ", ".join(parser.name for parser in claimants)
+        return _quarantined(f"ambiguous: claimed by {names}")
+    reason = "no parser recognised the report (no loss figures found)"
+    if failures:
+        reason += "; " + "; ".join(problem.reason for problem in failures)
+    return _quarantined(reason)

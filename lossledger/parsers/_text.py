@@ -1,0 +1,99 @@
+"""The two line grammars of text reports, shared by the format parsers.
+
+General Staff posts write ``label ‒ [qualifier] total [(+delta)] [unit]`` items; news tickers write
+``label: [qualifier] total [(+delta ...)]`` lines, which the machine-translated ticker prefixes with
+an echo of the previous line's value. Both grammars must match a whole item, so prose that merely
+contains a dash or a colon is never read as a figure.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from lossledger.ontology import category_for
+from lossledger.parsers._utils import (
+    DASH_CLASS,
+    DELTA_PATTERN,
+    NUMBER_PATTERN,
+    QUALIFIER_PATTERN,
+    Figure,
+)
+
+__all__ = ["claims_any", "dash_figures", "is_structured", "ticker_figures"]
+
+_H = r"[^\S\n]"  # horizontal whitespace: a figure never spans lines
+_VALUE = (
+    rf"(?:(?P<qualifier>{QUALIFIER_PATTERN}){_H}+)?(?P<total>{NUMBER_PATTERN})"
+    rf"{_H}*(?:\({_H}*(?P<delta>{DELTA_PATTERN})"
+)
+# Items end at a line break or at a comma/semicolon followed by space ("385,230" stays whole).
+_ITEM_BREAK = re.compile(r"\n|[,;](?=\s)")
+_DASH_ITEM = re.compile(
+    rf"\s*(?P<label>[^\W\d_][^\d\n]*?){_H}*{DASH_CLASS}{_H}*{_VALUE}{_H}*\))?"
+    rf"(?P<unit>{_H}+[^\W\d_][^\d()\n]{{0,40}}?)?[\s.,;]*",
+    re.IGNORECASE,
+)
+# The machine-translated ticker starts a line with the previous line's value: an optional echo.
+_ECHO = (
+    rf"(?::{_H}*)?(?:(?:{QUALIFIER_PATTERN}){_H}+)?(?:{NUMBER_PATTERN})"
+    rf"(?:{_H}*\([^()\n]*\))?{_H}+"
+)
+_TICKER_LINE = re.compile(
+    rf"{_H}*(?:{_ECHO})?(?P<label>[^\W\d_][^\d:()\n]{{0,60}}?){_H}*:{_H}*"
+    rf"{_VALUE}[^()\n]*\))?[\s.]*",
+    re.IGNORECASE,
+)
+# JSON documents and CSV tables are never prose reports; skipping them keeps claims cheap.
+_STRUCTURED = re.compile(r"\A[\s\ufeff]*(?:[\[{]|date,)")
+
+
+def is_structured(text: str) -> bool:
+    """Whether the text is a JSON document or a dated CSV table rather than prose.
+
+    >>> is_structured('  [{"date": "2022-02-25"}]'), is_structured("Tank: 6310")
+    (True, False)
+    """
+    return _STRUCTURED.match(text) is not None
+
+
+def _figure(match: re.Match[str]) -> Figure:
+    return Figure(
+        label=match["label"],
+        total=match["total"],
+        delta=match["delta"],
+        qualifier=match["qualifier"],
+    )
+
+
+def dash_figures(text: str) -> Iterator[Figure]:
+    """Figures of a General Staff post, one per ``label ‒ total`` item.
+
+    >>> [f.label for f in dash_figures("tanks ‒ 6310 (+10),\\nMLRS – 974 (+2).")]
+    ['tanks', 'MLRS']
+    """
+    if is_structured(text):
+        return
+    for item in _ITEM_BREAK.split(text):
+        match = _DASH_ITEM.fullmatch(item)
+        if match is not None:
+            yield _figure(match)
+
+
+def ticker_figures(text: str) -> Iterator[Figure]:
+    """Figures of a news ticker, one per ``label: total`` line, echoes skipped.
+
+    >>> [(f.label, f.total) for f in ticker_figures("6310 (+10) Armored vehicles: 11757 (+32)")]
+    [('Armored vehicles', '11757')]
+    """
+    if is_structured(text):
+        return
+    for line in text.splitlines():
+        match = _TICKER_LINE.fullmatch(line)
+        if match is not None:
+            yield _figure(match)
+
+
+def claims_any(figures: Iterator[Figure], *, family: str) -> bool:
+    """Whether at least one figure carries a label the family knows."""
+    return any(category_for(f.label, family=family) is not None for f in figures)

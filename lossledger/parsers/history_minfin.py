@@ -1,0 +1,88 @@
+"""The minfin history CSV: one row per day, one column per category, empty cell = no figure.
+
+One file is one report; its ``report_date`` is ``None`` (it covers every day).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Sequence
+
+from lossledger.ontology import category_for, is_ignored
+from lossledger.parsers._utils import dedupe_observations, make_result
+from lossledger.parsers.base import ParsedObservation, ParseResult, Parser, Problem
+
+__all__ = ["MinfinHistoryParser"]
+
+_FAMILY = "minfin"
+
+
+def _header(text: str) -> list[str]:
+    first_line = text.lstrip("\ufeff").split("\n", 1)[0]
+    return [cell.strip() for cell in first_line.strip().split(",")]
+
+
+class MinfinHistoryParser(Parser):
+    """Totals only (``stated_delta`` is ``None``), from a ``date,day,personnel,...`` CSV.
+
+    >>> body = "date,day,personnel,tanks\\n2022-02-24,1,800,\\n"
+    >>> [(o.category, o.total) for o in MinfinHistoryParser().parse(body, media_type="").observations]
+    [('personnel', 800)]
+    """
+
+    name = "history_minfin"
+    version = "1"
+    source_kind = "history"
+
+    def claims(self, text: str, *, media_type: str) -> bool:
+        header = _header(text)
+        return (
+            len(header) > 1
+            and header[0] == "date"
+            and any(category_for(column, family=_FAMILY) for column in header)
+        )
+
+    def parse(self, text: str, *, media_type: str) -> ParseResult:
+        rows = list(csv.reader(text.lstrip("\ufeff").splitlines()))
+        if not rows or not self.claims(text, media_type=media_type):
+            return make_result(self, None, (), (Problem("not a minfin losses CSV"),))
+        observations, problems = _observations(rows[0], rows[1:])
+        unique, conflicts = dedupe_observations(observations)
+        problems += conflicts
+        if not unique and not problems:
+            problems.append(Problem("no figures found in the history file"))
+        return make_result(self, None, unique, tuple(problems))
+
+
+def _observations(
+    header: Sequence[str], rows: Sequence[Sequence[str]]
+) -> tuple[list[ParsedObservation], list[Problem]]:
+    header = [column.strip() for column in header]
+    codes = [category_for(column, family=_FAMILY) for column in header]
+    problems = [
+        Problem(f"unknown category '{column}'")
+        for column, code in zip(header, codes, strict=True)
+        if code is None and not is_ignored(column, family=_FAMILY)
+    ]
+    observations: list[ParsedObservation] = []
+    for number, row in enumerate(rows, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        try:
+            date = dt.date.fromisoformat(row[0].strip())
+        except ValueError:
+            problems.append(Problem(f"line {number}: invalid date {row[0]!r}"))
+            continue
+        if len(row) != len(header):
+            problems.append(Problem(f"line {number}: {len(row)} cells, expected {len(header)}", date))
+            continue
+        for column, code, cell in zip(header, codes, row, strict=True):
+            cell = cell.strip()
+            if code is None or not cell:
+                continue
+            if not cell.isdecimal() or not cell.isascii():
+                problems.append(Problem(f"malformed figure for '{column}': {cell!r}", date, code))
+                continue
+            observations.append(ParsedObservation(date, code, int(cell), None, None, column))
+    return observations, problems

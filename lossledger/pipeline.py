@@ -1,0 +1,164 @@
+"""The pipeline's stages as plain functions: each opens what it needs, calls the pure core, writes.
+
+The Prefect flow in ``flows/pipeline.py`` wires these into tasks (retries, caching, artifacts);
+nothing here imports Prefect, so every stage runs and tests on its own. Stages take a
+:class:`RunSettings` of plain values, so they can run in another process (a Dask worker).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from lossledger.cache import ParseCache
+from lossledger.config import load_policy
+from lossledger.events import ReportReceived
+from lossledger.parsers import PARSERS_FINGERPRINT
+from lossledger.parsing import ParsedBatch, parse_events
+from lossledger.persistence import EventStore, open_store, store_url_for_home
+from lossledger.projection import WarehouseTables, active_decisions, event_metadata
+from lossledger.projection import warehouse_tables as project_warehouse
+from lossledger.warehouse import PublishResult, publish_tables, read_state
+
+__all__ = [
+    "RunPlan",
+    "RunSettings",
+    "parse_range",
+    "plan_run",
+    "project_tables",
+    "publish",
+    "run_summary",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """Where a run reads and writes: plain values, safe to send to another process."""
+
+    home: Path
+    store_url: str
+    warehouse: Path
+
+    @classmethod
+    def resolve(
+        cls, home: Path | str | None = None, *, store: str | None = None,
+        warehouse: Path | str | None = None,
+    ) -> RunSettings:
+        """Settings from arguments, else ``LOSSLEDGER_HOME``/``LOSSLEDGER_STORE``, else defaults."""
+        home_path = Path(home or os.environ.get("LOSSLEDGER_HOME") or "data").resolve()
+        store_url = store or os.environ.get("LOSSLEDGER_STORE") or store_url_for_home(home_path)
+        target = Path(warehouse).resolve() if warehouse else home_path / "warehouse"
+        return cls(home_path, store_url, target)
+
+    @contextmanager
+    def store(self) -> Iterator[EventStore]:
+        store = open_store(self.store_url)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """What a run has to do, decided before it does anything."""
+
+    head: int
+    upto: int
+    watermark_before: int
+    parse_ranges: tuple[tuple[int, int], ...] = field(default=())
+
+    @property
+    def nothing_new(self) -> bool:
+        return self.upto == self.watermark_before
+
+
+def plan_run(
+    settings: RunSettings,
+    *,
+    as_of: int | None = None,
+    replay: bool = False,
+    batch_size: int = 2_000,
+) -> RunPlan:
+    """Compare the log's head with the published watermark and the parse cache.
+
+    ``replay`` forgets cached parse results and republishes even if nothing is new.
+    """
+    cache = ParseCache(settings.home, PARSERS_FINGERPRINT)
+    if replay:
+        cache.clear()
+    with settings.store() as store:
+        head = store.head()
+    upto = head if as_of is None else min(as_of, head)
+    state = read_state(settings.warehouse)
+    watermark = -1 if replay or state is None else state.watermark
+    start = cache.covered_seq()
+    starts = range(start + 1, upto + 1, batch_size)
+    ranges = tuple((first, min(first + batch_size - 1, upto)) for first in starts)
+    return RunPlan(head=head, upto=upto, watermark_before=watermark, parse_ranges=ranges)
+
+
+def parse_range(settings: RunSettings, first: int, last: int) -> int:
+    """Parse the raw reports with ``first <= seq <= last`` into the parse cache.
+
+    Returns how many reports were parsed.
+    """
+    with settings.store() as store:
+        batch = parse_events(
+            store.read(after=first - 1, upto=last, kinds=[ReportReceived.kind])
+        )
+    ParseCache(settings.home, PARSERS_FINGERPRINT).add(batch, first_seq=first, last_seq=last)
+    return len(batch)
+
+
+def project_tables(settings: RunSettings, *, upto: int) -> WarehouseTables:
+    """The warehouse as the log up to ``upto`` determines it (parse results from the cache)."""
+    with settings.store() as store:
+        events = list(store.read(upto=upto, with_body=False))
+    parsed: ParsedBatch = ParseCache(settings.home, PARSERS_FINGERPRINT).load()
+    return project_warehouse(
+        event_metadata(events),
+        parsed,
+        active_decisions(events),
+        policy=load_policy(settings.home),
+    ).validated()
+
+
+def publish(settings: RunSettings, tables: WarehouseTables, *, watermark: int) -> PublishResult:
+    """Write the tables' changed partitions to the warehouse."""
+    return publish_tables(tables, settings.warehouse, watermark=watermark)
+
+
+def run_summary(
+    tables: WarehouseTables, published: PublishResult, *, watermark_before: int
+) -> dict[str, object]:
+    """Counts for the run's report: quarantine, discrepancies by kind and source, partitions."""
+    discrepancies = tables.discrepancies
+    new = discrepancies.filter(pl.col("seq") > watermark_before)
+    return {
+        "reports": tables.reports.height,
+        "observations": tables.observations.height,
+        "daily_totals": tables.daily_totals.height,
+        "quarantined_reports": tables.reports.filter(pl.col("status") == "quarantined").height,
+        "quarantine_rows": tables.quarantine.height,
+        "discrepancies": _counts(discrepancies, "kind"),
+        "discrepancies_by_source": _counts(discrepancies.drop_nulls("source"), "source"),
+        "new_discrepancies": new.height,
+        "partitions_written": len(published.written),
+        "partitions_removed": len(published.removed),
+        "partitions_unchanged": published.unchanged,
+        "watermark_before": max(watermark_before, 0),
+        "watermark_after": published.watermark,
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(),
+    }
+
+
+def _counts(frame: pl.DataFrame, column: str) -> dict[str, int]:
+    counted = frame.group_by(column).len().sort(column)
+    return dict(zip(counted[column].to_list(), counted["len"].to_list(), strict=True))

@@ -198,7 +198,7 @@ def main() -> None:
     try:
         app()
     except (UserError, StoreError, IngestError, ConfigError) as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {exc}", soft_wrap=True, highlight=False)
         sys.exit(2)
 
 
@@ -212,7 +212,14 @@ def _prefect_defaults() -> None:
 def _run_flow(**parameters: Any) -> dict[str, Any]:
     from flows.pipeline import pipeline
 
-    return pipeline(**parameters)
+    try:
+        return pipeline(**parameters)
+    except (UserError, StoreError, IngestError, ConfigError):
+        raise
+    except Exception as exc:
+        # Prefect has logged the traceback; the user gets the cause in one line.
+        err.print(f"[red]run failed:[/] {type(exc).__name__}: {exc}", soft_wrap=True)
+        raise typer.Exit(1) from exc
 
 
 def _print_summary(summary: dict[str, Any], settings: RunSettings) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import hashlib
 import re
 import unicodedata
@@ -80,6 +81,7 @@ class Alias:
     note: str
 
 
+@functools.lru_cache(maxsize=8192)
 def normalise_label(label: str) -> str:
     """Normalise a label for lookup: case, whitespace, dashes, apostrophes, edge punctuation.
 
@@ -160,6 +162,10 @@ CATEGORIES: Mapping[str, Category] = MappingProxyType(_load_categories(CATEGORIE
 CATEGORY_CODES: tuple[str, ...] = tuple(CATEGORIES)
 ALIASES: tuple[Alias, ...] = _load_aliases(ONTOLOGY_PATH, CATEGORIES)
 _INDEX = _build_index(ALIASES)
+# The first alias of each (family, code, variant) is the one renderers write.
+_RENDER_ALIASES: dict[tuple[str, str, str], str] = {}
+for _alias in ALIASES:
+    _RENDER_ALIASES.setdefault((_alias.family, _alias.code, _alias.variant), _alias.alias)
 #: Source families the ontology knows.
 FAMILIES: tuple[str, ...] = tuple(_INDEX)
 
@@ -232,11 +238,9 @@ def render_alias(code: str, *, family: str, variant: str = "") -> str:
     >>> render_alias("armored_vehicles", family="gs_en", variant="2022")
     'APV'
     """
-    rows = [a for a in ALIASES if a.code == code and a.family == family]
-    for wanted in (variant, ""):
-        for alias in rows:
-            if alias.variant == wanted:
-                return alias.alias
+    for key in ((family, code, variant), (family, code, "")):
+        if key in _RENDER_ALIASES:
+            return _RENDER_ALIASES[key]
     raise KeyError(f"family {family!r} has no alias for {code!r}")
 
 

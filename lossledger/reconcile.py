@@ -114,8 +114,9 @@ STATUSES = ("confirmed", "single_source", "majority", "priority", "overridden", 
 DISCREPANCY_KINDS = ("source_conflict", "revision", "delta_mismatch", "restatement", "gap")
 
 _KEY = ["date", "category"]
-_SOURCE_KEY = ["date", "category", "source"]
-_VALUE_KEY = ["date", "category", "total"]
+# Internal keys: ``cell`` encodes (date, category), ``src`` the source (see :func:`_cell`).
+_SOURCE_KEY = ["cell", "src"]
+_VALUE_KEY = ["cell", "total"]
 _ONE_DAY = dt.timedelta(days=1)
 _NO_IDS = pl.lit([], dtype=pl.List(pl.String))
 
@@ -147,23 +148,41 @@ class Reconciliation:
 # --- inputs -------------------------------------------------------------------------------
 
 
+def _cell(date: pl.Expr, category: pl.Expr) -> pl.Expr:
+    """One Int64 per (date, category): grouping and joining millions of rows on a date and a
+    string is several times slower than on one integer. Category codes come from the
+    process-wide categorical mapping, so observations and overrides get the same codes; codes
+    are below 2**32, which makes ``days * 2**32 + code`` unique for every date."""
+    code = category.cast(pl.Categorical).to_physical().cast(pl.Int64)
+    return date.cast(pl.Int32).cast(pl.Int64) * 2**32 + code
+
+
 def ranked_observations(observations: pl.DataFrame, policy: ReconcilePolicy) -> pl.DataFrame:
-    """Return the observations that state a total, with ``rank`` (0 = highest priority kind)."""
+    """Return the observations that state a total, with integer keys (``cell``, ``src``),
+    ``rank`` (0 = highest priority kind) and ``row`` (position)."""
     ranks = {kind: rank for rank, kind in enumerate(policy.priority)}
-    return observations.select(
-        pl.col("event_id").cast(pl.String),
-        pl.col("seq").cast(pl.Int64),
-        pl.col("source").cast(pl.String),
-        pl.col("source_kind").cast(pl.String),
-        pl.col("received_at"),
-        pl.col("date").cast(pl.Date),
-        pl.col("category").cast(pl.String),
-        pl.col("total").cast(pl.Int64),
-        pl.col("stated_delta").cast(pl.Int64),
-        pl.col("source_kind")
-        .replace_strict(ranks, default=len(ranks), return_dtype=pl.Int64)
-        .alias("rank"),
-    ).filter(pl.col("total").is_not_null())
+    return (
+        observations.select(
+            pl.col("event_id").cast(pl.String),
+            pl.col("seq").cast(pl.Int64),
+            pl.col("source").cast(pl.String),
+            pl.col("source_kind").cast(pl.String),
+            pl.col("received_at"),
+            pl.col("date").cast(pl.Date),
+            pl.col("category").cast(pl.String),
+            pl.col("total").cast(pl.Int64),
+            pl.col("stated_delta").cast(pl.Int64),
+        )
+        .filter(pl.col("total").is_not_null())
+        .with_columns(
+            _cell(pl.col("date"), pl.col("category")).alias("cell"),
+            pl.col("source").cast(pl.Categorical).to_physical().alias("src"),
+            pl.col("source_kind")
+            .replace_strict(ranks, default=len(ranks), return_dtype=pl.Int64)
+            .alias("rank"),
+        )
+        .with_row_index("row")
+    )
 
 
 def latest_overrides(overrides: pl.DataFrame | None) -> pl.DataFrame:
@@ -175,6 +194,7 @@ def latest_overrides(overrides: pl.DataFrame | None) -> pl.DataFrame:
         .sort("seq", "event_id")
         .unique(_KEY, keep="last")
         .select(
+            _cell(pl.col("date"), pl.col("category")).alias("cell"),
             *_KEY,
             pl.col("total").alias("override_total"),
             pl.col("event_id").alias("override_event_id"),
@@ -192,59 +212,80 @@ def latest_overrides(overrides: pl.DataFrame | None) -> pl.DataFrame:
 
 
 def source_votes(ranked: pl.DataFrame) -> pl.DataFrame:
-    """Return one row per (date, category, source): the observation of its newest event."""
-    return ranked.sort("seq", "received_at", "event_id", "total").unique(
-        _SOURCE_KEY, keep="last"
+    """Return one row per (date, category, source): the observation of its newest event.
+
+    Two rows of the same event (same ``seq``) for one cell are a parser fault; the first
+    listed then speaks.
+    """
+    newest = ranked.group_by(_SOURCE_KEY).agg(pl.col("row").get(pl.col("seq").arg_max()))
+    return ranked[newest["row"].sort()]
+
+
+def superseded_observations(ranked: pl.DataFrame, votes: pl.DataFrame) -> pl.DataFrame:
+    """Return the observations an older event of a source gave, with that source's current
+    ``vote_total``, ``vote_event_id`` and ``vote_seq``."""
+    if votes.height == ranked.height:
+        # Every source stated each cell once (the usual case): nothing is superseded.
+        older = ranked.clear()
+    else:
+        older = ranked.join(votes.select("row"), on="row", how="anti")
+    return older.join(
+        votes.select(
+            *_SOURCE_KEY,
+            pl.col("total").alias("vote_total"),
+            pl.col("event_id").alias("vote_event_id"),
+            pl.col("seq").alias("vote_seq"),
+        ),
+        on=_SOURCE_KEY,
     )
 
 
-def revisions(ranked: pl.DataFrame, votes: pl.DataFrame) -> pl.DataFrame:
+def revisions(superseded: pl.DataFrame) -> pl.DataFrame:
     """Return a ``revision`` row for every older value a source's newest event replaced."""
-    newest = votes.select(
-        *_SOURCE_KEY,
-        pl.col("total").alias("new_total"),
-        pl.col("event_id").alias("new_event_id"),
-        pl.col("seq").alias("new_seq"),
-    )
-    return (
-        ranked.join(newest, on=_SOURCE_KEY)
-        .filter(pl.col("total") != pl.col("new_total"))
-        .select(
-            *_KEY,
-            pl.lit("revision").alias("kind"),
-            "source",
-            pl.col("new_total").alias("expected"),
-            pl.col("total").alias("observed"),
-            pl.format(
-                "revised from {} to {} (event {} superseded by {})",
-                "total",
-                "new_total",
-                "event_id",
-                "new_event_id",
-            ).alias("detail"),
-            sorted_ids(pl.concat_list("event_id", "new_event_id")).alias("event_ids"),
-            pl.max_horizontal("seq", "new_seq").alias("seq"),
-        )
+    return superseded.filter(pl.col("total") != pl.col("vote_total")).select(
+        *_KEY,
+        pl.lit("revision").alias("kind"),
+        "source",
+        pl.col("vote_total").alias("expected"),
+        pl.col("total").alias("observed"),
+        pl.format(
+            "revised from {} to {} (event {} superseded by {})",
+            "total",
+            "vote_total",
+            "event_id",
+            "vote_event_id",
+        ).alias("detail"),
+        sorted_ids(pl.concat_list("event_id", "vote_event_id")).alias("event_ids"),
+        pl.max_horizontal("seq", "vote_seq").alias("seq"),
     )
 
 
 # --- consensus ------------------------------------------------------------------------------
 
 
-def value_candidates(ranked: pl.DataFrame, votes: pl.DataFrame) -> pl.DataFrame:
+def value_candidates(votes: pl.DataFrame, superseded: pl.DataFrame) -> pl.DataFrame:
     """Return one row per (date, category, total) some source currently states.
 
     ``n_agree`` counts the sources giving it; the ``lead_*`` columns describe its best source
-    (highest priority, then latest received), whose observation speaks for the value;
-    ``event_ids``/``seq`` cover every observation of those sources stating the value.
+    (highest priority, then latest received, then highest seq), whose observation speaks for
+    the value; ``event_ids``/``seq`` cover every observation of those sources stating it,
+    older events included.
     """
     leads = (
         votes.sort(
-            "rank", "received_at", "seq", descending=[False, True, True], nulls_last=True
+            "cell",
+            "total",
+            "rank",
+            "received_at",
+            "seq",
+            descending=[False, False, False, True, True],
+            nulls_last=True,
         )
         # group_by keeps each group's rows in frame order, so first() is the lead source.
         .group_by(_VALUE_KEY)
         .agg(
+            pl.col("date").first(),
+            pl.col("category").first(),
             pl.len().cast(pl.Int64).alias("n_agree"),
             pl.col("source").first().alias("lead_source"),
             pl.col("source_kind").first().alias("lead_kind"),
@@ -255,11 +296,11 @@ def value_candidates(ranked: pl.DataFrame, votes: pl.DataFrame) -> pl.DataFrame:
             pl.col("source").sort().alias("sources"),
         )
     )
+    agreeing_older = superseded.filter(pl.col("total") == pl.col("vote_total"))
     support = (
-        ranked.join(
-            votes.select(*_SOURCE_KEY, pl.col("total").alias("vote_total")), on=_SOURCE_KEY
+        pl.concat(
+            [frame.select(*_VALUE_KEY, "event_id", "seq") for frame in (votes, agreeing_older)]
         )
-        .filter(pl.col("total") == pl.col("vote_total"))
         .group_by(_VALUE_KEY)
         .agg(pl.col("event_id").unique().sort().alias("event_ids"), pl.col("seq").max())
     )
@@ -277,7 +318,9 @@ def consensus(candidates: pl.DataFrame) -> pl.DataFrame:
         descending=[True, False, True, True, False],
         nulls_last=True,
     )
-    decided = ordered.group_by(_KEY).agg(
+    decided = ordered.group_by("cell").agg(
+        pl.col("date").first(),
+        pl.col("category").first(),
         pl.col("total").first(),
         pl.col("n_agree").sum().alias("n_sources"),
         pl.len().alias("n_values"),
@@ -288,7 +331,7 @@ def consensus(candidates: pl.DataFrame) -> pl.DataFrame:
         pl.col("lead_kind").first(),
         pl.col("lead_source").first(),
     )
-    return decided.select(*_KEY, "total", "n_sources", *_status_and_rule())
+    return decided.select("cell", *_KEY, "total", "n_sources", *_status_and_rule())
 
 
 def _status_and_rule() -> list[pl.Expr]:
@@ -329,8 +372,10 @@ def chosen_totals(
 
     An override on a (date, category) no source reports still yields a row (``n_sources`` 0).
     """
-    with_overrides = decided.join(overrides, on=_KEY, how="full", coalesce=True).select(
-        *_KEY,
+    with_overrides = decided.join(overrides, on="cell", how="full", coalesce=True).select(
+        "cell",
+        pl.coalesce("date", "date_right").alias("date"),
+        pl.coalesce("category", "category_right").alias("category"),
         pl.coalesce("override_total", "total").alias("total"),
         pl.when(pl.col("override_total").is_not_null())
         .then(pl.lit("overridden"))
@@ -342,9 +387,9 @@ def chosen_totals(
         "override_seq",
     )
     lineage = candidates.select(
-        *_VALUE_KEY, "lead_source", "lead_stated_delta", "sources", "event_ids", "seq"
+        "cell", "total", "lead_source", "lead_stated_delta", "sources", "event_ids", "seq"
     )
-    return with_overrides.join(lineage, on=_VALUE_KEY, how="left").select(
+    return with_overrides.join(lineage, on=["cell", "total"], how="left").select(
         *_KEY,
         "total",
         pl.col("lead_stated_delta").alias("stated_delta"),
@@ -357,6 +402,7 @@ def chosen_totals(
             pl.concat_list(pl.col("event_ids").fill_null(_NO_IDS), "override_event_id")
         ).alias("event_ids"),
         pl.max_horizontal("seq", "override_seq").alias("seq"),
+        "cell",
     )
 
 
@@ -393,6 +439,8 @@ def inferred_totals(chosen: pl.DataFrame) -> pl.DataFrame:
             _NO_IDS.alias("sources"),
             "event_ids",
             "seq",
+            # The cell key of the day before: one day is 2**32 apart (see _cell).
+            (pl.col("cell") - 2**32).alias("cell"),
         )
     )
 
@@ -508,20 +556,21 @@ def source_conflicts(
     votes: pl.DataFrame, chosen: pl.DataFrame, series: pl.DataFrame, lookback_days: int
 ) -> pl.DataFrame:
     """Return a ``source_conflict`` per source whose current value differs from the chosen."""
-    conflicts = (
-        votes.join(
-            chosen.select(
-                *_KEY,
-                pl.col("total").alias("chosen_total"),
-                "rule",
-                pl.col("event_ids").alias("chosen_event_ids"),
-                pl.col("seq").alias("chosen_seq"),
-            ),
-            on=_KEY,
-        )
+    conflicting = (
+        votes.select("cell", "source", "event_id", "seq", "total")
+        .join(chosen.select("cell", pl.col("total").alias("chosen_total")), on="cell")
         .filter(pl.col("total") != pl.col("chosen_total"))
-        .with_row_index("conflict")
     )
+    conflicts = conflicting.join(
+        chosen.select(
+            "cell",
+            *_KEY,
+            "rule",
+            pl.col("event_ids").alias("chosen_event_ids"),
+            pl.col("seq").alias("chosen_seq"),
+        ),
+        on="cell",
+    ).with_row_index("conflict")
     stale = stale_matches(conflicts, series, lookback_days)
     return (
         conflicts.join(stale, on="conflict", how="left")
@@ -643,14 +692,15 @@ def reconcile_totals(
     policy = policy or ReconcilePolicy()
     ranked = ranked_observations(observations, policy)
     votes = source_votes(ranked)
-    candidates = value_candidates(ranked, votes)
+    superseded = superseded_observations(ranked, votes)
+    candidates = value_candidates(votes, superseded)
     chosen = chosen_totals(consensus(candidates), latest_overrides(overrides), candidates)
     series = daily_series(chosen, inferred_totals(chosen))
     return Reconciliation(
         daily_totals=daily_totals(series),
         discrepancies=discrepancies(
             source_conflicts(votes, chosen, series, policy.stale_lookback_days),
-            revisions(ranked, votes),
+            revisions(superseded),
             delta_mismatches(series),
             restatements(series),
             gaps(chosen),

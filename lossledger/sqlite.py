@@ -218,6 +218,8 @@ def _existing_holder(
 
 def _recorded(row: Sequence[Any]) -> RecordedEvent:
     seq, event_id, kind, recorded_at, content_sha256, payload, body, prev_hash, link = row
+    if isinstance(body, str):  # only a tampered row holds text here; let verify() see it
+        body = body.encode()
     return RecordedEvent(
         seq, event_id, kind, dt.datetime.fromisoformat(recorded_at), content_sha256,
         payload, bytes(body) if body is not None else None, prev_hash, link,

@@ -8,8 +8,9 @@ contains a dash or a colon is never read as a figure.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable
 
 from lossledger.ontology import category_for
 from lossledger.parsers._utils import (
@@ -66,34 +67,33 @@ def _figure(match: re.Match[str]) -> Figure:
     )
 
 
-def dash_figures(text: str) -> Iterator[Figure]:
+# claims() and parse() of several parsers read the same text: scan it once.
+@functools.lru_cache(maxsize=16)
+def dash_figures(text: str) -> tuple[Figure, ...]:
     """Figures of a General Staff post, one per ``label ‒ total`` item.
 
     >>> [f.label for f in dash_figures("tanks ‒ 6310 (+10),\\nMLRS – 974 (+2).")]
     ['tanks', 'MLRS']
     """
     if is_structured(text):
-        return
-    for item in _ITEM_BREAK.split(text):
-        match = _DASH_ITEM.fullmatch(item)
-        if match is not None:
-            yield _figure(match)
+        return ()
+    matches = map(_DASH_ITEM.fullmatch, _ITEM_BREAK.split(text))
+    return tuple(_figure(match) for match in matches if match is not None)
 
 
-def ticker_figures(text: str) -> Iterator[Figure]:
+@functools.lru_cache(maxsize=16)
+def ticker_figures(text: str) -> tuple[Figure, ...]:
     """Figures of a news ticker, one per ``label: total`` line, echoes skipped.
 
     >>> [(f.label, f.total) for f in ticker_figures("6310 (+10) Armored vehicles: 11757 (+32)")]
     [('Armored vehicles', '11757')]
     """
     if is_structured(text):
-        return
-    for line in text.splitlines():
-        match = _TICKER_LINE.fullmatch(line)
-        if match is not None:
-            yield _figure(match)
+        return ()
+    matches = map(_TICKER_LINE.fullmatch, text.splitlines())
+    return tuple(_figure(match) for match in matches if match is not None)
 
 
-def claims_any(figures: Iterator[Figure], *, family: str) -> bool:
+def claims_any(figures: Iterable[Figure], *, family: str) -> bool:
     """Whether at least one figure carries a label the family knows."""
     return any(category_for(f.label, family=family) is not None for f in figures)

@@ -1,0 +1,3 @@
+from lossledger.cli import main
+
+main()

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures"
+SHARED = REPO.parent / "shared"
+SEED = FIXTURES / "000_214734c09c7dd4cc.txt"
+GS_EN_0130 = FIXTURES / "generalstaff_en_2024-01-30.txt"
+GS_EN_0131 = FIXTURES / "generalstaff_en_2024-01-31.txt"
+
+
+@pytest.fixture(scope="session")
+def prefect_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One temporary Prefect server for the whole session (it costs ~10-15 s to start)."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    os.environ.update({
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+    })
+    os.environ.pop("PREFECT_API_URL", None)
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    """An empty inbox directory; tests copy reports into ``inbox/<source>/``."""
+    path = tmp_path / "inbox"
+    path.mkdir()
+    return path
+
+
+def drop(inbox: Path, source: str, *files: Path) -> None:
+    """Put report files into ``inbox/<source>/``."""
+    target = inbox / source
+    target.mkdir(parents=True, exist_ok=True)
+    for file in files:
+        shutil.copy(file, target / file.name)

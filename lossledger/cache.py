@@ -26,6 +26,8 @@ from lossledger.parsing import (
 
 __all__ = ["ParseCache"]
 
+_MAX_BATCHES = 64
+
 _BATCH = re.compile(r"^batch-(\d+)-(\d+)\.reports\.parquet$")
 _PARTS = {
     "observations": OBSERVATION_ROWS_SCHEMA,
@@ -50,16 +52,23 @@ class ParseCache:
         """Every cached parse result."""
         if not self.covered_seq():
             return ParsedBatch.empty()
+        batches = _outermost(self._batches())
         frames = {
-            part: pl.read_parquet(self.directory / f"batch-*.{part}.parquet", schema=schema)
+            part: pl.read_parquet(
+                [self.directory / f"{_stem(*batch)}.{part}.parquet" for batch in batches],
+                schema=schema,
+            )
             for part, schema in _PARTS.items()
         }
-        return ParsedBatch(frames["reports"], frames["observations"], frames["problems"])
+        parsed = ParsedBatch(frames["reports"], frames["observations"], frames["problems"])
+        if len(batches) > _MAX_BATCHES:
+            self._compact(parsed, batches)
+        return parsed
 
     def add(self, batch: ParsedBatch, *, first_seq: int, last_seq: int) -> None:
         """Keep the parse results of the reports with ``first_seq <= seq <= last_seq``."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        stem = f"batch-{first_seq:012d}-{last_seq:012d}"
+        stem = _stem(first_seq, last_seq)
         frames = {"reports": batch.reports, "observations": batch.observations,
                   "problems": batch.problems}
         for part in _PARTS:
@@ -72,5 +81,35 @@ class ParseCache:
         """Forget every cached result (of every fingerprint): the next run parses anew."""
         shutil.rmtree(self.root, ignore_errors=True)
 
+    def _batches(self) -> list[tuple[int, int]]:
+        return sorted((int(m.group(1)), int(m.group(2))) for m in map(_BATCH.match, self._names())
+                      if m)
+
+    def _compact(self, everything: ParsedBatch, batches: list[tuple[int, int]]) -> None:
+        # A daily run adds one small batch; merged now and then, loading stays one read. A
+        # crash midway leaves batches inside the merged one, which load() ignores.
+        first, last = batches[0][0], batches[-1][1]
+        self.add(everything, first_seq=first, last_seq=last)
+        for batch in batches:
+            if batch != (first, last):
+                for part in _PARTS:
+                    (self.directory / f"{_stem(*batch)}.{part}.parquet").unlink(missing_ok=True)
+
     def _names(self) -> list[str]:
         return os.listdir(self.directory) if self.directory.is_dir() else []
+
+
+def _stem(first_seq: int, last_seq: int) -> str:
+    return f"batch-{first_seq:012d}-{last_seq:012d}"
+
+
+def _outermost(batches: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Batches not inside another one (left over by an interrupted compaction).
+
+    >>> _outermost([(1, 10), (1, 5), (6, 10), (11, 12)])
+    [(1, 10), (11, 12)]
+    """
+    return [
+        (a, b) for a, b in batches
+        if not any(c <= a and b <= d and (c, d) != (a, b) for c, d in batches)
+    ]

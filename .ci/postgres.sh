@@ -57,14 +57,15 @@ install_postgres() {
     apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold postgresql
 }
 
-# Run a command as the cluster's owner (directly when we are not root).
+# Run a command as the cluster's owner (directly when we are not root). fd 3 is closed for
+# it: a server holding our stdout open would hang the caller's $(...) forever.
 as_owner() {
     if [[ $(id -u) -ne 0 ]]; then
-        "$@"
+        "$@" 3>&-
     elif command -v runuser >/dev/null; then
-        runuser -u "$OWNER" -- "$@"
+        runuser -u "$OWNER" -- "$@" 3>&-
     else
-        setpriv --reuid="$OWNER" --regid="$(id -g "$OWNER")" --init-groups -- "$@"
+        setpriv --reuid="$OWNER" --regid="$(id -g "$OWNER")" --init-groups -- "$@" 3>&-
     fi
 }
 

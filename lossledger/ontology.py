@@ -135,7 +135,9 @@ def _load_categories(path: Path) -> dict[str, Category]:
 
 def _load_aliases(path: Path, codes: Mapping[str, Category]) -> tuple[Alias, ...]:
     with path.open(encoding="utf-8", newline="") as handle:
-        aliases = tuple(Alias(**{k: (v or "") for k, v in row.items()}) for row in csv.DictReader(handle))
+        aliases = tuple(
+            Alias(**{k: (v or "") for k, v in row.items()}) for row in csv.DictReader(handle)
+        )
     for alias in aliases:
         if alias.code != IGNORED and alias.code not in codes:
             raise ValueError(f"ontology.csv: unknown code {alias.code!r} for {alias.alias!r}")
@@ -157,15 +159,20 @@ def _build_index(aliases: tuple[Alias, ...]) -> dict[str, dict[str, str]]:
     return index
 
 
+def _build_render_aliases(aliases: tuple[Alias, ...]) -> dict[tuple[str, str, str], str]:
+    """The first alias of each (family, code, variant): the one renderers write."""
+    chosen: dict[tuple[str, str, str], str] = {}
+    for alias in aliases:
+        chosen.setdefault((alias.family, alias.code, alias.variant), alias.alias)
+    return chosen
+
+
 CATEGORIES: Mapping[str, Category] = MappingProxyType(_load_categories(CATEGORIES_PATH))
 #: Canonical category codes, in reporting order.
 CATEGORY_CODES: tuple[str, ...] = tuple(CATEGORIES)
 ALIASES: tuple[Alias, ...] = _load_aliases(ONTOLOGY_PATH, CATEGORIES)
 _INDEX = _build_index(ALIASES)
-# The first alias of each (family, code, variant) is the one renderers write.
-_RENDER_ALIASES: dict[tuple[str, str, str], str] = {}
-for _alias in ALIASES:
-    _RENDER_ALIASES.setdefault((_alias.family, _alias.code, _alias.variant), _alias.alias)
+_RENDER_ALIASES = _build_render_aliases(ALIASES)
 #: Source families the ontology knows.
 FAMILIES: tuple[str, ...] = tuple(_INDEX)
 

@@ -20,8 +20,8 @@ __all__ = [
     "DEFAULT_STYLES",
     "FORMATS",
     "QUALIFIER_WORDS",
-    "ReportFormat",
     "RenderStyle",
+    "ReportFormat",
     "load_petroivaniuk_days",
     "render_report",
 ]
@@ -51,14 +51,41 @@ QUALIFIER_WORDS: dict[str, dict[str, str]] = {
         "more than": "more than",
     },
     "de": {"about": "etwa", "around": "rund", "approximately": "ungefähr", "more than": "mehr als"},
-    "uk": {"about": "близько", "around": "біля", "approximately": "приблизно", "more than": "понад"},
+    "uk": {
+        "about": "близько",
+        "around": "біля",
+        "approximately": "приблизно",
+        "more than": "понад",
+    },
 }
-_MONTHS_EN = (
-    "January February March April May June July August September October November December"
-).split()
-_MONTHS_DE = (
-    "Januar Februar März April Mai Juni Juli August September Oktober November Dezember"
-).split()
+_MONTHS_EN = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+_MONTHS_DE = [
+    "Januar",
+    "Februar",
+    "März",
+    "April",
+    "Mai",
+    "Juni",
+    "Juli",
+    "August",
+    "September",
+    "Oktober",
+    "November",
+    "Dezember",
+]
 _WAR_START = dt.date(2022, 2, 24)
 
 
@@ -310,7 +337,7 @@ def render_report(
     <BLANKLINE>
     Stand: 31. Januar 2024
     <BLANKLINE>
-    Panzer: 6310 (+10)
+    Panzer: 6.310 (+10)
     <BLANKLINE>
     Quelle: Ukrainischer Generalstab vom 31. Januar
     <BLANKLINE>

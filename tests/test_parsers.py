@@ -283,7 +283,9 @@ def test_impossible_date() -> None:
 def test_conflicting_repeats_are_problems_and_identical_repeats_harmless() -> None:
     result = parse_text(" date 2024-01-31\nTank: 6310\nTank: 6310\nDrones: 7100\nDrones: 7101\n")
     assert figures(result) == {"tanks": (6310, None)}
-    assert reasons(result) == ["conflicting figures for uav: 'Drones' 7100 (None), 'Drones' 7101 (None)"]
+    assert reasons(result) == [
+        "conflicting figures for uav: 'Drones' 7100 (None), 'Drones' 7101 (None)"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -346,10 +348,10 @@ def test_claimed_report_without_figures_is_a_problem() -> None:
 
 def test_html_page_with_figures_is_read() -> None:
     body = (
-        "<html><body><p> date 2024-01-31 Home</p><ul><li>Tank: 6310 (+10)</li>"
-        "<li>Drones&nbsp;: 7&#8239;100 (+16)</li></ul>"
-        "<p>Source: Ukrainian General Staff dated January 31st.</p></body></html>"
-    ).encode()
+        b"<html><body><p> date 2024-01-31 Home</p><ul><li>Tank: 6310 (+10)</li>"
+        b"<li>Drones&nbsp;: 7&#8239;100 (+16)</li></ul>"
+        b"<p>Source: Ukrainian General Staff dated January 31st.</p></body></html>"
+    )
     result = parse_report(body, media_type="text/html", file_name="page.html")
     assert (result.parser, result.problems) == ("ticker_en", ())
     assert figures(result) == {"tanks": (6310, 10), "uav": (7100, 16)}
@@ -448,3 +450,43 @@ def test_fingerprint_changes_with_a_parser_version(monkeypatch: pytest.MonkeyPat
 def test_fingerprint_changes_with_the_ontology(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(parsers, "ontology_fingerprint", lambda: "another table")
     assert parsers._fingerprint(PARSERS) != PARSERS_FINGERPRINT
+
+
+def test_header_and_items_in_one_paragraph() -> None:
+    result = parse_text(
+        "Загальні бойові втрати противника з 24.02.22 по 10.04.22 орієнтовно склали: "
+        "особового складу ‒ близько 19300 осіб, танків ‒ 722, цистерн з ПММ ‒ 76."
+    )
+    assert (result.parser, result.problems) == ("gs_uk", ())
+    assert figures(result) == {
+        "personnel": (19300, None),
+        "tanks": (722, None),
+        "fuel_tanks": (76, None),
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "item"),
+    [
+        (
+            "The total combat losses of the enemy from 24.02.22 to 31.01.24 were:\n"
+            "tanks ‒ 6310 (+10),\nMLRS ‒ 974 (+2) (revised from 970),\n",
+            "MLRS ‒ 974 (+2) (revised from 970)",
+        ),
+        (
+            " date 2024-01-31\nTank: 6310 (+10)\n6310 (+10) Drones: 7100 (+16) (estimate 7000)\n",
+            "6310 (+10) Drones: 7100 (+16) (estimate 7000)",
+        ),
+    ],
+)
+def test_known_label_with_unreadable_figure_is_a_problem(text: str, item: str) -> None:
+    result = parse_text(text)
+    assert figures(result) == {"tanks": (6310, 10)}
+    assert reasons(result) == [f"unreadable figure: '{item}'"]
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\r"])
+def test_windows_and_old_mac_line_ends(newline: str) -> None:
+    for name in (SEED, "generalstaff_en_2024-01-31.txt"):
+        text = (FIXTURES / name).read_text(encoding="utf-8").replace("\n", newline)
+        assert figures(parse_text(text)) == figures(parse_fixture(name))

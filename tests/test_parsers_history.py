@@ -70,9 +70,7 @@ def triples(result: ParseResult) -> list[tuple[dt.date, str, int]]:
     return [(o.date, o.category, o.total) for o in result.observations]
 
 
-@pytest.mark.parametrize(
-    "name", ["russia_losses_equipment.json", "russia_losses_personnel.json"]
-)
+@pytest.mark.parametrize("name", ["russia_losses_equipment.json", "russia_losses_personnel.json"])
 def test_petroivaniuk_one_observation_per_date_and_category(name: str) -> None:
     path = require(PETROIVANIUK / name)
     expected = []
@@ -99,7 +97,8 @@ def test_petroivaniuk_personnel_qualifiers() -> None:
     path = require(PETROIVANIUK / "russia_losses_personnel.json")
     words = {"about": "about", "more": "more than"}
     expected = {
-        dt.date.fromisoformat(r["date"]): words[r["personnel*"]] for r in json.loads(path.read_text())
+        dt.date.fromisoformat(r["date"]): words[r["personnel*"]]
+        for r in json.loads(path.read_text())
     }
     result = parse_file(path, "application/json")
     assert {o.date: o.qualifier for o in result.observations} == expected
@@ -156,7 +155,10 @@ def test_history_problems_are_reported() -> None:
 STYLE_CYCLE = {
     "gs_en": (RenderStyle(), RenderStyle(dash="–", one_line=True, thousands="\u00a0")),
     "gs_uk": (RenderStyle(), RenderStyle(dash="-", units=False, thousands=" ")),
-    "ticker_de": (RenderStyle(qualifier="about"), RenderStyle(encoding="cp1252", qualifier="around")),
+    "ticker_de": (
+        RenderStyle(qualifier="about"),
+        RenderStyle(encoding="cp1252", qualifier="around"),
+    ),
     "ticker_en": (
         RenderStyle(qualifier="around", space_before_colon=True),
         RenderStyle(qualifier="around", echo=False, thousands="\u202f"),
@@ -174,7 +176,9 @@ def test_every_petroivaniuk_day_in_every_format_round_trips() -> None:
     previous: dict[str, int] = {}
     failures = []
     for index, (date, values) in enumerate(days.items()):
-        deltas = {code: value - previous[code] for code, value in values.items() if code in previous}
+        deltas = {
+            code: value - previous[code] for code, value in values.items() if code in previous
+        }
         previous = values
         for fmt in FORMATS:
             style = STYLE_CYCLE[fmt][index % 2]

@@ -45,9 +45,7 @@ def styles(draw: st.DrawFn, fmt: str) -> RenderStyle:
 def rendered_days(draw: st.DrawFn) -> dict[str, Any]:
     fmt = draw(st.sampled_from(FORMATS))
     values = draw(values_strategy)
-    deltas = {
-        code: draw(st.none() | st.integers(-5_000, 200_000)) for code in values
-    }
+    deltas = {code: draw(st.none() | st.integers(-5_000, 200_000)) for code in values}
     return {
         "fmt": fmt,
         "values": values,
@@ -74,7 +72,11 @@ def expected_observations(case: dict[str, Any]) -> dict[str, tuple[int, int | No
 @given(rendered_days())
 def test_rendered_reports_parse_back_exactly(case: dict[str, Any]) -> None:
     body = render_report(
-        case["values"], date=case["date"], deltas=case["deltas"], fmt=case["fmt"], style=case["style"]
+        case["values"],
+        date=case["date"],
+        deltas=case["deltas"],
+        fmt=case["fmt"],
+        style=case["style"],
     )
     result = parse_report(body, media_type="text/plain", file_name="rendered")
     assert result.problems == ()

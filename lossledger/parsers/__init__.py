@@ -11,13 +11,18 @@ from __future__ import annotations
 import hashlib
 
 from lossledger.ontology import ontology_fingerprint
-from lossledger.parsers._utils import UndecodableReport, decode_report, html_to_text, looks_like_html
+from lossledger.parsers._utils import (
+    UndecodableReport,
+    decode_report,
+    html_to_text,
+    looks_like_html,
+)
 from lossledger.parsers.api_json import ApiJsonParser
 from lossledger.parsers.base import (
     SOURCE_KINDS,
     ParsedObservation,
-    ParseResult,
     Parser,
+    ParseResult,
     Problem,
     SourceKind,
 )
@@ -111,7 +116,11 @@ def _run(parser: Parser, text: str, media_type: str) -> ParseResult:
     if not result.observations and not result.problems:
         problem = Problem(f"no figures found in the {parser.name} report")
         result = ParseResult(
-            result.parser, result.parser_version, result.source_kind, result.report_date, (),
+            result.parser,
+            result.parser_version,
+            result.source_kind,
+            result.report_date,
+            (),
             (problem,),
         )
     return result
@@ -157,6 +166,8 @@ def _parse_report(body: bytes, *, media_type: str, file_name: str) -> ParseResul
         return _quarantined(str(error))
     if looks_like_html(text, media_type):
         text = html_to_text(text)
+    # Items and lines are split on "\n"; old Mac and Windows line ends must not merge them.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         return _quarantined(f"empty report '{file_name}'")
     claimants, failures = _claimants(text, media_type)
@@ -164,8 +175,12 @@ def _parse_report(body: bytes, *, media_type: str, file_name: str) -> ParseResul
         result = _run(claimants[0], text, media_type)
         if failures:
             result = ParseResult(
-                result.parser, result.parser_version, result.source_kind, result.report_date,
-                result.observations, (*result.problems, *failures),
+                result.parser,
+                result.parser_version,
+                result.source_kind,
+                result.report_date,
+                result.observations,
+                (*result.problems, *failures),
             )
         return result
     if claimants:

@@ -6,9 +6,9 @@ import datetime as dt
 import re
 from typing import ClassVar
 
-from lossledger.parsers._text import claims_any, dash_figures
+from lossledger.parsers._text import claims_any, dash_figures, dash_unreadable
 from lossledger.parsers._utils import build_result, date_or_none, single_date
-from lossledger.parsers.base import ParseResult, Parser, Problem, SourceKind
+from lossledger.parsers.base import Parser, ParseResult, Problem, SourceKind
 
 __all__ = ["GeneralStaffParser"]
 
@@ -24,6 +24,8 @@ class GeneralStaffParser(Parser):
     header_words: ClassVar[str]
     #: The words for "from" and "to" in the period.
     period_words: ClassVar[tuple[str, str]]
+    _header: ClassVar[re.Pattern[str]]
+    _header_start: ClassVar[re.Pattern[str]]
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -47,6 +49,7 @@ class GeneralStaffParser(Parser):
             date_problems=problems,
             figures=dash_figures(text),
             family=self.family,
+            unreadable=dash_unreadable(text, family=self.family),
         )
 
     def _report_date(self, text: str) -> tuple[dt.date | None, tuple[Problem, ...]]:

@@ -21,15 +21,24 @@ from lossledger.parsers._utils import (
     Figure,
 )
 
-__all__ = ["claims_any", "dash_figures", "is_structured", "ticker_figures"]
+__all__ = [
+    "claims_any",
+    "dash_figures",
+    "dash_unreadable",
+    "is_structured",
+    "ticker_figures",
+    "ticker_unreadable",
+]
 
 _H = r"[^\S\n]"  # horizontal whitespace: a figure never spans lines
 _VALUE = (
     rf"(?:(?P<qualifier>{QUALIFIER_PATTERN}){_H}+)?(?P<total>{NUMBER_PATTERN})"
     rf"{_H}*(?:\({_H}*(?P<delta>{DELTA_PATTERN})"
 )
-# Items end at a line break or at a comma/semicolon followed by space ("385,230" stays whole).
-_ITEM_BREAK = re.compile(r"\n|[,;](?=\s)")
+# Items end at a line break or at , ; : followed by space ("385,230" stays whole); the colon
+# separates a header from items run on in the same paragraph.
+_ITEM_BREAK = re.compile(r"\n|[,;:](?=\s)")
+_DASH = re.compile(DASH_CLASS)
 _DASH_ITEM = re.compile(
     rf"\s*(?P<label>[^\W\d_][^\d\n]*?){_H}*{DASH_CLASS}{_H}*{_VALUE}{_H}*\))?"
     rf"(?P<unit>{_H}+[^\W\d_][^\d()\n]{{0,40}}?)?[\s.,;]*",
@@ -44,6 +53,10 @@ _TICKER_LINE = re.compile(
     rf"{_H}*(?:{_ECHO})?(?P<label>[^\W\d_][^\d:()\n]{{0,60}}?){_H}*:{_H}*"
     rf"{_VALUE}[^()\n]*\))?[\s.]*",
     re.IGNORECASE,
+)
+# A ticker line's label, whatever follows the colon (to spot figures the grammar cannot read).
+_TICKER_LABEL = re.compile(
+    rf"{_H}*(?:{_ECHO})?(?P<label>[^\W\d_][^\d:()\n]{{0,60}}?){_H}*:(?P<rest>.*\d.*)"
 )
 # JSON documents and CSV tables are never prose reports; skipping them keeps claims cheap.
 _STRUCTURED = re.compile(r"\A[\s\ufeff]*(?:[\[{]|date,)")
@@ -97,3 +110,46 @@ def ticker_figures(text: str) -> tuple[Figure, ...]:
 def claims_any(figures: Iterable[Figure], *, family: str) -> bool:
     """Whether at least one figure carries a label the family knows."""
     return any(category_for(f.label, family=family) is not None for f in figures)
+
+
+def dash_unreadable(text: str, *, family: str) -> tuple[str, ...]:
+    """Items that start with a known label and a dash but that the grammar cannot read.
+
+    Such an item is a figure the parser would otherwise drop silently.
+
+    >>> dash_unreadable("tanks ‒ 6310 (+10) (revised 6300),\\nKyiv – 14 drones", family="gs_en")
+    ('tanks ‒ 6310 (+10) (revised 6300)',)
+    """
+    if is_structured(text):
+        return ()
+    return tuple(
+        item.strip()
+        for item in _ITEM_BREAK.split(text)
+        if _DASH_ITEM.fullmatch(item) is None and _starts_with_label(item, family)
+    )
+
+
+def _starts_with_label(item: str, family: str) -> bool:
+    return any(
+        category_for(item[: dash.start()], family=family) is not None
+        for dash in _DASH.finditer(item)
+        if any(char.isdigit() for char in item[dash.end() :])
+    )
+
+
+def ticker_unreadable(text: str, *, family: str) -> tuple[str, ...]:
+    """Lines with a known label, a colon and a digit that the grammar cannot read.
+
+    >>> ticker_unreadable("Tank: 6310 (+10) (stale)\\nFrom: 1 author", family="ticker_en")
+    ('Tank: 6310 (+10) (stale)',)
+    """
+    if is_structured(text):
+        return ()
+    unreadable = []
+    for line in text.splitlines():
+        if _TICKER_LINE.fullmatch(line) is not None:
+            continue
+        match = _TICKER_LABEL.fullmatch(line)
+        if match is not None and category_for(match["label"], family=family) is not None:
+            unreadable.append(line.strip())
+    return tuple(unreadable)

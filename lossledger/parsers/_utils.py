@@ -71,7 +71,8 @@ _QUALIFIERS: dict[str, str] = {
     "більше": "more than",
 }
 QUALIFIER_PATTERN = "|".join(
-    re.escape(word).replace(r"\ ", r"[^\S\n]+") for word in sorted(_QUALIFIERS, key=len, reverse=True)
+    re.escape(word).replace(r"\ ", r"[^\S\n]+")
+    for word in sorted(_QUALIFIERS, key=len, reverse=True)
 )
 
 MONTHS_EN: dict[str, int] = {
@@ -217,7 +218,7 @@ def html_to_text(text: str) -> str:
     """Strip markup, keeping block boundaries as line breaks.
 
     >>> html_to_text("<p>Panzer: 6310</p><p>U-Boote:&nbsp;1</p>")
-    'Panzer: 6310\\n\\nU-Boote:\\xa01\\n'
+    '\\nPanzer: 6310\\n\\nU-Boote:\\xa01\\n'
     """
     text = _HTML_DROP.sub(" ", text)
     text = _HTML_BREAK.sub("\n", text)
@@ -327,9 +328,7 @@ class Figure:
     qualifier: str | None = None
 
 
-def _observation(
-    figure: Figure, date: dt.date, family: str
-) -> ParsedObservation | Problem:
+def _observation(figure: Figure, date: dt.date, family: str) -> ParsedObservation | Problem:
     label = " ".join(figure.label.split())
     code = category_for(label, family=family)
     if code is None:
@@ -385,6 +384,7 @@ def build_result(
     date_problems: tuple[Problem, ...],
     figures: Iterable[Figure],
     family: str,
+    unreadable: Iterable[str] = (),
 ) -> ParseResult:
     """Turn a text report's figures into a :class:`ParseResult`.
 
@@ -402,6 +402,9 @@ def build_result(
             problems_found.append(outcome)
         else:
             observations.append(outcome)
+    problems_found += [
+        Problem(f"unreadable figure: '{item}'", date=report_date) for item in unreadable
+    ]
     unique, conflicts = dedupe_observations(observations)
     problems = (*problems_found, *conflicts)
     if not unique and not problems:

@@ -8,7 +8,7 @@ from typing import Any
 
 from lossledger.ontology import category_for, is_ignored
 from lossledger.parsers._utils import dedupe_observations, load_json, make_result
-from lossledger.parsers.base import ParsedObservation, ParseResult, Parser, Problem
+from lossledger.parsers.base import ParsedObservation, Parser, ParseResult, Problem
 
 __all__ = ["ApiJsonParser", "is_count"]
 
@@ -52,7 +52,8 @@ class ApiJsonParser(Parser):
     Keys map through the ontology's ``api`` family; a ``null`` total is no observation.
 
     >>> body = '{"date": "2024-01-31", "stats": {"tanks": 6310}, "increase": {"tanks": 10}}'
-    >>> [(o.category, o.total, o.stated_delta) for o in ApiJsonParser().parse(body, media_type="").observations]
+    >>> result = ApiJsonParser().parse(body, media_type="application/json")
+    >>> [(o.category, o.total, o.stated_delta) for o in result.observations]
     [('tanks', 6310, 10)]
     """
 

@@ -11,7 +11,8 @@ class GeneralStaffUkrainianParser(GeneralStaffParser):
     """Ukrainian General Staff posts.
 
     >>> text = "Загальні бойові втрати противника з 24.02.22 по 31.01.24 орієнтовно склали:\\n"
-    >>> result = GeneralStaffUkrainianParser().parse(text + "танків ‒ 6310 (+10) од.", media_type="")
+    >>> parser = GeneralStaffUkrainianParser()
+    >>> result = parser.parse(text + "танків ‒ 6310 (+10) од.", media_type="")
     >>> [(o.category, o.total, o.stated_delta) for o in result.observations]
     [('tanks', 6310, 10)]
     """

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from lossledger.ontology import category_for, is_ignored
 from lossledger.parsers._utils import dedupe_observations, make_result
-from lossledger.parsers.base import ParsedObservation, ParseResult, Parser, Problem
+from lossledger.parsers.base import ParsedObservation, Parser, ParseResult, Problem
 
 __all__ = ["MinfinHistoryParser"]
 
@@ -27,7 +27,8 @@ class MinfinHistoryParser(Parser):
     """Totals only (``stated_delta`` is ``None``), from a ``date,day,personnel,...`` CSV.
 
     >>> body = "date,day,personnel,tanks\\n2022-02-24,1,800,\\n"
-    >>> [(o.category, o.total) for o in MinfinHistoryParser().parse(body, media_type="").observations]
+    >>> result = MinfinHistoryParser().parse(body, media_type="text/csv")
+    >>> [(o.category, o.total) for o in result.observations]
     [('personnel', 800)]
     """
 
@@ -75,7 +76,9 @@ def _observations(
             problems.append(Problem(f"line {number}: invalid date {row[0]!r}"))
             continue
         if len(row) != len(header):
-            problems.append(Problem(f"line {number}: {len(row)} cells, expected {len(header)}", date))
+            problems.append(
+                Problem(f"line {number}: {len(row)} cells, expected {len(header)}", date)
+            )
             continue
         for column, code, cell in zip(header, codes, row, strict=True):
             cell = cell.strip()

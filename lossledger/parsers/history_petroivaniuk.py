@@ -19,7 +19,7 @@ from lossledger.parsers._utils import (
     normalise_qualifier,
 )
 from lossledger.parsers.api_json import is_count
-from lossledger.parsers.base import ParsedObservation, ParseResult, Parser, Problem
+from lossledger.parsers.base import ParsedObservation, Parser, ParseResult, Problem
 
 __all__ = ["PetroivaniukHistoryParser"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from lossledger.parsers._text import claims_any, ticker_figures
+from lossledger.parsers._text import claims_any, ticker_figures, ticker_unreadable
 from lossledger.parsers._utils import MONTHS_DE, build_result, date_or_none, single_date
-from lossledger.parsers.base import ParseResult, Parser, Problem
+from lossledger.parsers.base import Parser, ParseResult, Problem
 
 __all__ = ["TickerGermanParser"]
 
@@ -49,6 +49,7 @@ class TickerGermanParser(Parser):
             date_problems=problems,
             figures=ticker_figures(text),
             family=self.family,
+            unreadable=ticker_unreadable(text, family=self.family),
         )
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from lossledger.parsers._text import claims_any, ticker_figures
+from lossledger.parsers._text import claims_any, ticker_figures, ticker_unreadable
 from lossledger.parsers._utils import MONTHS_EN, build_result, date_or_none, single_date
-from lossledger.parsers.base import ParseResult, Parser, Problem
+from lossledger.parsers.base import Parser, ParseResult, Problem
 
 __all__ = ["TickerEnglishParser"]
 
@@ -45,13 +45,14 @@ class TickerEnglishParser(Parser):
             date_problems=problems,
             figures=ticker_figures(text),
             family=self.family,
+            unreadable=ticker_unreadable(text, family=self.family),
         )
 
 
 def report_date_en(text: str) -> tuple[dt.date | None, tuple[Problem, ...]]:
     """The ticker's report date from its header and source line.
 
-    >>> report_date_en(" date 2024-01-31 Home\\nSource: Ukrainian General Staff dated January 31st.")
+    >>> report_date_en(" date 2024-01-31\\nSource: Ukrainian General Staff dated January 31st.")
     (datetime.date(2024, 1, 31), ())
     """
     stated: list[tuple[str, dt.date | None]] = [

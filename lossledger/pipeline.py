@@ -88,7 +88,8 @@ def plan_run(
 ) -> RunPlan:
     """Compare the log's head with the published watermark and the parse cache.
 
-    ``replay`` forgets cached parse results and republishes even if nothing is new.
+    ``replay`` forgets cached parse results and republishes even if nothing is new; so does a
+    change of parsers since the last publish (their fingerprint differs).
     """
     cache = ParseCache(settings.home, PARSERS_FINGERPRINT)
     if replay:
@@ -97,7 +98,9 @@ def plan_run(
         head = store.head()
     upto = head if as_of is None else min(as_of, head)
     state = read_state(settings.warehouse)
-    watermark = -1 if replay or state is None else state.watermark
+    # Published by other parsers: everything must be projected again, even with no new event.
+    outdated = state is None or state.parsers != PARSERS_FINGERPRINT
+    watermark = -1 if replay or outdated else state.watermark
     start = cache.covered_seq()
     starts = range(start + 1, upto + 1, batch_size)
     ranges = tuple((first, min(first + batch_size - 1, upto)) for first in starts)
@@ -132,7 +135,9 @@ def project_tables(settings: RunSettings, *, upto: int) -> WarehouseTables:
 
 def publish(settings: RunSettings, tables: WarehouseTables, *, watermark: int) -> PublishResult:
     """Write the tables' changed partitions to the warehouse."""
-    return publish_tables(tables, settings.warehouse, watermark=watermark)
+    return publish_tables(
+        tables, settings.warehouse, watermark=watermark, parsers=PARSERS_FINGERPRINT
+    )
 
 
 def run_summary(

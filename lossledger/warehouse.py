@@ -55,6 +55,8 @@ class WarehouseState:
     watermark: int
     published_at: str
     rows: dict[str, int] = field(default_factory=dict)
+    parsers: str | None = None
+    """Fingerprint of the parsers that made the published rows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +81,9 @@ def read_state(root: Path) -> WarehouseState | None:
     return WarehouseState(**json.loads(path.read_text()))
 
 
-def publish_tables(tables: WarehouseTables, root: Path, *, watermark: int) -> PublishResult:
+def publish_tables(
+    tables: WarehouseTables, root: Path, *, watermark: int, parsers: str | None = None
+) -> PublishResult:
     """Write every table's changed partitions under ``root`` and record the watermark.
 
     Unchanged partitions are left untouched (same bytes, same mtime); partitions that no longer
@@ -112,6 +116,7 @@ def publish_tables(tables: WarehouseTables, root: Path, *, watermark: int) -> Pu
         watermark=watermark,
         published_at=dt.datetime.now(dt.UTC).isoformat(),
         rows={name: frame.height for name, frame in tables.items()},
+        parsers=parsers,
     )
     _atomic_write_bytes(root / STATE_FILE, json.dumps(dataclasses.asdict(state), indent=2).encode())
     return PublishResult(

@@ -48,11 +48,15 @@ install_postgres() {
     log "no initdb found: installing PostgreSQL from Debian packages"
     # Debian's package creates and starts a 'main' cluster on localhost:5432 unless told not
     # to; we want nothing listening but our own throwaway cluster.
-    mkdir -p /etc/postgresql-common
+    # The drop-in covers a postgresql-common already installed (its createcluster.conf
+    # includes createcluster.d); on a fresh machine ucf keeps the file we pre-seed.
+    mkdir -p /etc/postgresql-common/createcluster.d
+    echo 'create_main_cluster = false' \
+        >/etc/postgresql-common/createcluster.d/lossledger-no-main-cluster.conf
     if [[ ! -e /etc/postgresql-common/createcluster.conf ]]; then
         echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.conf
     fi
-    export DEBIAN_FRONTEND=noninteractive
+    export DEBIAN_FRONTEND=noninteractive UCF_FORCE_CONFFOLD=1
     apt-get update -q
     apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold postgresql
 }
@@ -126,10 +130,14 @@ EOF
 }
 
 cmd_start() {
-    if is_our_cluster "${LOSSLEDGER_PG_DATADIR:-}" \
-        && as_owner_status "$LOSSLEDGER_PG_DATADIR"; then
-        log "already running in $LOSSLEDGER_PG_DATADIR"
-        print_exports "$LOSSLEDGER_PG_DATADIR"; return 0
+    if is_our_cluster "${LOSSLEDGER_PG_DATADIR:-}"; then
+        if as_owner_status "$LOSSLEDGER_PG_DATADIR"; then
+            log "already running in $LOSSLEDGER_PG_DATADIR"
+            print_exports "$LOSSLEDGER_PG_DATADIR"; return 0
+        fi
+        # Ours but dead (a killed job, a reboot): clear it away rather than leak it.
+        log "removing stale cluster $LOSSLEDGER_PG_DATADIR"
+        cmd_stop
     fi
     [[ -z ${PG_BINDIR:-} || -x $PG_BINDIR/initdb ]] || die "PG_BINDIR=$PG_BINDIR has no initdb"
     local bindir

@@ -95,11 +95,14 @@ class SQLiteEventStore(EventStore):
                 seq += 1
                 recorded_at = utc_now().isoformat()
                 link = row.link(seq=seq, recorded_at=recorded_at, prev_hash=prev_hash)
-                db.execute(
-                    "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (seq, row.event_id, row.kind, recorded_at, row.content_sha256,
-                     row.payload, row.body, prev_hash, link),
-                )
+                try:
+                    db.execute(
+                        "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (seq, row.event_id, row.kind, recorded_at, row.content_sha256,
+                         row.payload, row.body, prev_hash, link),
+                    )
+                except sqlite3.IntegrityError as exc:
+                    raise StoreError(f"append refused: {exc}") from exc
                 if row.content_sha256 is not None:
                     seen[row.content_sha256] = row.event_id
                 recorded.append(_recorded(

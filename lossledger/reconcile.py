@@ -30,9 +30,36 @@ Rules (one function below per rule):
 * Along each category: ``delta``, ``delta_mismatch``, ``restatement``, ``gap``; a missing day
   is ``inferred`` from the next day's stated delta.
 
-Status vocabulary: ``confirmed``, ``single_source``, ``majority``, ``priority``, ``overridden``,
-``inferred``. Discrepancy kinds: ``source_conflict``, ``revision``, ``delta_mismatch``,
-``restatement``, ``gap``.
+Status vocabulary (:data:`STATUSES`): ``confirmed``, ``single_source``, ``majority``,
+``priority``, ``overridden``, ``inferred``.
+
+Discrepancy kinds (:data:`DISCREPANCY_KINDS`), with ``expected``/``observed``, ``source`` and
+``detail``:
+
+* ``source_conflict``: chosen / the source's value; that source;
+  ``"<cause>; <rule>"`` where cause is ``stale: equals <date> total``,
+  ``typo: one digit changed (<observed> vs <expected>)``,
+  ``typo: adjacent digits swapped (<observed> vs <expected>)`` or ``other: differs by <±n>``,
+  and rule is ``chosen by majority (<k> of <n> sources)``, ``chosen by priority (<kind>)``,
+  ``chosen by latest received (<source>)``, ``chosen by override: <reason> (<actor>)``
+  (``confirmed by <n> sources`` / ``chosen as the only source`` cannot disagree).
+* ``revision``: newer / older value; the source;
+  ``revised from <old> to <new> (event <old id> superseded by <new id>)``.
+* ``delta_mismatch``: implied / stated delta; the chosen observation's source;
+  ``stated <±s> but totals imply <±d> (<previous total> on <previous date> to <total>)``.
+* ``restatement``: previous / new total; the chosen observation's source (null when inferred
+  or overridden without an agreeing source);
+  ``total fell from <previous> on <previous date> to <total> (<-n>)``.
+* ``gap``: null / null; null; ``inferred from <next date> stated delta`` or ``no report``.
+
+Lineage (``event_ids`` sorted and distinct; ``seq`` = the highest seq among them):
+
+* daily total: every observation of the agreeing sources stating the chosen value (older
+  events of those sources included) plus the winning override; an inferred day takes the
+  next day's row's lineage.
+* ``source_conflict``: the disagreeing observation plus the chosen total's lineage;
+  ``revision``: the older and the newer observation; ``delta_mismatch`` and ``restatement``:
+  both days' lineage; ``gap``: the lineage of the row that closes the gap.
 """
 
 from __future__ import annotations
@@ -148,19 +175,28 @@ class Reconciliation:
 # --- inputs -------------------------------------------------------------------------------
 
 
-def _cell(date: pl.Expr, category: pl.Expr) -> pl.Expr:
+def category_codes(observations: pl.DataFrame, overrides: pl.DataFrame) -> pl.Enum:
+    """Return one enum over every category of the observations and overrides, so that both
+    encode a category with the same integer (see :func:`_cell`)."""
+    names = pl.concat([observations["category"].cast(pl.String), overrides["category"]])
+    return pl.Enum(names.drop_nulls().unique().sort())
+
+
+def _cell(date: pl.Expr, category: pl.Expr, categories: pl.Enum) -> pl.Expr:
     """One Int64 per (date, category): grouping and joining millions of rows on a date and a
-    string is several times slower than on one integer. Category codes come from the
-    process-wide categorical mapping, so observations and overrides get the same codes; codes
-    are below 2**32, which makes ``days * 2**32 + code`` unique for every date."""
-    code = category.cast(pl.Categorical).to_physical().cast(pl.Int64)
+    string is several times slower than on one integer. Enum codes are below 2**32, which
+    makes ``days * 2**32 + code`` unique for every date."""
+    code = category.cast(categories).to_physical().cast(pl.Int64)
     return date.cast(pl.Int32).cast(pl.Int64) * 2**32 + code
 
 
-def ranked_observations(observations: pl.DataFrame, policy: ReconcilePolicy) -> pl.DataFrame:
+def ranked_observations(
+    observations: pl.DataFrame, policy: ReconcilePolicy, categories: pl.Enum
+) -> pl.DataFrame:
     """Return the observations that state a total, with integer keys (``cell``, ``src``),
     ``rank`` (0 = highest priority kind) and ``row`` (position)."""
     ranks = {kind: rank for rank, kind in enumerate(policy.priority)}
+    sources = pl.Enum(observations["source"].cast(pl.String).drop_nulls().unique().sort())
     return (
         observations.select(
             pl.col("event_id").cast(pl.String),
@@ -175,8 +211,8 @@ def ranked_observations(observations: pl.DataFrame, policy: ReconcilePolicy) -> 
         )
         .filter(pl.col("total").is_not_null())
         .with_columns(
-            _cell(pl.col("date"), pl.col("category")).alias("cell"),
-            pl.col("source").cast(pl.Categorical).to_physical().alias("src"),
+            _cell(pl.col("date"), pl.col("category"), categories).alias("cell"),
+            pl.col("source").cast(sources).to_physical().alias("src"),
             pl.col("source_kind")
             .replace_strict(ranks, default=len(ranks), return_dtype=pl.Int64)
             .alias("rank"),
@@ -185,16 +221,20 @@ def ranked_observations(observations: pl.DataFrame, policy: ReconcilePolicy) -> 
     )
 
 
-def latest_overrides(overrides: pl.DataFrame | None) -> pl.DataFrame:
-    """Return the override that wins per (date, category): the one with the highest ``seq``."""
+def active_overrides(overrides: pl.DataFrame | None) -> pl.DataFrame:
+    """Return the overrides in the contract's schema (empty when there are none)."""
     if overrides is None:
-        overrides = OVERRIDES_SCHEMA.to_frame()
+        return OVERRIDES_SCHEMA.to_frame()
+    return conform(overrides, OVERRIDES_SCHEMA)
+
+
+def latest_overrides(overrides: pl.DataFrame, categories: pl.Enum) -> pl.DataFrame:
+    """Return the override that wins per (date, category): the one with the highest ``seq``."""
     return (
-        conform(overrides, OVERRIDES_SCHEMA)
-        .sort("seq", "event_id")
+        overrides.sort("seq", "event_id")
         .unique(_KEY, keep="last")
         .select(
-            _cell(pl.col("date"), pl.col("category")).alias("cell"),
+            _cell(pl.col("date"), pl.col("category"), categories).alias("cell"),
             *_KEY,
             pl.col("total").alias("override_total"),
             pl.col("event_id").alias("override_event_id"),
@@ -217,6 +257,11 @@ def source_votes(ranked: pl.DataFrame) -> pl.DataFrame:
     Two rows of the same event (same ``seq``) for one cell are a parser fault; the first
     listed then speaks.
     """
+    # Usually every source states each cell once; counting distinct key hashes proves that
+    # several times faster than grouping. A hash collision only makes keys look repeated,
+    # which sends the frame through the exact group-by below.
+    if ranked.select(pl.struct(_SOURCE_KEY).hash().n_unique()).item() == ranked.height:
+        return ranked
     newest = ranked.group_by(_SOURCE_KEY).agg(pl.col("row").get(pl.col("seq").arg_max()))
     return ranked[newest["row"].sort()]
 
@@ -224,12 +269,9 @@ def source_votes(ranked: pl.DataFrame) -> pl.DataFrame:
 def superseded_observations(ranked: pl.DataFrame, votes: pl.DataFrame) -> pl.DataFrame:
     """Return the observations an older event of a source gave, with that source's current
     ``vote_total``, ``vote_event_id`` and ``vote_seq``."""
-    if votes.height == ranked.height:
-        # Every source stated each cell once (the usual case): nothing is superseded.
-        older = ranked.clear()
-    else:
-        older = ranked.join(votes.select("row"), on="row", how="anti")
-    return older.join(
+    # ``row`` is the position in ``ranked``, so marking the votes' positions finds the rest.
+    is_vote = pl.repeat(False, ranked.height, eager=True).scatter(votes["row"], True)
+    return ranked.filter(~is_vote).join(
         votes.select(
             *_SOURCE_KEY,
             pl.col("total").alias("vote_total"),
@@ -263,7 +305,9 @@ def revisions(superseded: pl.DataFrame) -> pl.DataFrame:
 # --- consensus ------------------------------------------------------------------------------
 
 
-def value_candidates(votes: pl.DataFrame, superseded: pl.DataFrame) -> pl.DataFrame:
+def value_candidates(
+    ranked: pl.DataFrame, votes: pl.DataFrame, superseded: pl.DataFrame
+) -> pl.DataFrame:
     """Return one row per (date, category, total) some source currently states.
 
     ``n_agree`` counts the sources giving it; the ``lead_*`` columns describe its best source
@@ -271,40 +315,49 @@ def value_candidates(votes: pl.DataFrame, superseded: pl.DataFrame) -> pl.DataFr
     the value; ``event_ids``/``seq`` cover every observation of those sources stating it,
     older events included.
     """
-    leads = (
-        votes.sort(
-            "cell",
-            "total",
-            "rank",
-            "received_at",
-            "seq",
-            descending=[False, False, False, True, True],
-            nulls_last=True,
-        )
-        # group_by keeps each group's rows in frame order, so first() is the lead source.
-        .group_by(_VALUE_KEY)
-        .agg(
-            pl.col("date").first(),
-            pl.col("category").first(),
-            pl.len().cast(pl.Int64).alias("n_agree"),
-            pl.col("source").first().alias("lead_source"),
-            pl.col("source_kind").first().alias("lead_kind"),
-            pl.col("rank").first().alias("lead_rank"),
-            pl.col("received_at").first().alias("lead_received_at"),
-            pl.col("seq").first().alias("lead_seq"),
-            pl.col("stated_delta").first().alias("lead_stated_delta"),
-            pl.col("source").sort().alias("sources"),
-        )
+    lead_order = pl.col("row").sort_by(
+        "rank", "received_at", "seq", descending=[False, True, True], nulls_last=True
     )
-    agreeing_older = superseded.filter(pl.col("total") == pl.col("vote_total"))
-    support = (
-        pl.concat(
-            [frame.select(*_VALUE_KEY, "event_id", "seq") for frame in (votes, agreeing_older)]
-        )
-        .group_by(_VALUE_KEY)
-        .agg(pl.col("event_id").unique().sort().alias("event_ids"), pl.col("seq").max())
+    values = votes.group_by(_VALUE_KEY).agg(
+        pl.len().cast(pl.Int64).alias("n_agree"),
+        lead_order.first().alias("lead_row"),
+        pl.col("source").sort().alias("sources"),
+        # One vote per source, so the ids are already distinct.
+        pl.col("event_id").sort().alias("event_ids"),
+        pl.col("seq").max(),
     )
-    return leads.join(support, on=_VALUE_KEY, how="left")
+    # Gathering the lead rows afterwards is cheaper than carrying every column through the
+    # group-by.
+    lead = ranked[values["lead_row"]].select(
+        "date",
+        "category",
+        pl.col("source").alias("lead_source"),
+        pl.col("source_kind").alias("lead_kind"),
+        pl.col("rank").alias("lead_rank"),
+        pl.col("received_at").alias("lead_received_at"),
+        pl.col("seq").alias("lead_seq"),
+        pl.col("stated_delta").alias("lead_stated_delta"),
+    )
+    return with_older_support(pl.concat([values, lead], how="horizontal"), superseded)
+
+
+def with_older_support(candidates: pl.DataFrame, superseded: pl.DataFrame) -> pl.DataFrame:
+    """Return ``candidates`` with the older events of agreeing sources that stated the same
+    value added to ``event_ids`` and ``seq`` (a history file's earlier versions, say)."""
+    older = superseded.filter(pl.col("total") == pl.col("vote_total"))
+    if older.is_empty():
+        return candidates
+    support = older.group_by(_VALUE_KEY).agg(
+        pl.col("event_id").alias("older_ids"), pl.col("seq").max().alias("older_seq")
+    )
+    return (
+        candidates.join(support, on=_VALUE_KEY, how="left")
+        .with_columns(
+            sorted_ids(pl.concat_list("event_ids", pl.col("older_ids").fill_null(_NO_IDS))),
+            pl.max_horizontal("seq", "older_seq"),
+        )
+        .drop("older_ids", "older_seq")
+    )
 
 
 def consensus(candidates: pl.DataFrame) -> pl.DataFrame:
@@ -389,6 +442,10 @@ def chosen_totals(
     lineage = candidates.select(
         "cell", "total", "lead_source", "lead_stated_delta", "sources", "event_ids", "seq"
     )
+    event_ids = pl.col("event_ids").fill_null(_NO_IDS)
+    if not overrides.is_empty():
+        # Merging lists costs more than the rest of this function; skip it when idle.
+        event_ids = sorted_ids(pl.concat_list(event_ids, "override_event_id"))
     return with_overrides.join(lineage, on=["cell", "total"], how="left").select(
         *_KEY,
         "total",
@@ -398,9 +455,7 @@ def chosen_totals(
         "n_sources",
         pl.col("lead_source").alias("chosen_source"),
         pl.col("sources").fill_null(_NO_IDS),
-        sorted_ids(
-            pl.concat_list(pl.col("event_ids").fill_null(_NO_IDS), "override_event_id")
-        ).alias("event_ids"),
+        event_ids.alias("event_ids"),
         pl.max_horizontal("seq", "override_seq").alias("seq"),
         "cell",
     )
@@ -426,7 +481,7 @@ def inferred_totals(chosen: pl.DataFrame) -> pl.DataFrame:
     """
     return (
         _with_previous_row(chosen)
-        .filter(_gap_closes_here() & pl.col("stated_delta").is_not_null())
+        .filter(_gap_closes_here() & _infers_day_before())
         .select(
             (pl.col("date") - _ONE_DAY).alias("date"),
             "category",
@@ -447,6 +502,12 @@ def inferred_totals(chosen: pl.DataFrame) -> pl.DataFrame:
 
 def _gap_closes_here() -> pl.Expr:
     return pl.col("prev_date").is_not_null() & (pl.col("prev_date") < pl.col("date") - _ONE_DAY)
+
+
+def _infers_day_before() -> pl.Expr:
+    # A stated delta larger than the total would infer a negative cumulative total: a fault
+    # in the report, not a figure to publish.
+    return pl.col("stated_delta").is_not_null() & (pl.col("total") >= pl.col("stated_delta"))
 
 
 def daily_series(chosen: pl.DataFrame, inferred: pl.DataFrame) -> pl.DataFrame:
@@ -530,9 +591,7 @@ def gaps(chosen: pl.DataFrame) -> pl.DataFrame:
             "missing"
         )
     ).explode("missing")
-    inferred = (pl.col("missing") == pl.col("date") - _ONE_DAY) & pl.col(
-        "stated_delta"
-    ).is_not_null()
+    inferred = (pl.col("missing") == pl.col("date") - _ONE_DAY) & _infers_day_before()
     return missing.select(
         pl.col("missing").alias("date"),
         "category",
@@ -690,11 +749,15 @@ def reconcile_totals(
     'stale: equals 2024-01-30 total; chosen by priority (official)'
     """
     policy = policy or ReconcilePolicy()
-    ranked = ranked_observations(observations, policy)
+    overrides = active_overrides(overrides)
+    categories = category_codes(observations, overrides)
+    ranked = ranked_observations(observations, policy, categories)
     votes = source_votes(ranked)
     superseded = superseded_observations(ranked, votes)
-    candidates = value_candidates(votes, superseded)
-    chosen = chosen_totals(consensus(candidates), latest_overrides(overrides), candidates)
+    candidates = value_candidates(ranked, votes, superseded)
+    chosen = chosen_totals(
+        consensus(candidates), latest_overrides(overrides, categories), candidates
+    )
     series = daily_series(chosen, inferred_totals(chosen))
     return Reconciliation(
         daily_totals=daily_totals(series),

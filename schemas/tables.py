@@ -6,6 +6,7 @@ import pandera.polars as pa
 import polars as pl
 
 from lossledger.ontology import CATEGORY_CODES
+from lossledger.reconcile import DISCREPANCY_KINDS, STATUSES
 
 __all__ = [
     "DISCREPANCY_KINDS",
@@ -24,8 +25,7 @@ __all__ = [
 _UTC_TIME = pl.Datetime(time_unit="us", time_zone="UTC")
 _IDS = pl.List(pl.String)
 
-TOTAL_STATUSES = ("confirmed", "single_source", "majority", "priority", "inferred", "overridden")
-DISCREPANCY_KINDS = ("delta_mismatch", "restatement", "gap", "source_conflict", "revision")
+TOTAL_STATUSES = STATUSES
 REPORT_STATUSES = ("parsed", "partial", "quarantined", "retracted")
 
 

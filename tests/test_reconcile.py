@@ -12,10 +12,14 @@ from hypothesis import strategies as st
 from lossledger.reconcile import (
     DAILY_TOTALS_SCHEMA,
     DISCREPANCIES_SCHEMA,
+    DISCREPANCY_KINDS,
+    STATUSES,
     ReconcilePolicy,
     Reconciliation,
     reconcile_totals,
 )
+from schemas.tables import DISCREPANCY_KINDS as PUBLISHED_KINDS
+from schemas.tables import TOTAL_STATUSES
 from tests.test_reconcile_frames import observation, observations, override, overrides, received
 
 GS, API, TICKER, HISTORY = "generalstaff.en", "api.example", "ticker.en", "petroivaniuk"
@@ -228,6 +232,27 @@ def test_override_agreeing_with_a_source_keeps_its_lineage() -> None:
     assert (row["sources"], row["event_ids"], row["seq"]) == ([TICKER], ["ov-1", "tk-1"], 3)
     conflict = only(result.discrepancies, kind="source_conflict")
     assert (conflict["source"], conflict["expected"], conflict["observed"]) == (GS, 6250, 6310)
+
+
+def test_override_meets_its_cell_whatever_else_the_frames_hold() -> None:
+    # Categories in a different order and number in each frame: keys must not depend on it.
+    result = reconcile_totals(
+        observations(
+            observation("gs-1", 1, GS, "official", JAN30, "aircraft", 332, 1),
+            observation("gs-1", 1, GS, "official", JAN30, "mlrs", 972, 0),
+            observation("gs-1", 1, GS, "official", JAN30, "tanks", 6300, 10),
+        ),
+        overrides=overrides(
+            override("ov-1", 2, JAN30, "tanks", 6301),
+            override("ov-2", 3, JAN29, "helicopters", 324),
+        ),
+    )
+    assert result.daily_totals.select("date", "category", "total", "status").rows() == [
+        (JAN29, "helicopters", 324, "overridden"),
+        (JAN30, "aircraft", 332, "single_source"),
+        (JAN30, "mlrs", 972, "single_source"),
+        (JAN30, "tanks", 6301, "overridden"),
+    ]
 
 
 def test_override_without_observations_adds_a_row() -> None:
@@ -474,6 +499,19 @@ def test_only_the_day_before_a_stated_delta_is_inferred() -> None:
     ]
 
 
+def test_no_negative_total_is_inferred() -> None:
+    result = reconcile_totals(
+        observations(
+            observation("gs-29", 1, GS, "official", JAN29, "submarines", 0, 0),
+            observation("gs-31", 2, GS, "official", JAN31, "submarines", 1, 2),
+        )
+    )
+    assert result.daily_totals["date"].to_list() == [JAN29, JAN31]
+    assert result.discrepancies.select("date", "kind", "detail").rows() == [
+        (JAN30, "gap", "no report")
+    ]
+
+
 # --- revisions and lineage ------------------------------------------------------------------
 
 
@@ -529,6 +567,11 @@ def test_event_ids_and_seq_trace_every_output_row() -> None:
 
 
 # --- shape ----------------------------------------------------------------------------------
+
+
+def test_vocabulary_is_the_published_tables_vocabulary() -> None:
+    assert set(STATUSES) == set(TOTAL_STATUSES)
+    assert set(DISCREPANCY_KINDS) == set(PUBLISHED_KINDS)
 
 
 def test_empty_input_gives_empty_frames_with_the_contract_schema() -> None:

@@ -9,7 +9,8 @@ import json
 import polars as pl
 import pytest
 
-from lossledger.reconcile import reconcile_totals
+from lossledger.reconcile import Reconciliation, reconcile_totals
+from schemas.tables import DailyTotalSchema, DiscrepancySchema
 from tests.test_reconcile_frames import (
     PETROIVANIUK_CODES,
     SHARED_DATA,
@@ -27,6 +28,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 KEY = ["date", "category"]
+
+
+def assert_publishable(result: Reconciliation) -> None:
+    """The frames pass the published tables' pandera models (types, vocabulary, ranges)."""
+    DailyTotalSchema.validate(result.daily_totals)
+    DiscrepancySchema.validate(result.discrepancies)
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +69,7 @@ def test_two_histories_conflict_exactly_where_they_differ(
     )
 
     result = reconcile_totals(frame)
+    assert_publishable(result)
 
     # Both are history files, so a disagreement ties on count and kind: the later file wins.
     paired = series[earlier].join(series[later], on=KEY, suffix="_later")
@@ -124,6 +132,7 @@ def test_decreases_of_a_lone_history_are_its_restatements() -> None:
         )
     )
 
+    assert_publishable(result)
     assert set(result.discrepancies["kind"]) == {"restatement"}
     restatements = result.discrepancies.select(*KEY, "expected", "observed").rows()
     assert restatements == decreases
@@ -231,6 +240,7 @@ def test_many_sources_over_a_few_days(march: dict[int, dict[str, int]]) -> None:
     ]
 
     result = reconcile_totals(observations(*rows))
+    assert_publishable(result)
 
     totals = result.daily_totals
     # The consensus recovers the General Staff's own series, the missing day included.

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import importlib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -86,6 +87,23 @@ class RunRecord:
     watermark_before: int
     watermark_after: int
     summary: dict[str, Any] = field(default_factory=dict)
+
+    def as_row(self) -> tuple[Any, ...]:
+        """The record as a row of the backends' ``runs`` table."""
+        finished = self.finished_at.isoformat() if self.finished_at else None
+        return (self.run_id, self.started_at.isoformat(), finished, self.status,
+                self.watermark_before, self.watermark_after,
+                json.dumps(self.summary, default=str))
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Self:
+        """The record from a row of the backends' ``runs`` table."""
+        run_id, started, finished, status, before, after, summary = row
+        return cls(
+            run_id, dt.datetime.fromisoformat(started),
+            dt.datetime.fromisoformat(finished) if finished else None,
+            status, before, after, json.loads(summary),
+        )
 
 
 def chain_hash(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
@@ -186,22 +185,14 @@ class PostgresEventStore(EventStore):
                 status = excluded.status, watermark_before = excluded.watermark_before,
                 watermark_after = excluded.watermark_after, summary = excluded.summary
             """,
-            (run.run_id, run.started_at.isoformat(),
-             run.finished_at.isoformat() if run.finished_at else None, run.status,
-             run.watermark_before, run.watermark_after, json.dumps(run.summary, default=str)),
+            run.as_row(),
         )
 
     def last_run(self) -> RunRecord | None:
         row = self._db.execute(
             "SELECT * FROM runs ORDER BY started_at DESC LIMIT 1"
         ).fetchone()
-        if row is None:
-            return None
-        return RunRecord(
-            row[0], dt.datetime.fromisoformat(row[1]),
-            dt.datetime.fromisoformat(row[2]) if row[2] else None,
-            row[3], row[4], row[5], json.loads(row[6]),
-        )
+        return None if row is None else RunRecord.from_row(row)
 
     def close(self) -> None:
         self._db.close()

@@ -8,7 +8,6 @@ returns the five published tables; replaying the same events always gives the sa
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -23,7 +22,7 @@ from lossledger.events import (
     TotalOverridden,
 )
 from lossledger.parsing import ParsedBatch
-from lossledger.reconcile import ReconcilePolicy, reconcile_totals
+from lossledger.reconcile import OVERRIDES_SCHEMA, ReconcilePolicy, reconcile_totals
 from schemas import ObservationSchema, table_schema
 from schemas.tables import TABLE_MODELS
 
@@ -44,15 +43,6 @@ EVENT_META_SCHEMA = pl.Schema({
     "media_type": pl.String,
     "sha256": pl.String,
     "received_at": pl.Datetime("us", "UTC"),
-})
-_OVERRIDE_SCHEMA = pl.Schema({
-    "event_id": pl.String,
-    "seq": pl.Int64,
-    "date": pl.Date,
-    "category": pl.String,
-    "total": pl.Int64,
-    "reason": pl.String,
-    "actor": pl.String,
 })
 TABLES = ("reports", "observations", "daily_totals", "discrepancies", "quarantine")
 
@@ -92,7 +82,7 @@ def event_metadata(events: Iterable[RecordedEvent]) -> pl.DataFrame:
     for event in events:
         if event.kind != ReportReceived.kind:
             continue
-        payload = json.loads(event.payload)
+        payload = event.fields()
         rows.append((
             event.event_id, event.seq, payload["source"], payload["file_name"],
             payload["media_type"], event.content_sha256,
@@ -120,7 +110,7 @@ def active_decisions(events: Iterable[RecordedEvent]) -> Decisions:
         elif isinstance(decision, ReportRetracted):
             retractions.append((decision.target_event_id, recorded.seq))
     return Decisions(
-        pl.DataFrame(overrides, schema=_OVERRIDE_SCHEMA, orient="row"),
+        pl.DataFrame(overrides, schema=OVERRIDES_SCHEMA, orient="row"),
         pl.DataFrame(retractions, schema={"event_id": pl.String, "seq": pl.Int64}, orient="row")
         .group_by("event_id").agg(pl.col("seq").max()),
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
-import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -149,22 +148,14 @@ class SQLiteEventStore(EventStore):
     def record_run(self, run: RunRecord) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (run.run_id, run.started_at.isoformat(),
-             run.finished_at.isoformat() if run.finished_at else None, run.status,
-             run.watermark_before, run.watermark_after, json.dumps(run.summary, default=str)),
+            run.as_row(),
         )
 
     def last_run(self) -> RunRecord | None:
         row = self._db.execute(
             "SELECT * FROM runs ORDER BY started_at DESC LIMIT 1"
         ).fetchone()
-        if row is None:
-            return None
-        return RunRecord(
-            row[0], dt.datetime.fromisoformat(row[1]),
-            dt.datetime.fromisoformat(row[2]) if row[2] else None,
-            row[3], row[4], row[5], json.loads(row[6]),
-        )
+        return None if row is None else RunRecord.from_row(row)
 
     def close(self) -> None:
         self._db.close()

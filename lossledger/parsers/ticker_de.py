@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from lossledger.parsers._text import claims_any, ticker_figures, ticker_unreadable
-from lossledger.parsers._utils import MONTHS_DE, build_result, date_or_none, single_date
-from lossledger.parsers.base import Parser, ParseResult, Problem
+from lossledger.parsers._ticker import TickerParser
+from lossledger.parsers._utils import MONTHS_DE, date_or_none, single_date
+from lossledger.parsers.base import Problem
 
 __all__ = ["TickerGermanParser"]
 
@@ -27,7 +27,7 @@ _SOURCE = re.compile(
 )
 
 
-class TickerGermanParser(Parser):
+class TickerGermanParser(TickerParser):
     """The German ticker: date from "Stand: 31. Januar 2024" and the source line "vom 31. Januar".
 
     The source line's year, when it has none, comes from the "Stand" line.
@@ -35,22 +35,11 @@ class TickerGermanParser(Parser):
 
     name = "ticker_de"
     version = "1"
-    source_kind = "ticker"
     family = "ticker_de"
 
-    def claims(self, text: str, *, media_type: str) -> bool:
-        return claims_any(ticker_figures(text), family=self.family)
-
-    def parse(self, text: str, *, media_type: str) -> ParseResult:
-        report_date, problems = report_date_de(text)
-        return build_result(
-            self,
-            report_date=report_date,
-            date_problems=problems,
-            figures=ticker_figures(text),
-            family=self.family,
-            unreadable=ticker_unreadable(text, family=self.family),
-        )
+    @staticmethod
+    def report_date(text: str) -> tuple[dt.date | None, tuple[Problem, ...]]:
+        return report_date_de(text)
 
 
 def _month(word: str) -> int | None:

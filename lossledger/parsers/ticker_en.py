@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from lossledger.parsers._text import claims_any, ticker_figures, ticker_unreadable
-from lossledger.parsers._utils import MONTHS_EN, build_result, date_or_none, single_date
-from lossledger.parsers.base import Parser, ParseResult, Problem
+from lossledger.parsers._ticker import TickerParser
+from lossledger.parsers._utils import MONTHS_EN, date_or_none, single_date
+from lossledger.parsers.base import Problem
 
 __all__ = ["TickerEnglishParser"]
 
@@ -22,7 +22,7 @@ _SOURCE = re.compile(
 )
 
 
-class TickerEnglishParser(Parser):
+class TickerEnglishParser(TickerParser):
     """The English ticker: date from the ``date YYYY-MM-DD`` header and the source line.
 
     The source line names only month and day; its year comes from the header. The two must
@@ -31,22 +31,11 @@ class TickerEnglishParser(Parser):
 
     name = "ticker_en"
     version = "1"
-    source_kind = "ticker"
     family = "ticker_en"
 
-    def claims(self, text: str, *, media_type: str) -> bool:
-        return claims_any(ticker_figures(text), family=self.family)
-
-    def parse(self, text: str, *, media_type: str) -> ParseResult:
-        report_date, problems = report_date_en(text)
-        return build_result(
-            self,
-            report_date=report_date,
-            date_problems=problems,
-            figures=ticker_figures(text),
-            family=self.family,
-            unreadable=ticker_unreadable(text, family=self.family),
-        )
+    @staticmethod
+    def report_date(text: str) -> tuple[dt.date | None, tuple[Problem, ...]]:
+        return report_date_en(text)
 
 
 def report_date_en(text: str) -> tuple[dt.date | None, tuple[Problem, ...]]:

@@ -1,0 +1,38 @@
+"""What the two news-ticker parsers share: "Label: figure" lines, echoes and all."""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import abstractmethod
+
+from lossledger.parsers._text import claims_any, ticker_figures, ticker_unreadable
+from lossledger.parsers._utils import build_result
+from lossledger.parsers.base import Parser, ParseResult, Problem
+
+__all__ = ["TickerParser"]
+
+
+class TickerParser(Parser):
+    """A news ticker in one language; subclasses say how its page gives the report date."""
+
+    source_kind = "ticker"
+    family: str
+
+    @staticmethod
+    @abstractmethod
+    def report_date(text: str) -> tuple[dt.date | None, tuple[Problem, ...]]:
+        """The report date and any problem with it (missing, contradictory)."""
+
+    def claims(self, text: str, *, media_type: str) -> bool:
+        return claims_any(ticker_figures(text), family=self.family)
+
+    def parse(self, text: str, *, media_type: str) -> ParseResult:
+        report_date, problems = self.report_date(text)
+        return build_result(
+            self,
+            report_date=report_date,
+            date_problems=problems,
+            figures=ticker_figures(text),
+            family=self.family,
+            unreadable=ticker_unreadable(text, family=self.family),
+        )

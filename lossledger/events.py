@@ -22,6 +22,7 @@ __all__ = [
     "ReportReceived",
     "ReportRetracted",
     "TotalOverridden",
+    "UnreadableEvent",
     "decode_event",
     "event_kinds",
     "new_event_id",
@@ -136,7 +137,29 @@ class RecordedEvent:
     hash: str
 
     def to_domain(self) -> DomainEvent:
-        return decode_event(self.kind, self.payload, self.body)
+        try:
+            return decode_event(self.kind, self.payload, self.body)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise _unreadable(self, exc) from exc
+
+    def fields(self) -> dict[str, Any]:
+        """The payload's fields as stored (body excluded), without rebuilding the event."""
+        try:
+            return json.loads(self.payload)
+        except ValueError as exc:
+            raise _unreadable(self, exc) from exc
+
+
+class UnreadableEvent(ValueError):
+    """A stored event that no longer decodes: the store was altered or damaged."""
+
+
+def _unreadable(event: RecordedEvent, cause: Exception) -> UnreadableEvent:
+    # A plain message argument keeps the exception picklable (Dask, Prefect states).
+    return UnreadableEvent(
+        f"event seq {event.seq} ({event.kind} {event.event_id}) cannot be read: {cause}; "
+        "the store may have been altered (run `lossledger verify`)"
+    )
 
 
 def encode_payload(event: DomainEvent) -> str:

@@ -17,8 +17,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from lossledger.ingest import IngestSummary, ingest_files, report_files
-from lossledger.persistence import RunRecord
+from lossledger.events import UnreadableEvent
+from lossledger.ingest import IngestError, IngestSummary, ingest_files, report_files
+from lossledger.persistence import RunRecord, StoreError
 from lossledger.pipeline import (
     RunPlan,
     RunSettings,
@@ -38,9 +39,27 @@ __all__ = ["parse_reports", "pipeline"]
 MAX_EMITTED_EVENTS = 200
 
 
-@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry I/O that may pass next time; a damaged event or a refused path will not."""
+    try:
+        state.result()
+    except (UnreadableEvent, StoreError, IngestError, NotADirectoryError, FileExistsError):
+        return False
+    except Exception:
+        return True
+    return True
+
+
+RETRYING = {"retries": 2, "retry_delay_seconds": 2, "retry_condition_fn": _worth_retrying}
+
+
+@task(**RETRYING, cache_policy=NO_CACHE)
 def ingest_inbox(settings: RunSettings, inbox: str, source: str | None) -> IngestSummary:
     """Append every report file of the inbox the store does not hold yet."""
+    if not Path(inbox).exists():
+        # A scheduled run's inbox may not exist yet: an empty inbox, said out loud.
+        Path(inbox).mkdir(parents=True)
+        get_run_logger().warning("inbox %s did not exist; created it empty", inbox)
     files = report_files([Path(inbox)], source=source)
     with settings.store() as store:
         summary = ingest_files(store, files)
@@ -56,7 +75,7 @@ def plan(settings: RunSettings, as_of: int | None, replay: bool) -> RunPlan:
     return plan_run(settings, as_of=as_of, replay=replay)
 
 
-@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(**RETRYING, cache_policy=NO_CACHE)
 def parse_batch(settings: RunSettings, first: int, last: int) -> int:
     """Parse one range of raw reports into the parse cache."""
     return parse_range(settings, first, last)
@@ -68,7 +87,7 @@ def project(settings: RunSettings, upto: int) -> WarehouseTables:
     return project_tables(settings, upto=upto)
 
 
-@task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(**RETRYING, cache_policy=NO_CACHE)
 def publish_warehouse(
     settings: RunSettings, tables: WarehouseTables, watermark: int
 ) -> PublishResult:
@@ -146,7 +165,7 @@ def pipeline(
         many workers. Default: in-process.
     """
     logger = get_run_logger()
-    settings = RunSettings.resolve(home, store=store, warehouse=warehouse)
+    settings = RunSettings.resolve(home, store=store, warehouse=warehouse, as_of=as_of)
     run_id, started = uuid.uuid4().hex, dt.datetime.now(dt.UTC)
     with settings.store() as event_store, event_store.lock(
         "pipeline", on_wait=lambda: logger.info("another lossledger run holds the lock; waiting")

@@ -101,12 +101,11 @@ def rebuild(
     if as_of is not None:
         with settings.store() as event_store:
             seq = _as_of_seq(event_store, as_of)
-        out_dir = out_dir or settings.home / f"warehouse-as-of-{seq}"
     summary = _run_flow(
         home=str(home), store=store, warehouse=str(out_dir) if out_dir else None,
         as_of=seq, replay=True,
     )
-    _print_summary(summary, RunSettings.resolve(home, store=store, warehouse=out_dir))
+    _print_summary(summary, RunSettings.resolve(home, store=store, warehouse=out_dir, as_of=seq))
 
 
 @app.command()

@@ -48,12 +48,21 @@ class RunSettings:
     @classmethod
     def resolve(
         cls, home: Path | str | None = None, *, store: str | None = None,
-        warehouse: Path | str | None = None,
+        warehouse: Path | str | None = None, as_of: int | None = None,
     ) -> RunSettings:
-        """Settings from arguments, else ``LOSSLEDGER_HOME``/``LOSSLEDGER_STORE``, else defaults."""
+        """Settings from arguments, else ``LOSSLEDGER_HOME``/``LOSSLEDGER_STORE``, else defaults.
+
+        A warehouse published ``as_of`` an earlier event goes beside the main one
+        (``<home>/warehouse-as-of-N``) unless told otherwise: the main one stays current.
+        """
         home_path = Path(home or os.environ.get("LOSSLEDGER_HOME") or "data").resolve()
         store_url = store or os.environ.get("LOSSLEDGER_STORE") or store_url_for_home(home_path)
-        target = Path(warehouse).resolve() if warehouse else home_path / "warehouse"
+        if warehouse:
+            target = Path(warehouse).resolve()
+        elif as_of is not None:
+            target = home_path / f"warehouse-as-of-{as_of}"
+        else:
+            target = home_path / "warehouse"
         return cls(home_path, store_url, target)
 
     @contextmanager

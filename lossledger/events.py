@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeAlias
 
 __all__ = [
+    "Decision",
     "DecisionReverted",
     "DomainEvent",
     "RecordedEvent",
@@ -69,44 +70,41 @@ class ReportReceived:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TotalOverridden:
+class Decision:
+    """What every decision a person makes carries: why, who, when."""
+
+    reason: str
+    actor: str
+    received_at: dt.datetime = field(default_factory=utc_now)
+    event_id: str = field(default_factory=new_event_id)
+    content_key: ClassVar[None] = None
+    """Decisions are never duplicates of each other, even with the same words."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TotalOverridden(Decision):
     """A person sets the published total of one category on one date."""
 
     kind: ClassVar[str] = "TotalOverridden"
     date: dt.date
     category: str
     total: int
-    reason: str
-    actor: str
-    received_at: dt.datetime = field(default_factory=utc_now)
-    event_id: str = field(default_factory=new_event_id)
-    content_key: ClassVar[None] = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ReportRetracted:
+class ReportRetracted(Decision):
     """A person withdraws a report: its observations leave the consensus."""
 
     kind: ClassVar[str] = "ReportRetracted"
     target_event_id: str
-    reason: str
-    actor: str
-    received_at: dt.datetime = field(default_factory=utc_now)
-    event_id: str = field(default_factory=new_event_id)
-    content_key: ClassVar[None] = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DecisionReverted:
+class DecisionReverted(Decision):
     """A person undoes an earlier decision (an override or a retraction)."""
 
     kind: ClassVar[str] = "DecisionReverted"
     target_event_id: str
-    reason: str
-    actor: str
-    received_at: dt.datetime = field(default_factory=utc_now)
-    event_id: str = field(default_factory=new_event_id)
-    content_key: ClassVar[None] = None
 
 
 DomainEvent: TypeAlias = ReportReceived | TotalOverridden | ReportRetracted | DecisionReverted

@@ -1,5 +1,8 @@
 """A disk cache of parse results, keyed on what determines them: content and parser versions.
 
+Beside each batch's parse results it keeps the batch's event metadata, so a run reads from the
+store only the events it has not parsed yet.
+
 Parsing is the only costly per-report step, and its result depends only on the raw bytes and the
 parsers; so each batch of parsed reports is kept as Parquet under
 ``<home>/cache/parsed/<parsers fingerprint>/``. A parser change gives a new fingerprint, hence an
@@ -17,23 +20,17 @@ from pathlib import Path
 
 import polars as pl
 
-from lossledger.parsing import (
-    OBSERVATION_ROWS_SCHEMA,
-    PROBLEM_ROWS_SCHEMA,
-    REPORT_ROWS_SCHEMA,
-    ParsedBatch,
-)
+from lossledger.parsing import PARTS, ParsedBatch
 
 __all__ = ["ParseCache"]
 
 _MAX_BATCHES = 64
+#: Bumped when the cached frames change shape, so an old cache is simply not found.
+_FORMAT = 2
 
 _BATCH = re.compile(r"^batch-(\d+)-(\d+)\.reports\.parquet$")
-_PARTS = {
-    "observations": OBSERVATION_ROWS_SCHEMA,
-    "problems": PROBLEM_ROWS_SCHEMA,
-    "reports": REPORT_ROWS_SCHEMA,  # written last: its presence marks a complete batch
-}
+# "reports" is written last: its presence marks a complete batch.
+_PARTS = dict(sorted(PARTS.items(), key=lambda item: item[0] == "reports"))
 
 
 class ParseCache:
@@ -41,7 +38,7 @@ class ParseCache:
 
     def __init__(self, home: Path, fingerprint: str) -> None:
         self.root = Path(home) / "cache" / "parsed"
-        self.directory = self.root / fingerprint[:20]
+        self.directory = self.root / f"{fingerprint[:20]}.v{_FORMAT}"
 
     def covered_seq(self) -> int:
         """The sequence number up to which every report has been parsed into this cache."""
@@ -60,7 +57,7 @@ class ParseCache:
             )
             for part, schema in _PARTS.items()
         }
-        parsed = ParsedBatch(frames["reports"], frames["observations"], frames["problems"])
+        parsed = ParsedBatch(**frames)
         if len(batches) > _MAX_BATCHES:
             self._compact(parsed, batches)
         return parsed
@@ -69,8 +66,7 @@ class ParseCache:
         """Keep the parse results of the reports with ``first_seq <= seq <= last_seq``."""
         self.directory.mkdir(parents=True, exist_ok=True)
         stem = _stem(first_seq, last_seq)
-        frames = {"reports": batch.reports, "observations": batch.observations,
-                  "problems": batch.problems}
+        frames = batch.frames()
         for part in _PARTS:
             target = self.directory / f"{stem}.{part}.parquet"
             with tempfile.NamedTemporaryFile(dir=self.directory, delete=False) as handle:

@@ -24,7 +24,7 @@ from lossledger.events import (
 from lossledger.ingest import IngestError, ingest_files, report_files
 from lossledger.ontology import CATEGORY_CODES
 from lossledger.persistence import EventStore, StoreError
-from lossledger.pipeline import RunSettings
+from lossledger.pipeline import RunSettings, plan_run
 
 __all__ = ["app", "main"]
 
@@ -78,13 +78,19 @@ def run(
     dask_workers: Annotated[int, typer.Option(help="Parse on a local Dask cluster.")] = 0,
 ) -> None:
     """The main job: ingest the inbox (if given), then publish everything not yet published."""
-    if inbox is not None and not inbox.exists():
-        raise UserError(f"no such inbox: {inbox}")
+    settings = RunSettings.resolve(home, store=store)
+    if inbox is not None:
+        ingest(paths=[inbox], source=source, home=home, store=store)
+    if plan_run(settings).nothing_new:
+        # Checked before starting Prefect, whose local server alone costs seconds.
+        with settings.store() as event_store:
+            head = event_store.head()
+        out.print(f"nothing new: the warehouse already reflects event {head}")
+        return
     summary = _run_flow(
-        home=str(home), inbox=str(inbox) if inbox else None, source=source, store=store,
-        dask_address=dask_address, dask_workers=dask_workers,
+        home=str(home), store=store, dask_address=dask_address, dask_workers=dask_workers
     )
-    _print_summary(summary, RunSettings.resolve(home, store=store))
+    _print_summary(summary, settings)
 
 
 @app.command()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeAlias
 
 __all__ = [
+    "DECISION_KINDS",
     "Decision",
     "DecisionReverted",
     "DomainEvent",
@@ -112,6 +113,12 @@ DomainEvent: TypeAlias = ReportReceived | TotalOverridden | ReportRetracted | De
 _KINDS: dict[str, type[Any]] = {
     cls.kind: cls for cls in (ReportReceived, TotalOverridden, ReportRetracted, DecisionReverted)
 }
+
+
+#: The kinds of the events that record a person's decision.
+DECISION_KINDS: tuple[str, ...] = tuple(
+    kind for kind, cls in _KINDS.items() if issubclass(cls, Decision)
+)
 
 
 def event_kinds() -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,7 +72,7 @@ def ingest_files(
     store: EventStore,
     files: Sequence[ReportFile],
     *,
-    batch_size: int = 256,
+    batch_size: int = 2_048,
     on_progress: Callable[[int], None] | None = None,
 ) -> IngestSummary:
     """Append one ReportReceived event per file whose bytes the store does not hold yet."""
@@ -103,10 +104,14 @@ def _received(file: ReportFile) -> ReportReceived:
 
 
 def _files_under(directory: Path) -> list[Path]:
-    return sorted(
-        p for p in directory.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(directory).parts)
-    )
+    """Files below ``directory``, hidden ones and those in hidden directories left out."""
+    found: list[tuple[str, ...]] = []
+    for folder, subfolders, names in os.walk(directory):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        relative = Path(folder).relative_to(directory).parts
+        found += ((*relative, name) for name in names if not name.startswith("."))
+    # Sorted on path parts, so a directory's files come in the same order on every machine.
+    return [directory.joinpath(*parts) for parts in sorted(found)]
 
 
 def _source_below(root: Path, file: Path) -> str | None:

@@ -1,8 +1,9 @@
 """Parsed reports as frames: the parse stage, pure and batchable.
 
 :func:`parse_events` runs every ReportReceived event of a batch through the parsers and returns
-three frames keyed by the raw content's sha256, so that the result depends only on the bytes
-and the parsers' versions (which is what makes it cacheable and safe to run on any worker).
+the events' metadata and three frames keyed by the raw content's sha256, so that what the
+parsers made of a report depends only on its bytes and the parsers' versions (which is what
+makes it cacheable and safe to run on any worker).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from lossledger.events import RecordedEvent, ReportReceived
 from lossledger.parsers import parse_report
 
 __all__ = [
+    "EVENT_META_SCHEMA",
     "OBSERVATION_ROWS_SCHEMA",
     "PROBLEM_ROWS_SCHEMA",
     "REPORT_ROWS_SCHEMA",
@@ -23,6 +25,15 @@ __all__ = [
     "parse_events",
 ]
 
+EVENT_META_SCHEMA = pl.Schema({
+    "event_id": pl.String,
+    "seq": pl.Int64,
+    "source": pl.String,
+    "file_name": pl.String,
+    "media_type": pl.String,
+    "sha256": pl.String,
+    "received_at": pl.Datetime("us", "UTC"),
+})
 REPORT_ROWS_SCHEMA = pl.Schema({
     "sha256": pl.String,
     "parser": pl.String,
@@ -47,34 +58,42 @@ PROBLEM_ROWS_SCHEMA = pl.Schema({
     "category": pl.String,
 })
 
+#: The frames of a parsed batch and their schemas.
+PARTS: dict[str, pl.Schema] = {
+    "events": EVENT_META_SCHEMA,
+    "reports": REPORT_ROWS_SCHEMA,
+    "observations": OBSERVATION_ROWS_SCHEMA,
+    "problems": PROBLEM_ROWS_SCHEMA,
+}
+
 
 @dataclass(frozen=True, slots=True)
 class ParsedBatch:
-    """What the parsers made of a batch of raw reports, keyed by content sha256."""
+    """A batch of raw report events: their metadata (one row per event, no bytes) and what the
+    parsers made of their content (keyed by content sha256)."""
 
+    events: pl.DataFrame
     reports: pl.DataFrame
     observations: pl.DataFrame
     problems: pl.DataFrame
 
     @classmethod
     def empty(cls) -> ParsedBatch:
-        return cls(
-            pl.DataFrame(schema=REPORT_ROWS_SCHEMA),
-            pl.DataFrame(schema=OBSERVATION_ROWS_SCHEMA),
-            pl.DataFrame(schema=PROBLEM_ROWS_SCHEMA),
-        )
+        return cls(*(pl.DataFrame(schema=schema) for schema in PARTS.values()))
 
-    @classmethod
-    def concat(cls, batches: Iterable[ParsedBatch]) -> ParsedBatch:
-        batches = [cls.empty(), *batches]
-        return cls(
-            pl.concat([b.reports for b in batches]),
-            pl.concat([b.observations for b in batches]),
-            pl.concat([b.problems for b in batches]),
+    def frames(self) -> dict[str, pl.DataFrame]:
+        """The four frames by name, in the order of :data:`PARTS`."""
+        return {part: getattr(self, part) for part in PARTS}
+
+    def upto(self, seq: int) -> ParsedBatch:
+        """The batch as it was when event ``seq`` was the newest: later events left out."""
+        return ParsedBatch(
+            self.events.filter(pl.col("seq") <= seq), self.reports, self.observations,
+            self.problems,
         )
 
     def __len__(self) -> int:
-        return self.reports.height
+        return self.events.height
 
 
 def parse_events(events: Iterable[RecordedEvent]) -> ParsedBatch:
@@ -82,6 +101,7 @@ def parse_events(events: Iterable[RecordedEvent]) -> ParsedBatch:
 
     Never raises for bad input: whatever cannot be read comes back as a problem row.
     """
+    metadata: list[tuple[object, ...]] = []
     reports: list[tuple[object, ...]] = []
     observations: list[tuple[object, ...]] = []
     problems: list[tuple[object, ...]] = []
@@ -93,6 +113,8 @@ def parse_events(events: Iterable[RecordedEvent]) -> ParsedBatch:
         assert isinstance(event, ReportReceived)
         sha = event.sha256
         seen.add(sha)
+        metadata.append((recorded.event_id, recorded.seq, event.source, event.file_name,
+                         event.media_type, sha, event.received_at))
         result = parse_report(event.body, media_type=event.media_type, file_name=event.file_name)
         reports.append(
             (sha, result.parser, result.parser_version, result.source_kind, result.report_date)
@@ -105,6 +127,7 @@ def parse_events(events: Iterable[RecordedEvent]) -> ParsedBatch:
             (sha, _stage_of(p.reason), p.reason, p.date, p.category) for p in result.problems
         )
     return ParsedBatch(
+        pl.DataFrame(metadata, schema=EVENT_META_SCHEMA, orient="row"),
         pl.DataFrame(reports, schema=REPORT_ROWS_SCHEMA, orient="row"),
         pl.DataFrame(observations, schema=OBSERVATION_ROWS_SCHEMA, orient="row"),
         pl.DataFrame(problems, schema=PROBLEM_ROWS_SCHEMA, orient="row"),

@@ -18,11 +18,11 @@ import polars as pl
 
 from lossledger.cache import ParseCache
 from lossledger.config import load_policy
-from lossledger.events import ReportReceived
+from lossledger.events import DECISION_KINDS, ReportReceived
 from lossledger.parsers import PARSERS_FINGERPRINT
-from lossledger.parsing import ParsedBatch, parse_events
+from lossledger.parsing import parse_events
 from lossledger.persistence import EventStore, open_store, store_url_for_home
-from lossledger.projection import WarehouseTables, active_decisions, event_metadata
+from lossledger.projection import WarehouseTables, active_decisions
 from lossledger.projection import warehouse_tables as project_warehouse
 from lossledger.warehouse import PublishResult, publish_tables, read_state
 
@@ -132,12 +132,13 @@ def parse_range(settings: RunSettings, first: int, last: int) -> int:
 def project_tables(settings: RunSettings, *, upto: int) -> WarehouseTables:
     """The warehouse as the log up to ``upto`` determines it (parse results from the cache)."""
     with settings.store() as store:
-        events = list(store.read(upto=upto, with_body=False))
-    parsed: ParsedBatch = ParseCache(settings.home, PARSERS_FINGERPRINT).load()
+        decisions = active_decisions(
+            store.read(upto=upto, kinds=DECISION_KINDS, with_body=False)
+        )
+    parsed = ParseCache(settings.home, PARSERS_FINGERPRINT).load().upto(upto)
     return project_warehouse(
-        event_metadata(events),
         parsed,
-        active_decisions(events),
+        decisions,
         policy=load_policy(settings.home),
     ).validated()
 

@@ -7,7 +7,6 @@ returns the five published tables; replaying the same events always gives the sa
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -27,23 +26,12 @@ from schemas import ObservationSchema, table_schema
 from schemas.tables import TABLE_MODELS
 
 __all__ = [
-    "EVENT_META_SCHEMA",
     "Decisions",
     "WarehouseTables",
     "active_decisions",
-    "event_metadata",
     "warehouse_tables",
 ]
 
-EVENT_META_SCHEMA = pl.Schema({
-    "event_id": pl.String,
-    "seq": pl.Int64,
-    "source": pl.String,
-    "file_name": pl.String,
-    "media_type": pl.String,
-    "sha256": pl.String,
-    "received_at": pl.Datetime("us", "UTC"),
-})
 TABLES = ("reports", "observations", "daily_totals", "discrepancies", "quarantine")
 
 
@@ -76,21 +64,6 @@ class Decisions:
     """event_id (of the retracted report), seq (of the retraction)."""
 
 
-def event_metadata(events: Iterable[RecordedEvent]) -> pl.DataFrame:
-    """One row per raw report event, without its bytes."""
-    rows = []
-    for event in events:
-        if event.kind != ReportReceived.kind:
-            continue
-        payload = event.fields()
-        rows.append((
-            event.event_id, event.seq, payload["source"], payload["file_name"],
-            payload["media_type"], event.content_sha256,
-            dt.datetime.fromisoformat(payload["received_at"]),
-        ))
-    return pl.DataFrame(rows, schema=EVENT_META_SCHEMA, orient="row")
-
-
 def active_decisions(events: Iterable[RecordedEvent]) -> Decisions:
     """Overrides and retractions not undone by a later revert."""
     decisions = [e for e in events if e.kind != ReportReceived.kind]
@@ -117,28 +90,26 @@ def active_decisions(events: Iterable[RecordedEvent]) -> Decisions:
 
 
 def warehouse_tables(
-    events: pl.DataFrame,
     parsed: ParsedBatch,
     decisions: Decisions,
     *,
     policy: ReconcilePolicy | None = None,
 ) -> WarehouseTables:
-    """Project the published tables from event metadata, parse results and decisions.
+    """Project the published tables from the parsed reports and the decisions in force.
 
     Parameters
     ----------
-    events
-        :func:`event_metadata` of every raw report to take into account.
     parsed
-        What the parsers made of those reports (keyed by content sha256; extra rows are ignored).
+        Every raw report event to take into account (``parsed.events``) and what the parsers
+        made of them (keyed by content sha256; rows of other contents are ignored).
     decisions
         :func:`active_decisions` of the same part of the log.
     policy
         How consensus is chosen; the default ranks official > api > ticker > history.
     """
-    reports = _report_frame(events, parsed)
-    candidates = _observation_candidates(reports, parsed)
-    valid, invalid = _validated_observations(candidates)
+    reports = _report_frame(parsed)
+    # No name keeps the candidates alive: validation copies them, and memory peaks here.
+    valid, invalid = _validated_observations(_observation_candidates(reports, parsed))
     retracted = decisions.retractions.get_column("event_id")
     reconciled = reconcile_totals(
         valid.filter(~pl.col("event_id").is_in(retracted.implode())),
@@ -155,9 +126,9 @@ def warehouse_tables(
     )
 
 
-def _report_frame(events: pl.DataFrame, parsed: ParsedBatch) -> pl.DataFrame:
+def _report_frame(parsed: ParsedBatch) -> pl.DataFrame:
     return (
-        events.join(parsed.reports.unique("sha256"), on="sha256", how="left")
+        parsed.events.join(parsed.reports.unique("sha256"), on="sha256", how="left")
         # A report given no source name is known by the format it came in.
         .with_columns(pl.coalesce("source", "parser", pl.lit("unknown")).alias("source"))
     )

@@ -18,8 +18,8 @@ def status_tables(store: EventStore, settings: RunSettings) -> list[Table]:
     """Rich tables describing the store and the published warehouse."""
     tables = [_overview(store, settings)]
     home = settings.warehouse.parent
-    if settings.warehouse == home / "warehouse":
-        tables += [_discrepancies(home), _unknown_labels(home)]
+    if settings.warehouse == home / "warehouse" and read_state(settings.warehouse) is not None:
+        tables += [_discrepancies(home), _quarantine_reasons(home)]
     return tables
 
 
@@ -58,7 +58,7 @@ def _discrepancies(home: Path) -> Table:
     return table
 
 
-def _unknown_labels(home: Path) -> Table:
+def _quarantine_reasons(home: Path) -> Table:
     quarantine = scan("quarantine", home=home).collect()
     by_reason = (
         quarantine.group_by("stage", "reason").len().sort("len", descending=True).head(20)

@@ -78,7 +78,9 @@ def plan(settings: RunSettings, as_of: int | None, replay: bool) -> RunPlan:
 @task(**RETRYING, cache_policy=NO_CACHE)
 def parse_batch(settings: RunSettings, first: int, last: int) -> int:
     """Parse one range of raw reports into the parse cache."""
-    return parse_range(settings, first, last)
+    parsed = parse_range(settings, first, last)
+    get_run_logger().info("parsed %d reports (events %d..%d)", parsed, first, last)
+    return parsed
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)

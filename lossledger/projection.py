@@ -136,13 +136,14 @@ def _report_frame(parsed: ParsedBatch) -> pl.DataFrame:
 
 def _observation_candidates(reports: pl.DataFrame, parsed: ParsedBatch) -> pl.DataFrame:
     meta = reports.filter(pl.col("parser").is_not_null()).select(
-        "sha256", "event_id", "seq", "source", "source_kind", "received_at", "parser"
+        "sha256", "event_id", "seq", "source", "source_kind", "received_at", "parser",
+        "parser_version",
     )
     return (
         meta.join(parsed.observations, on="sha256", how="inner")
         .select(
-            "event_id", "seq", "source", "source_kind", "received_at", "parser", "date",
-            "category", "total", "stated_delta", "qualifier", "label",
+            "event_id", "seq", "source", "source_kind", "received_at", "parser",
+            "parser_version", "date", "category", "total", "stated_delta", "qualifier", "label",
         )
         .sort("seq", "date", "category", maintain_order=True)
     )

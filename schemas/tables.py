@@ -58,6 +58,7 @@ class ObservationTableSchema(pa.DataFrameModel):
     source: str
     source_kind: str
     parser: str
+    parser_version: str
     date: pl.Date
     category: str = pa.Field(isin=list(CATEGORY_CODES))
     total: pl.Int64 = pa.Field(ge=0)

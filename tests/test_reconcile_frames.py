@@ -28,7 +28,7 @@ __all__ = [
     "received",
 ]
 
-SHARED_DATA = Path("/work/shared/data")
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 PETROIVANIUK_CODES = {
     "tank": "tanks",

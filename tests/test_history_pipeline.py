@@ -1,0 +1,93 @@
+"""The two shared history series through the whole pipeline: ingest, parse, reconcile.
+
+Expected rows are computed independently, with plain polars over the raw files
+(``tests/test_reconcile_frames.py``), never through lossledger's parsers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tests.conftest import SHARED
+from tests.helpers import build, ingest
+from tests.test_reconcile_frames import minfin_series, petroivaniuk_series
+from tests.test_reconcile_shared_data import _decreases_in_equipment_file
+
+PETROIVANIUK = SHARED / "data" / "petroivaniuk"
+MINFIN = SHARED / "data" / "minfin" / "russia_losses.csv"
+EQUIPMENT = PETROIVANIUK / "russia_losses_equipment.json"
+PERSONNEL = PETROIVANIUK / "russia_losses_personnel.json"
+KEY = ["date", "category"]
+
+pytestmark = pytest.mark.skipif(not MINFIN.exists(), reason=f"shared data not found at {SHARED}")
+
+
+@pytest.fixture(scope="module")
+def two_sources(tmp_path_factory: pytest.TempPathFactory):
+    home = tmp_path_factory.mktemp("histories")
+    ingest(home, EQUIPMENT, PERSONNEL, source="petroivaniuk")
+    ingest(home, MINFIN, source="minfin")  # received later: it wins ties between the two
+    return build(home)
+
+
+def test_each_history_file_is_one_event_with_one_observation_per_cell(two_sources) -> None:
+    reports = two_sources.reports.sort("seq")
+    assert reports["parser"].to_list() == [
+        "history_petroivaniuk", "history_petroivaniuk", "history_minfin"
+    ]
+    assert set(reports["status"]) == {"parsed"}
+    expected = petroivaniuk_series().height + minfin_series().height
+    assert two_sources.observations.height == expected
+
+
+def test_source_conflicts_are_exactly_the_cells_where_the_series_differ(two_sources) -> None:
+    petroivaniuk, minfin = petroivaniuk_series(), minfin_series()
+    differing = (
+        petroivaniuk.join(minfin, on=KEY, suffix="_minfin")
+        .filter(pl.col("total") != pl.col("total_minfin"))
+        .select(*KEY, expected=pl.col("total_minfin"), observed=pl.col("total"))
+        .sort(KEY)
+    )
+    conflicts = two_sources.discrepancies.filter(pl.col("kind") == "source_conflict")
+    assert differing.height > 100
+    assert conflicts.select(*KEY, "expected", "observed").sort(KEY).equals(differing)
+    assert set(conflicts["source"]) == {"petroivaniuk"}
+
+
+def test_the_equipment_series_decreases_are_its_restatements(tmp_path: Path) -> None:
+    ingest(tmp_path, EQUIPMENT, source="petroivaniuk")
+    restatements = (
+        build(tmp_path).discrepancies.filter(pl.col("kind") == "restatement")
+        .select(*KEY, "expected", "observed").sort(KEY).rows()
+    )
+    decreases = _decreases_in_equipment_file()
+    assert len(decreases) == 13
+    assert restatements == decreases
+
+
+def test_a_newer_version_of_a_history_file_speaks_for_its_source(tmp_path: Path) -> None:
+    rows = json.loads(EQUIPMENT.read_text(encoding="utf-8"))
+    revised_day = next(r for r in rows if r["date"] == "2024-01-31")
+    revised_day["tank"] = 6311
+    newer = tmp_path / "v2" / EQUIPMENT.name
+    newer.parent.mkdir()
+    newer.write_text(json.dumps(rows), encoding="utf-8")
+    home = tmp_path / "home"
+    ingest(home, EQUIPMENT, source="petroivaniuk")
+    ingest(home, newer, source="petroivaniuk")
+    tables = build(home)
+    old_id, new_id = tables.reports.sort("seq")["event_id"].to_list()
+    revisions = tables.discrepancies.filter(pl.col("kind") == "revision")
+    assert revisions.select(*KEY, "expected", "observed", "source").rows() == [
+        (dt.date(2024, 1, 31), "tanks", 6311, 6310, "petroivaniuk")
+    ]
+    assert sorted(revisions["event_ids"][0]) == sorted([old_id, new_id])
+    tank = tables.daily_totals.filter(
+        (pl.col("date") == dt.date(2024, 1, 31)) & (pl.col("category") == "tanks")
+    ).row(0, named=True)
+    assert (tank["total"], tank["status"], tank["event_ids"]) == (6311, "single_source", [new_id])

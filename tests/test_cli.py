@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import sqlite3
@@ -9,8 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 
+import lossledger as lossledger_api
 from tests.conftest import GS_EN_0130, GS_EN_0131, SEED
 
 
@@ -93,3 +96,36 @@ def test_a_file_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
     result = lossledger("status", home=home, check=False)
     assert result.returncode == 2
     assert "is not a lossledger event store" in result.stderr
+
+
+@pytest.mark.usefixtures("prefect_env")
+def test_override_and_revert_from_the_command_line(tmp_path: Path, inbox: Path) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    os.environ["PREFECT_API_URL"] = str(PREFECT_API_URL.value())  # the session's server
+    try:
+        home = tmp_path / "home"
+        assert "source_conflict" in lossledger("run", "--inbox", str(inbox), home=home).stdout
+        decided = lossledger("override", "2024-01-31", "tanks", "6312", "--reason",
+                             "checked against the post", home=home).stdout
+        event_id = decided.split()[2]
+        lossledger("run", home=home)
+        assert published_tanks(home) == (6312, "overridden")
+        lossledger("revert", event_id[:8], "--reason", "my mistake", home=home)
+        lossledger("run", home=home)
+        assert published_tanks(home) == (6310, "confirmed")
+        again = lossledger("revert", event_id, home=home, check=False)
+        assert again.returncode == 2 and "already reverted" in again.stderr
+        assert "nothing new" in lossledger("run", home=home).stdout
+    finally:
+        os.environ.pop("PREFECT_API_URL")
+
+
+def published_tanks(home: Path) -> tuple[int, str]:
+    row = (
+        lossledger_api.scan("daily_totals", home=home)
+        .filter((pl.col("date") == dt.date(2024, 1, 31)) & (pl.col("category") == "tanks"))
+        .collect()
+        .row(0, named=True)
+    )
+    return row["total"], row["status"]

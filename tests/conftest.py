@@ -46,3 +46,20 @@ def drop(inbox: Path, source: str, *files: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
     for file in files:
         shutil.copy(file, target / file.name)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say once, plainly, whether the PostgreSQL half of the suite ran."""
+    skipped = [
+        r for r in terminalreporter.stats.get("skipped", [])
+        if "LOSSLEDGER_TEST_PG" in str(r.longrepr)
+    ]
+    if skipped:
+        terminalreporter.write_line(
+            f"PostgreSQL: {len(skipped)} tests SKIPPED (no server): set LOSSLEDGER_TEST_PG="
+            "postgresql://... or run them with .ci/run, which starts a throwaway server",
+            yellow=True,
+        )
+    elif os.environ.get("LOSSLEDGER_TEST_PG"):
+        terminalreporter.write_line("PostgreSQL: store contract and scale-out tests ran "
+                                    f"against {os.environ['LOSSLEDGER_TEST_PG']}", green=True)

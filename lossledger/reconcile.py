@@ -1,7 +1,5 @@
 """Reconciliation: one published series from many disagreeing observations.
 
-CONTRACT (filled in by the reconciliation work; the signature and frame shapes are fixed):
-
 Input ``observations`` (polars DataFrame, valid rows only, retracted reports already removed):
     event_id: str, seq: Int64, source: str, source_kind: str ("official"|"api"|"ticker"|"history"),
     received_at: Datetime(us, UTC), parser: str, date: Date, category: str, total: Int64,

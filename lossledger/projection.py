@@ -21,7 +21,12 @@ from lossledger.events import (
     TotalOverridden,
 )
 from lossledger.parsing import ParsedBatch
-from lossledger.reconcile import OVERRIDES_SCHEMA, ReconcilePolicy, reconcile_totals
+from lossledger.reconcile import (
+    OBSERVATIONS_SCHEMA,
+    OVERRIDES_SCHEMA,
+    ReconcilePolicy,
+    reconcile_totals,
+)
 from schemas import ObservationSchema, table_schema
 from schemas.tables import TABLE_MODELS
 
@@ -111,11 +116,16 @@ def warehouse_tables(
     # No name keeps the candidates alive: validation copies them, and memory peaks here.
     valid, invalid = _validated_observations(_observation_candidates(reports, parsed))
     retracted = decisions.retractions.get_column("event_id")
+    # Filtering copies every column; with nothing retracted (the usual case) skip the copy.
+    in_consensus = (
+        valid.filter(~pl.col("event_id").is_in(retracted.implode())) if retracted.len() else valid
+    )
     reconciled = reconcile_totals(
-        valid.filter(~pl.col("event_id").is_in(retracted.implode())),
+        in_consensus.select(OBSERVATIONS_SCHEMA.names()),
         overrides=decisions.overrides,
         policy=policy,
     )
+    del in_consensus
     quarantine = _quarantine_frame(reports, parsed, invalid)
     return WarehouseTables(
         reports=_published_reports(reports, valid, quarantine, decisions),

@@ -161,10 +161,13 @@ def _stage_table(
         key[0]: part.drop("_partition")
         for key, part in keyed.partition_by("_partition", as_dict=True, maintain_order=True).items()
     }
+    hashes = _partition_hashes(frame, keyed.get_column("_partition"))
     staged, unchanged = [], 0
     for partition, rows in sorted(partitions.items()):
         target = directory / partition / PART_FILE
-        tmp = _staged_partition(target, rows, table=name, watermark=watermark)
+        tmp = _staged_partition(
+            target, rows, content_hash=hashes[partition], table=name, watermark=watermark
+        )
         if tmp is None:
             unchanged += 1
         else:
@@ -177,10 +180,9 @@ def _stage_table(
 
 
 def _staged_partition(
-    target: Path, rows: pl.DataFrame, *, table: str, watermark: int
+    target: Path, rows: pl.DataFrame, *, content_hash: bytes, table: str, watermark: int
 ) -> Path | None:
     """A temporary file beside ``target`` with the partition, unless ``target`` already has it."""
-    content_hash = _content_hash(rows)
     if target.exists() and _stored_hash(target) == content_hash:
         return None
     arrow = rows.to_arrow()
@@ -202,11 +204,21 @@ def _staged_partition(
     return tmp
 
 
-def _content_hash(rows: pl.DataFrame) -> bytes:
-    # Row hashes, not serialized bytes: equal frames can differ in their buffers' slack.
-    digest = hashlib.sha256(str(rows.schema).encode())
-    digest.update(rows.hash_rows(seed=0).cast(pl.String).str.join(",").item().encode())
-    return digest.hexdigest().encode()
+def _partition_hashes(frame: pl.DataFrame, partitions: pl.Series) -> dict[str, bytes]:
+    """A content hash of each partition's rows, in row order, computed for all at once.
+
+    Row hashes, not serialized bytes: equal frames can differ in their buffers' slack.
+    """
+    schema = str(frame.schema)
+    joined = (
+        pl.DataFrame({"partition": partitions, "row": frame.hash_rows(seed=0).cast(pl.String)})
+        .group_by("partition", maintain_order=True)
+        .agg(pl.col("row").str.join(","))
+    )
+    return {
+        partition: hashlib.sha256(f"{schema}|{rows}".encode()).hexdigest().encode()
+        for partition, rows in joined.iter_rows()
+    }
 
 
 def _stored_hash(path: Path) -> bytes | None:

@@ -106,7 +106,7 @@ def _instrument(timers: Timers) -> None:
         (projection, "_validated_observations", "project.validate_observations"),
         (projection, "reconcile_totals", "project.reconcile"),
         (projection.WarehouseTables, "validated", "project.validate_tables"),
-        (warehouse, "_content_hash", "publish.content_hash"),
+        (warehouse, "_partition_hashes", "publish.content_hash"),
         (warehouse, "_stored_hash", "publish.stored_hash"),
     ):
         timers.wrap(owner, name, label)

@@ -1,4 +1,4 @@
-"""Reconciliation on the real shared history series (../shared/data beside the checkout, read only)."""
+"""Reconciliation on the real shared history series (../shared/data, read only)."""
 
 from __future__ import annotations
 

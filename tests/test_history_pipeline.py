@@ -1,7 +1,7 @@
 """The two shared history series through the whole pipeline: ingest, parse, reconcile.
 
 Expected rows are computed independently, with plain polars over the raw files
-(``tests/test_reconcile_frames.py``), never through lossledger's parsers.
+(``tests/reconcile_frames.py``), never through lossledger's parsers.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import SHARED
 from tests.helpers import build, ingest
-from tests.test_reconcile_frames import minfin_series, petroivaniuk_series
+from tests.reconcile_frames import minfin_series, petroivaniuk_series
 from tests.test_reconcile_shared_data import _decreases_in_equipment_file
 
 PETROIVANIUK = SHARED / "data" / "petroivaniuk"

@@ -11,6 +11,7 @@ import pytest
 
 from lossledger.parsers import ParseResult, parse_report
 from lossledger.render import FORMATS, RenderStyle, load_petroivaniuk_days, render_report
+from tests.reconcile_frames import MINFIN_CODES as MINFIN_COLUMNS
 
 SHARED = Path(__file__).parents[1].parent / "shared"
 PETROIVANIUK = SHARED / "data" / "petroivaniuk"
@@ -38,22 +39,6 @@ PETROIVANIUK_KEYS = {
     "fuel tank": "fuel_tanks",
 }
 PETROIVANIUK_SKIPPED = {"date", "day", "personnel*", "POW", "greatest losses direction"}
-MINFIN_COLUMNS = {
-    "personnel": "personnel",
-    "tanks": "tanks",
-    "apv": "armored_vehicles",
-    "artillery": "artillery",
-    "mlrs": "mlrs",
-    "aaws": "air_defense",
-    "aircrafts": "aircraft",
-    "helicopters": "helicopters",
-    "uav": "uav",
-    "cruise_missiles": "cruise_missiles",
-    "warships": "ships",
-    "vehicles_fuel_tanks": "vehicles_fuel_tanks",
-    "special_equipment": "special_equipment",
-    "submarines": "submarines",
-}
 
 
 def require(path: Path) -> Path:

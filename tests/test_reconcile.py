@@ -20,7 +20,7 @@ from lossledger.reconcile import (
 )
 from schemas.tables import DISCREPANCY_KINDS as PUBLISHED_KINDS
 from schemas.tables import TOTAL_STATUSES
-from tests.test_reconcile_frames import observation, observations, override, overrides, received
+from tests.reconcile_frames import observation, observations, override, overrides, received
 
 GS, API, TICKER, HISTORY = "generalstaff.en", "api.example", "ticker.en", "petroivaniuk"
 JAN28, JAN29, JAN30, JAN31 = (dt.date(2024, 1, day) for day in (28, 29, 30, 31))

@@ -11,7 +11,7 @@ import pytest
 
 from lossledger.reconcile import Reconciliation, reconcile_totals
 from schemas.tables import DailyTotalSchema, DiscrepancySchema
-from tests.test_reconcile_frames import (
+from tests.reconcile_frames import (
     PETROIVANIUK_CODES,
     SHARED_DATA,
     history_observations,

@@ -11,33 +11,16 @@ import pytest
 
 from lossledger.parsers import ParseResult, parse_report
 from lossledger.render import FORMATS, RenderStyle, load_petroivaniuk_days, render_report
+
+# Written out in tests/reconcile_frames.py, not read from the ontology: the counts below are
+# independent of it.
 from tests.reconcile_frames import MINFIN_CODES as MINFIN_COLUMNS
+from tests.reconcile_frames import PETROIVANIUK_CODES as PETROIVANIUK_KEYS
 
 SHARED = Path(__file__).parents[1].parent / "shared"
 PETROIVANIUK = SHARED / "data" / "petroivaniuk"
 MINFIN_CSV = SHARED / "data" / "minfin" / "russia_losses.csv"
 
-# Written out here, not read from the ontology, so the counts below are independent of it.
-PETROIVANIUK_KEYS = {
-    "personnel": "personnel",
-    "tank": "tanks",
-    "APC": "armored_vehicles",
-    "field artillery": "artillery",
-    "MRL": "mlrs",
-    "anti-aircraft warfare": "air_defense",
-    "aircraft": "aircraft",
-    "helicopter": "helicopters",
-    "drone": "uav",
-    "cruise missiles": "cruise_missiles",
-    "naval ship": "ships",
-    "submarines": "submarines",
-    "vehicles and fuel tanks": "vehicles_fuel_tanks",
-    "special equipment": "special_equipment",
-    "ground robotic systems": "ground_robots",
-    "mobile SRBM system": "srbm_launchers",
-    "military auto": "military_vehicles",
-    "fuel tank": "fuel_tanks",
-}
 PETROIVANIUK_SKIPPED = {"date", "day", "personnel*", "POW", "greatest losses direction"}
 
 

@@ -405,11 +405,25 @@ def build_result(
     problems_found += [
         Problem(f"unreadable figure: '{item}'", date=report_date) for item in unreadable
     ]
+    return finished_result(
+        parser, report_date, observations, problems_found, document=f"{parser.name} report"
+    )
+
+
+def finished_result(
+    parser: Parser,
+    report_date: dt.date | None,
+    observations: Iterable[ParsedObservation],
+    problems: Iterable[Problem],
+    *,
+    document: str,
+) -> ParseResult:
+    """The result of a parse: repeats settled, and a document with no figures said to be so."""
     unique, conflicts = dedupe_observations(observations)
-    problems = (*problems_found, *conflicts)
-    if not unique and not problems:
-        problems = (Problem(f"no figures found in the {parser.name} report"),)
-    return make_result(parser, report_date, unique, problems)
+    found = (*problems, *conflicts)
+    if not unique and not found:
+        found = (Problem(f"no figures found in the {document}"),)
+    return make_result(parser, report_date, unique, found)
 
 
 def make_result(

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lossledger.ontology import category_for, is_ignored
-from lossledger.parsers._utils import dedupe_observations, load_json, make_result
+from lossledger.parsers._utils import finished_result, load_json, make_result
 from lossledger.parsers.base import ParsedObservation, Parser, ParseResult, Problem
 
 __all__ = ["ApiJsonParser", "is_count"]
@@ -76,11 +76,7 @@ class ApiJsonParser(Parser):
         increase = payload.get("increase")
         increase = increase if isinstance(increase, dict) else {}
         observations, problems = _observations(stats, increase, date)
-        unique, conflicts = dedupe_observations(observations)
-        problems += conflicts
-        if not unique and not problems:
-            problems.append(Problem("no figures found in the API document"))
-        return make_result(self, date, unique, tuple(problems))
+        return finished_result(self, date, observations, problems, document="API document")
 
 
 def _observations(

@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from lossledger.ontology import category_for, is_ignored
-from lossledger.parsers._utils import dedupe_observations, make_result
+from lossledger.parsers._utils import finished_result, make_result
 from lossledger.parsers.base import ParsedObservation, Parser, ParseResult, Problem
 
 __all__ = ["MinfinHistoryParser"]
@@ -49,11 +49,7 @@ class MinfinHistoryParser(Parser):
         if not rows or not self.claims(text, media_type=media_type):
             return make_result(self, None, (), (Problem("not a minfin losses CSV"),))
         observations, problems = _observations(rows[0], rows[1:])
-        unique, conflicts = dedupe_observations(observations)
-        problems += conflicts
-        if not unique and not problems:
-            problems.append(Problem("no figures found in the history file"))
-        return make_result(self, None, unique, tuple(problems))
+        return finished_result(self, None, observations, problems, document="history file")
 
 
 def _observations(

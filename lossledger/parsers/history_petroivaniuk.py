@@ -13,7 +13,7 @@ from typing import Any
 
 from lossledger.ontology import category_for, is_ignored
 from lossledger.parsers._utils import (
-    dedupe_observations,
+    finished_result,
     load_json,
     make_result,
     normalise_qualifier,
@@ -70,11 +70,7 @@ class PetroivaniukHistoryParser(Parser):
             )
             return make_result(self, None, (), (problem,))
         observations, problems = _observations(records, codes)
-        unique, conflicts = dedupe_observations(observations)
-        problems += conflicts
-        if not unique and not problems:
-            problems.append(Problem("no figures found in the history file"))
-        return make_result(self, None, unique, tuple(problems))
+        return finished_result(self, None, observations, problems, document="history file")
 
 
 def _key_codes(records: list[Mapping[str, Any]]) -> dict[str, str | None]:

@@ -1,6 +1,6 @@
 """A realistic corpus of raw reports for benchmarks: every petroivaniuk day, many sources, defects.
 
-Every day of the petroivaniuk history is rendered (with :func:`lossledger.render.render_report`)
+Every day of the petroivaniuk history is rendered (with :func:`bench.render.render_report`)
 in the five report formats by ``5 x scale`` sources (``gs_en.1``, ``ticker_de.2``, ...), each
 with its own consistent style, so that no two sources publish the same bytes. Each source then
 misbehaves the way real ones do:
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lossledger.render import (
+from bench.render import (
     DEFAULT_STYLES,
     FORMATS,
     RenderStyle,
@@ -352,7 +352,7 @@ def _write_source(
 
 def _check(stats: _Stats, source: Source, day: dt.date, values: Values, body: bytes) -> None:
     """Parse the report back; it must give exactly the figures it was rendered from."""
-    from lossledger.parsers import parse_report
+    from lossledger.parse.parsers import parse_report
 
     result = parse_report(body, media_type="text/plain", file_name=f"{source.name}/{day}")
     parsed = {o.category: o.total for o in result.observations}

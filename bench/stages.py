@@ -86,13 +86,13 @@ class Timers:
 
 def _instrument(timers: Timers) -> None:
     """Wrap the functions whose time the report breaks down."""
-    import lossledger.ingest as ingest
-    import lossledger.parsing as parsing
+    import lossledger.parse.stage as parsing
     import lossledger.pipeline as pipeline
     import lossledger.projection as projection
-    import lossledger.warehouse as warehouse
-    from lossledger.cache import ParseCache
-    from lossledger.sqlite import SQLiteEventStore
+    import lossledger.publish.warehouse as warehouse
+    import lossledger.store.ingest as ingest
+    from lossledger.parse.cache import ParseCache
+    from lossledger.store.sqlite import SQLiteEventStore
 
     for owner, name, label in (
         (ingest, "report_files", "ingest.list_files"),
@@ -116,8 +116,8 @@ def _instrument(timers: Timers) -> None:
 
 
 def _ingest(home: str, inbox: str, timers: Timers) -> dict[str, Any]:
-    from lossledger import ingest
     from lossledger.pipeline import RunSettings
+    from lossledger.store import ingest
 
     settings = RunSettings.resolve(home)
     with timers.phase("ingest"), settings.store() as store:
@@ -167,8 +167,8 @@ def task_incremental(args: dict[str, Any], timers: Timers) -> dict[str, Any]:
 
 def task_nothing_new(args: dict[str, Any], timers: Timers) -> dict[str, Any]:
     """What the flow does when nothing is new: lock, (re-ingest the inbox), plan, stop."""
-    from lossledger import ingest
     from lossledger.pipeline import RunSettings, plan_run
+    from lossledger.store import ingest
 
     settings = RunSettings.resolve(args["home"])
     summary = None
@@ -296,7 +296,7 @@ _PREFECT_TASKS = {"prefect_startup", "flow"}
 
 def _import_everything(task: str) -> None:
     import lossledger.pipeline
-    import lossledger.sqlite  # noqa: F401
+    import lossledger.store.sqlite  # noqa: F401
 
     if task == "duckdb":
         import duckdb  # noqa: F401

@@ -17,9 +17,6 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from lossledger.events import UnreadableEvent
-from lossledger.ingest import IngestError, IngestSummary, ingest_files, report_files
-from lossledger.persistence import RunRecord, StoreError
 from lossledger.pipeline import (
     RunPlan,
     RunSettings,
@@ -30,8 +27,11 @@ from lossledger.pipeline import (
     run_summary,
 )
 from lossledger.projection import WarehouseTables
-from lossledger.report import discrepancy_rows, run_markdown
-from lossledger.warehouse import PublishResult
+from lossledger.publish.warehouse import PublishResult
+from lossledger.report.run_summary import discrepancy_rows, run_markdown
+from lossledger.store.base import RunRecord, StoreError
+from lossledger.store.events import UnreadableEvent
+from lossledger.store.ingest import IngestError, IngestSummary, ingest_files, report_files
 
 __all__ = ["parse_reports", "pipeline"]
 

@@ -7,7 +7,7 @@ readers use :func:`scan` or read the hive-partitioned Parquet directly.
 
 from __future__ import annotations
 
-from lossledger.warehouse import scan
+from lossledger.publish.warehouse import scan
 
 __all__ = ["__version__", "scan"]
 

@@ -14,17 +14,17 @@ from rich.console import Console
 
 from lossledger import _progress
 from lossledger.config import ConfigError
-from lossledger.events import (
+from lossledger.parse.ontology import CATEGORY_CODES
+from lossledger.pipeline import RunSettings, plan_run
+from lossledger.store.base import EventStore, StoreError
+from lossledger.store.events import (
     DecisionReverted,
     RecordedEvent,
     ReportReceived,
     ReportRetracted,
     TotalOverridden,
 )
-from lossledger.ingest import IngestError, ingest_files, report_files
-from lossledger.ontology import CATEGORY_CODES
-from lossledger.persistence import EventStore, StoreError
-from lossledger.pipeline import RunSettings, plan_run
+from lossledger.store.ingest import IngestError, ingest_files, report_files
 
 __all__ = ["app", "main"]
 
@@ -231,7 +231,7 @@ def _print_summary(summary: dict[str, Any], settings: RunSettings) -> None:
     if summary.get("nothing_new"):
         out.print(f"nothing new: the warehouse already reflects event {summary['watermark']}")
         return
-    from lossledger.report import run_markdown
+    from lossledger.report.run_summary import run_markdown
 
     out.print(run_markdown(summary), markup=False, highlight=False)
     out.print(f"warehouse: {settings.warehouse}")

@@ -6,8 +6,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from lossledger.parsers.base import SOURCE_KINDS
-from lossledger.reconcile import ReconcilePolicy
+from lossledger.parse.parsers.base import SOURCE_KINDS
+from lossledger.reconcile.consensus import ReconcilePolicy
 
 __all__ = ["ConfigError", "load_policy"]
 

@@ -16,15 +16,15 @@ from pathlib import Path
 
 import polars as pl
 
-from lossledger.cache import ParseCache
 from lossledger.config import load_policy
-from lossledger.events import DECISION_KINDS, ReportReceived
-from lossledger.parsers import PARSERS_FINGERPRINT
-from lossledger.parsing import parse_events
-from lossledger.persistence import EventStore, open_store, store_url_for_home
+from lossledger.parse.cache import ParseCache
+from lossledger.parse.parsers import PARSERS_FINGERPRINT
+from lossledger.parse.stage import parse_events
 from lossledger.projection import WarehouseTables, active_decisions
 from lossledger.projection import warehouse_tables as project_warehouse
-from lossledger.warehouse import PublishResult, publish_tables, read_state
+from lossledger.publish.warehouse import PublishResult, publish_tables, read_state
+from lossledger.store.base import EventStore, open_store, store_url_for_home
+from lossledger.store.events import DECISION_KINDS, ReportReceived
 
 __all__ = [
     "RunPlan",

@@ -13,19 +13,19 @@ from dataclasses import dataclass
 import pandera.errors as pa_errors
 import polars as pl
 
-from lossledger.events import (
+from lossledger.parse.stage import ParsedBatch
+from lossledger.reconcile.consensus import (
+    OBSERVATIONS_SCHEMA,
+    OVERRIDES_SCHEMA,
+    ReconcilePolicy,
+    reconcile_totals,
+)
+from lossledger.store.events import (
     DecisionReverted,
     RecordedEvent,
     ReportReceived,
     ReportRetracted,
     TotalOverridden,
-)
-from lossledger.parsing import ParsedBatch
-from lossledger.reconcile import (
-    OBSERVATIONS_SCHEMA,
-    OVERRIDES_SCHEMA,
-    ReconcilePolicy,
-    reconcile_totals,
 )
 from schemas import ObservationSchema, table_schema
 from schemas.tables import TABLE_MODELS

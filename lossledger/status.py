@@ -7,9 +7,9 @@ from pathlib import Path
 import polars as pl
 from rich.table import Table
 
-from lossledger.persistence import EventStore
 from lossledger.pipeline import RunSettings
-from lossledger.warehouse import read_state, scan
+from lossledger.publish.warehouse import read_state, scan
+from lossledger.store.base import EventStore
 
 __all__ = ["status_tables"]
 

@@ -7,8 +7,8 @@ import datetime as dt
 import pandera.polars as pa
 import polars as pl
 
-from lossledger.ontology import CATEGORY_CODES
-from lossledger.parsers.base import SOURCE_KINDS
+from lossledger.parse.ontology import CATEGORY_CODES
+from lossledger.parse.parsers.base import SOURCE_KINDS
 
 __all__ = ["FIRST_REPORT_DATE", "ObservationSchema"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
-from lossledger.ontology import CATEGORY_CODES
-from lossledger.reconcile import DISCREPANCY_KINDS, STATUSES
+from lossledger.parse.ontology import CATEGORY_CODES
+from lossledger.reconcile.consensus import DISCREPANCY_KINDS, STATUSES
 
 __all__ = [
     "DISCREPANCY_KINDS",

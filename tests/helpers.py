@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lossledger.events import ReportReceived
-from lossledger.ingest import IngestSummary, ingest_files, report_files
 from lossledger.pipeline import RunSettings, parse_range, plan_run, project_tables, publish
 from lossledger.projection import WarehouseTables
+from lossledger.store.events import ReportReceived
+from lossledger.store.ingest import IngestSummary, ingest_files, report_files
 
 
 def ingest(home: Path, *paths: Path, source: str | None = None) -> IngestSummary:

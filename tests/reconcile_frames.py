@@ -12,7 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
-from lossledger.reconcile import OBSERVATIONS_SCHEMA, OVERRIDES_SCHEMA
+from lossledger.reconcile.consensus import OBSERVATIONS_SCHEMA, OVERRIDES_SCHEMA
 
 __all__ = [
     "MINFIN_CODES",

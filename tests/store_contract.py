@@ -8,8 +8,8 @@ from abc import ABC, abstractmethod
 
 import pytest
 
-from lossledger.events import ReportReceived, ReportRetracted, TotalOverridden
-from lossledger.persistence import EventStore, RunRecord
+from lossledger.store.base import EventStore, RunRecord
+from lossledger.store.events import ReportReceived, ReportRetracted, TotalOverridden
 
 
 def report(body: bytes, *, source: str = "test", name: str = "r.txt") -> ReportReceived:
@@ -139,13 +139,13 @@ class EventStoreContract(ABC):
             store.close()
 
     def make_existing(self, url: str) -> EventStore:
-        from lossledger.persistence import open_store
+        from lossledger.store.base import open_store
 
         return open_store(url)
 
 
 def _append_all(url: str, bodies: list[bytes]) -> None:
-    from lossledger.persistence import open_store
+    from lossledger.store.base import open_store
 
     with open_store(url) as store:
         for body in bodies:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import polars as pl
 
-from lossledger import cache as cache_module
-from lossledger.cache import ParseCache
-from lossledger.parsers import PARSERS_FINGERPRINT
+from lossledger.parse import cache as cache_module
+from lossledger.parse.cache import ParseCache
+from lossledger.parse.parsers import PARSERS_FINGERPRINT
 from tests.conftest import GS_EN_0130, GS_EN_0131, SEED
 from tests.helpers import build, ingest
 

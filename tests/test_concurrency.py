@@ -20,10 +20,10 @@ import polars as pl
 import pytest
 
 import lossledger
-from lossledger.events import UnreadableEvent
 from lossledger.pipeline import RunSettings
 from lossledger.projection import TABLES
-from lossledger.warehouse import read_state
+from lossledger.publish.warehouse import read_state
+from lossledger.store.events import UnreadableEvent
 from tests.conftest import GS_EN_0130, GS_EN_0131, REPO, SEED, drop
 from tests.helpers import ingest
 from tests.test_warehouse import next_month_post, snapshot

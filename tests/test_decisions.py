@@ -8,8 +8,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from lossledger.events import DecisionReverted, ReportRetracted, TotalOverridden
 from lossledger.pipeline import RunSettings
+from lossledger.store.events import DecisionReverted, ReportRetracted, TotalOverridden
 from tests.conftest import GS_EN_0130, GS_EN_0131, SEED
 from tests.helpers import build, ingest
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lossledger import ontology
-from lossledger.ontology import (
+from lossledger.parse import ontology
+from lossledger.parse.ontology import (
     CATEGORIES,
     CATEGORY_CODES,
     aliases_for,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lossledger import parsers
-from lossledger.parsers import PARSERS, PARSERS_FINGERPRINT, ParseResult, parse_report
-from lossledger.parsers._utils import parse_count, parse_delta
+from lossledger.parse import parsers
+from lossledger.parse.parsers import PARSERS, PARSERS_FINGERPRINT, ParseResult, parse_report
+from lossledger.parse.parsers._utils import parse_count, parse_delta
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SEED = "000_214734c09c7dd4cc.txt"

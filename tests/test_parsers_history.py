@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lossledger.parsers import ParseResult, parse_report
-from lossledger.render import FORMATS, RenderStyle, load_petroivaniuk_days, render_report
+from bench.render import FORMATS, RenderStyle, load_petroivaniuk_days, render_report
+from lossledger.parse.parsers import ParseResult, parse_report
 
 # Written out in tests/reconcile_frames.py, not read from the ontology: the counts below are
 # independent of it.

@@ -8,9 +8,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lossledger.ontology import CATEGORY_CODES
-from lossledger.parsers import ParseResult, parse_report
-from lossledger.render import FORMATS, RenderStyle, render_report
+from bench.render import FORMATS, RenderStyle, render_report
+from lossledger.parse.ontology import CATEGORY_CODES
+from lossledger.parse.parsers import ParseResult, parse_report
 
 MEDIA_TYPES = ("text/plain", "text/html", "application/json", "text/csv", "", "image/png")
 

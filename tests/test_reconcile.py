@@ -1,4 +1,4 @@
-"""Rules of :func:`lossledger.reconcile.reconcile_totals` on small hand-built frames."""
+"""Rules of :func:`lossledger.reconcile.consensus.reconcile_totals` on small hand-built frames."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lossledger.reconcile import (
+from lossledger.reconcile.consensus import (
     DAILY_TOTALS_SCHEMA,
     DISCREPANCIES_SCHEMA,
     DISCREPANCY_KINDS,

@@ -9,7 +9,7 @@ import json
 import polars as pl
 import pytest
 
-from lossledger.reconcile import Reconciliation, reconcile_totals
+from lossledger.reconcile.consensus import Reconciliation, reconcile_totals
 from schemas.tables import DailyTotalSchema, DiscrepancySchema
 from tests.reconcile_frames import (
     PETROIVANIUK_CODES,

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from lossledger.parsers import parse_report
-from lossledger.render import (
+from bench.render import (
     DEFAULT_STYLES,
     FORMATS,
     RenderStyle,
     load_petroivaniuk_days,
     render_report,
 )
+from lossledger.parse.parsers import parse_report
 
 DATE = dt.date(2024, 1, 31)
 VALUES = {"personnel": 385230, "tanks": 6310, "uav": 7100, "special_equipment": 1448}

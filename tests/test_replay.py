@@ -7,7 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from lossledger import ontology, pipeline
+from lossledger import pipeline
+from lossledger.parse import ontology
 from lossledger.pipeline import RunSettings, plan_run
 from tests.conftest import SEED
 from tests.helpers import build, ingest

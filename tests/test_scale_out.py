@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import lossledger
-from lossledger.persistence import open_store
+from lossledger.store.base import open_store
 from tests.conftest import GS_EN_0130, GS_EN_0131, SEED, drop
 from tests.helpers import build, ingest
 from tests.prefect_server import PrefectServer, serve_for_tests

@@ -23,7 +23,7 @@ import pytest
 
 import lossledger
 from lossledger.pipeline import RunSettings
-from lossledger.warehouse import read_state
+from lossledger.publish.warehouse import read_state
 from tests.conftest import FIXTURES, GS_EN_0130, GS_EN_0131, SEED
 from tests.helpers import build, ingest
 from tests.prefect_server import BIN, REPO, DeploymentRun, PrefectServer, serve_for_tests

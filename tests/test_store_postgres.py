@@ -15,8 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from lossledger.persistence import EventStore, StoreError, open_store
-from lossledger.postgres import PostgresEventStore
+from lossledger.store.base import EventStore, StoreError, open_store
+from lossledger.store.postgres import PostgresEventStore
 from tests.store_contract import EventStoreContract, report
 
 PG_URL = os.environ.get("LOSSLEDGER_TEST_PG", "")

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from lossledger.persistence import EventStore, StoreError, open_store
-from lossledger.sqlite import SQLiteEventStore
+from lossledger.store.base import EventStore, StoreError, open_store
+from lossledger.store.sqlite import SQLiteEventStore
 from tests.store_contract import EventStoreContract
 
 

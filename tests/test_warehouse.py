@@ -14,7 +14,7 @@ import pytest
 
 import lossledger
 from lossledger.projection import TABLES
-from lossledger.warehouse import read_state
+from lossledger.publish.warehouse import read_state
 from schemas import table_schema
 from tests.conftest import GS_EN_0130, GS_EN_0131, SEED
 from tests.helpers import build, ingest

@@ -6,9 +6,9 @@ import datetime as dt
 import re
 from typing import ClassVar
 
-from lossledger.parsers._text import claims_any, dash_figures, dash_unreadable
-from lossledger.parsers._utils import build_result, date_or_none, single_date
-from lossledger.parsers.base import Parser, ParseResult, Problem, SourceKind
+from lossledger.parse.parsers._text import claims_any, dash_figures, dash_unreadable
+from lossledger.parse.parsers._utils import build_result, date_or_none, single_date
+from lossledger.parse.parsers.base import Parser, ParseResult, Problem, SourceKind
 
 __all__ = ["GeneralStaffParser"]
 

@@ -10,8 +10,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from lossledger.ontology import category_for
-from lossledger.parsers.base import ParsedObservation, Parser, ParseResult, Problem
+from lossledger.parse.ontology import category_for
+from lossledger.parse.parsers.base import ParsedObservation, Parser, ParseResult, Problem
 
 __all__ = [
     "DASH_CLASS",

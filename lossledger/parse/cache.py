@@ -20,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
-from lossledger.parsing import PARTS, ParsedBatch
+from lossledger.parse.stage import PARTS, ParsedBatch
 
 __all__ = ["ParseCache"]
 

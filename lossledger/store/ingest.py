@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lossledger.events import ReportReceived
-from lossledger.persistence import EventStore
+from lossledger.store.base import EventStore
+from lossledger.store.events import ReportReceived
 
 __all__ = ["IngestError", "IngestSummary", "ReportFile", "ingest_files", "report_files"]
 

@@ -67,8 +67,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from lossledger._reconcile_utils import conform, digit_slip, signed, sorted_ids
-from lossledger.parsers.base import SOURCE_KINDS
+from lossledger.parse.parsers.base import SOURCE_KINDS
+from lossledger.reconcile._utils import conform, digit_slip, signed, sorted_ids
 
 __all__ = [
     "DAILY_TOTALS_SCHEMA",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from abc import abstractmethod
 
-from lossledger.parsers._text import claims_any, ticker_figures, ticker_unreadable
-from lossledger.parsers._utils import build_result
-from lossledger.parsers.base import Parser, ParseResult, Problem
+from lossledger.parse.parsers._text import claims_any, ticker_figures, ticker_unreadable
+from lossledger.parse.parsers._utils import build_result
+from lossledger.parse.parsers.base import Parser, ParseResult, Problem
 
 __all__ = ["TickerParser"]
 

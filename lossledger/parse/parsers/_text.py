@@ -12,8 +12,8 @@ import functools
 import re
 from collections.abc import Iterable
 
-from lossledger.ontology import category_for
-from lossledger.parsers._utils import (
+from lossledger.parse.ontology import category_for
+from lossledger.parse.parsers._utils import (
     DASH_CLASS,
     DELTA_PATTERN,
     NUMBER_PATTERN,

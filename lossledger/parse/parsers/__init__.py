@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import hashlib
 
-from lossledger.ontology import ontology_fingerprint
-from lossledger.parsers._utils import (
+from lossledger.parse.ontology import ontology_fingerprint
+from lossledger.parse.parsers._utils import (
     UndecodableReport,
     decode_report,
     html_to_text,
     looks_like_html,
 )
-from lossledger.parsers.api_json import ApiJsonParser
-from lossledger.parsers.base import (
+from lossledger.parse.parsers.api_json import ApiJsonParser
+from lossledger.parse.parsers.base import (
     SOURCE_KINDS,
     ParsedObservation,
     Parser,
@@ -26,12 +26,12 @@ from lossledger.parsers.base import (
     Problem,
     SourceKind,
 )
-from lossledger.parsers.gs_en import GeneralStaffEnglishParser
-from lossledger.parsers.gs_uk import GeneralStaffUkrainianParser
-from lossledger.parsers.history_minfin import MinfinHistoryParser
-from lossledger.parsers.history_petroivaniuk import PetroivaniukHistoryParser
-from lossledger.parsers.ticker_de import TickerGermanParser
-from lossledger.parsers.ticker_en import TickerEnglishParser
+from lossledger.parse.parsers.gs_en import GeneralStaffEnglishParser
+from lossledger.parse.parsers.gs_uk import GeneralStaffUkrainianParser
+from lossledger.parse.parsers.history_minfin import MinfinHistoryParser
+from lossledger.parse.parsers.history_petroivaniuk import PetroivaniukHistoryParser
+from lossledger.parse.parsers.ticker_de import TickerGermanParser
+from lossledger.parse.parsers.ticker_en import TickerEnglishParser
 
 __all__ = [
     "PARSERS",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from lossledger.parsers._ticker import TickerParser
-from lossledger.parsers._utils import MONTHS_DE, date_or_none, single_date
-from lossledger.parsers.base import Problem
+from lossledger.parse.parsers._ticker import TickerParser
+from lossledger.parse.parsers._utils import MONTHS_DE, date_or_none, single_date
+from lossledger.parse.parsers.base import Problem
 
 __all__ = ["TickerGermanParser"]
 

@@ -1,8 +1,8 @@
 """The event store: an append-only, hash-chained log behind a narrow interface.
 
 :class:`EventStore` is the contract every backend honours (one module per backend:
-``lossledger.sqlite``, ``lossledger.postgres``); :func:`open_store` picks the backend from the
-store URL's scheme. Callers never see SQL.
+``lossledger.store.sqlite``, ``lossledger.store.postgres``); :func:`open_store` picks the
+backend from the store URL's scheme. Callers never see SQL.
 
 Guarantees every backend gives:
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
-from lossledger.events import DomainEvent, RecordedEvent, encode_payload
+from lossledger.store.events import DomainEvent, RecordedEvent, encode_payload
 
 __all__ = [
     "GENESIS_HASH",
@@ -44,9 +44,9 @@ GENESIS_HASH = "0" * 64
 
 #: URL scheme -> "module:Class" of the backend; adding a backend is one line here.
 BACKENDS: dict[str, str] = {
-    "sqlite": "lossledger.sqlite:SQLiteEventStore",
-    "postgresql": "lossledger.postgres:PostgresEventStore",
-    "postgres": "lossledger.postgres:PostgresEventStore",
+    "sqlite": "lossledger.store.sqlite:SQLiteEventStore",
+    "postgresql": "lossledger.store.postgres:PostgresEventStore",
+    "postgres": "lossledger.store.postgres:PostgresEventStore",
 }
 
 

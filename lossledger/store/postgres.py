@@ -1,6 +1,6 @@
 """The shared event store: one PostgreSQL database (psycopg 3).
 
-Same log, same guarantees as :mod:`lossledger.sqlite`, for several processes on several
+Same log, same guarantees as :mod:`lossledger.store.sqlite`, for several processes on several
 machines. Appends serialise on a transaction-scoped advisory lock, so the head an append chains
 to cannot move under it and sequence numbers stay gap-free; the unique constraints on
 ``content_sha256`` and ``event_id`` are the backstop. ``recorded_at`` is stored as the same ISO
@@ -22,8 +22,7 @@ import psycopg
 from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict
 
-from lossledger.events import DomainEvent, RecordedEvent
-from lossledger.persistence import (
+from lossledger.store.base import (
     GENESIS_HASH,
     AppendResult,
     EventStore,
@@ -31,6 +30,7 @@ from lossledger.persistence import (
     RunRecord,
     StoreError,
 )
+from lossledger.store.events import DomainEvent, RecordedEvent
 
 __all__ = ["PostgresEventStore"]
 

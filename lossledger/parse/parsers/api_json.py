@@ -6,9 +6,9 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from lossledger.ontology import category_for, is_ignored
-from lossledger.parsers._utils import finished_result, load_json, make_result
-from lossledger.parsers.base import ParsedObservation, Parser, ParseResult, Problem
+from lossledger.parse.ontology import category_for, is_ignored
+from lossledger.parse.parsers._utils import finished_result, load_json, make_result
+from lossledger.parse.parsers.base import ParsedObservation, Parser, ParseResult, Problem
 
 __all__ = ["ApiJsonParser", "is_count"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lossledger.parsers._gs import GeneralStaffParser
+from lossledger.parse.parsers._gs import GeneralStaffParser
 
 __all__ = ["GeneralStaffUkrainianParser"]
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from lossledger.ontology import CATEGORY_CODES, render_alias
-from lossledger.parsers.history_petroivaniuk import PetroivaniukHistoryParser
+from lossledger.parse.ontology import CATEGORY_CODES, render_alias
+from lossledger.parse.parsers.history_petroivaniuk import PetroivaniukHistoryParser
 
 __all__ = [
     "DEFAULT_STYLES",

@@ -10,8 +10,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Self
 
-from lossledger.events import DomainEvent, RecordedEvent, utc_now
-from lossledger.persistence import (
+from lossledger.store.base import (
     GENESIS_HASH,
     AppendResult,
     EventStore,
@@ -19,6 +18,7 @@ from lossledger.persistence import (
     RunRecord,
     StoreError,
 )
+from lossledger.store.events import DomainEvent, RecordedEvent, utc_now
 
 __all__ = ["SQLiteEventStore"]
 

@@ -11,15 +11,15 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from lossledger.ontology import category_for, is_ignored
-from lossledger.parsers._utils import (
+from lossledger.parse.ontology import category_for, is_ignored
+from lossledger.parse.parsers._utils import (
     finished_result,
     load_json,
     make_result,
     normalise_qualifier,
 )
-from lossledger.parsers.api_json import is_count
-from lossledger.parsers.base import ParsedObservation, Parser, ParseResult, Problem
+from lossledger.parse.parsers.api_json import is_count
+from lossledger.parse.parsers.base import ParsedObservation, Parser, ParseResult, Problem
 
 __all__ = ["PetroivaniukHistoryParser"]
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from lossledger.events import RecordedEvent, ReportReceived
-from lossledger.parsers import parse_report
+from lossledger.parse.parsers import parse_report
+from lossledger.store.events import RecordedEvent, ReportReceived
 
 __all__ = [
     "EVENT_META_SCHEMA",

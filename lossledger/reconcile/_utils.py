@@ -1,4 +1,4 @@
-"""Private expression helpers for :mod:`lossledger.reconcile` (not part of the public API)."""
+"""Private expression helpers for :mod:`lossledger.reconcile.consensus` (not public API)."""
 
 from __future__ import annotations
 

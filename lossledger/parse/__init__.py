@@ -1,0 +1,1 @@
+"""Parsing: from raw report bytes to observations (extraction, labels, dates, formats)."""

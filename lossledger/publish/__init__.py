@@ -1,0 +1,1 @@
+"""Publishing: the hive-partitioned Parquet warehouse and its readers."""

@@ -1,0 +1,1 @@
+"""Reconciling: one series from many disagreeing sources, with the evidence."""

@@ -1,0 +1,1 @@
+"""Reporting: human-readable accounts of runs and of the published series."""

@@ -197,6 +197,38 @@ def revert(
         target_event_id=target.event_id, reason=reason, actor=_actor()))
 
 
+@app.command("sources")
+def sources_command(home: HomeOption = Path("data"), store: StoreOption = None) -> None:
+    """List the sources of <home>/sources.toml with their last fetch."""
+    from lossledger.sources.listing import sources_table
+
+    with RunSettings.resolve(home, store=store).store() as event_store:
+        out.print(sources_table(home, event_store))
+
+
+@app.command()
+def fetch(
+    source: Annotated[str | None, typer.Option(help="Fetch only this source.")] = None,
+    since: Annotated[str | None, typer.Option(help="First day to fetch, YYYY-MM-DD.")] = None,
+    until: Annotated[str | None, typer.Option(help="Last day (default: --since).")] = None,
+    refresh: Annotated[bool, typer.Option(help="Ask again for days already held.")] = False,
+    home: HomeOption = Path("data"),
+    store: StoreOption = None,
+) -> None:
+    """Fetch the sources of <home>/sources.toml into the event log."""
+    from lossledger.sources.cli import run_fetch
+
+    settings = RunSettings.resolve(home, store=store)
+    first = _parse_date(since) if since else None
+    last = _parse_date(until) if until else None
+    if last is not None and first is None:
+        raise UserError("--until needs --since")
+    if first and last and last < first:
+        raise UserError(f"--until {until} is before --since {since}")
+    run_fetch(settings.home, store_url=settings.store_url, only=source, since=first,
+              until=last, refresh=refresh, console=out)
+
+
 def main() -> None:
     """Console entry point: user errors print one line and exit 2, no traceback."""
     _prefect_defaults()

@@ -23,6 +23,7 @@ from lossledger.parse.stage import parse_events
 from lossledger.projection import WarehouseTables, active_decisions
 from lossledger.projection import warehouse_tables as project_warehouse
 from lossledger.publish.warehouse import PublishResult, publish_tables, read_state
+from lossledger.sources.history import fetch_failures
 from lossledger.store.base import EventStore, open_store, store_url_for_home
 from lossledger.store.events import DECISION_KINDS, ReportReceived
 
@@ -135,11 +136,13 @@ def project_tables(settings: RunSettings, *, upto: int) -> WarehouseTables:
         decisions = active_decisions(
             store.read(upto=upto, kinds=DECISION_KINDS, with_body=False)
         )
+        failures = fetch_failures(store, upto=upto)
     parsed = ParseCache(settings.home, PARSERS_FINGERPRINT).load().upto(upto)
     return project_warehouse(
         parsed,
         decisions,
         policy=load_policy(settings.home),
+        fetch_failures=failures,
     ).validated()
 
 

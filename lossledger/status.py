@@ -17,6 +17,11 @@ __all__ = ["status_tables"]
 def status_tables(store: EventStore, settings: RunSettings) -> list[Table]:
     """Rich tables describing the store and the published warehouse."""
     tables = [_overview(store, settings)]
+    from lossledger.sources.listing import fetch_status_table
+
+    fetch_failures = fetch_status_table(settings.home, store)
+    if fetch_failures is not None:
+        tables.append(fetch_failures)
     home = settings.warehouse.parent
     if settings.warehouse == home / "warehouse" and read_state(settings.warehouse) is not None:
         tables += [_discrepancies(home), _quarantine_reasons(home)]

@@ -8,6 +8,7 @@ makes it cacheable and safe to run on any worker).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -50,6 +51,9 @@ OBSERVATION_ROWS_SCHEMA = pl.Schema({
     "qualifier": pl.String,
     "label": pl.String,
 })
+#: Parsers that read a fetched report's provenance (charset, the page's dates) take it as
+#: ``metadata``; the stage passes it whenever :func:`parse_report` has that keyword.
+_PASSES_METADATA = "metadata" in inspect.signature(parse_report).parameters
 PROBLEM_ROWS_SCHEMA = pl.Schema({
     "sha256": pl.String,
     "stage": pl.String,
@@ -115,7 +119,10 @@ def parse_events(events: Iterable[RecordedEvent]) -> ParsedBatch:
         seen.add(sha)
         metadata.append((recorded.event_id, recorded.seq, event.source, event.file_name,
                          event.media_type, sha, event.received_at))
-        result = parse_report(event.body, media_type=event.media_type, file_name=event.file_name)
+        provenance = {"metadata": event.metadata} if _PASSES_METADATA else {}
+        result = parse_report(
+            event.body, media_type=event.media_type, file_name=event.file_name, **provenance
+        )
         reports.append(
             (sha, result.parser, result.parser_version, result.source_kind, result.report_date)
         )

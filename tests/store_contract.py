@@ -9,7 +9,12 @@ from abc import ABC, abstractmethod
 import pytest
 
 from lossledger.store.base import EventStore, RunRecord
-from lossledger.store.events import ReportReceived, ReportRetracted, TotalOverridden
+from lossledger.store.events import (
+    FetchFailed,
+    ReportReceived,
+    ReportRetracted,
+    TotalOverridden,
+)
 
 
 def report(body: bytes, *, source: str = "test", name: str = "r.txt") -> ReportReceived:
@@ -66,6 +71,28 @@ class EventStoreContract(ABC):
         assert stored[0] == original
         assert stored[0].body == raw
         assert stored[1] == override
+
+    def test_fetch_provenance_and_failures_round_trip(self, store: EventStore) -> None:
+        fetched = ReportReceived(
+            source="statistics-api", file_name="statistics-api_2026-11-24.json",
+            media_type="text/html; charset=windows-1251", body=b"{}",
+            metadata={"url": "https://example.org/2026-11-24", "status": "200",
+                      "etag": '"v1"', "charset": "windows-1251"},
+        )
+        failed = FetchFailed(source="statistics-api", url="https://example.org/2026-11-25",
+                             date=dt.date(2026, 11, 25), status=503, error="HTTP 503",
+                             attempts=4)
+        plain = report(b"from a file")
+        store.append([fetched, failed, plain])
+        stored = [e.to_domain() for e in store.read()]
+        assert stored == [fetched, failed, plain]
+        assert stored[0].metadata["etag"] == '"v1"' and stored[2].metadata is None
+        # A file's event is stored as before provenance existed; same bytes fetched are one.
+        assert "metadata" not in store.read(after=2).__next__().payload
+        again = ReportReceived(source="other", file_name="x", media_type="text/plain",
+                               body=b"{}", metadata={"url": "https://example.org/copy"})
+        assert store.append([again]).duplicates[0][1] == fetched.event_id
+        assert store.verify().ok
 
     def test_read_filters_by_kind_and_can_skip_bodies(self, store: EventStore) -> None:
         store.append([

@@ -141,8 +141,12 @@ def pipeline(
     replay: bool = False,
     dask_address: str | None = None,
     dask_workers: int = 0,
+    fetch: bool = False,
+    fetch_since: dt.date | None = None,
+    fetch_until: dt.date | None = None,
 ) -> dict[str, Any]:
-    """Ingest ``inbox`` (if given), then bring the warehouse up to date with the event log.
+    """Fetch the sources (if asked), ingest ``inbox`` (if given), then bring the warehouse up
+    to date with the event log.
 
     Parameters
     ----------
@@ -165,9 +169,19 @@ def pipeline(
     dask_address, dask_workers
         Parse on a Dask cluster: an existing scheduler's address, or a local cluster of that
         many workers. Default: in-process.
+    fetch
+        Fetch the sources of ``<home>/sources.toml`` first (the ``fetch-sources`` flow).
+    fetch_since, fetch_until
+        Fetch these days of the ``{date}`` sources first (a backfill; implies ``fetch``).
     """
     logger = get_run_logger()
     settings = RunSettings.resolve(home, store=store, warehouse=warehouse, as_of=as_of)
+    if fetch or fetch_since or fetch_until:
+        # Before the pipeline lock: fetching waits on the web, not on other runs.
+        from flows.fetch import fetch_sources_flow
+
+        fetch_sources_flow(home=str(settings.home), store=store, since=fetch_since,
+                           until=fetch_until)
     run_id, started = uuid.uuid4().hex, dt.datetime.now(dt.UTC)
     with settings.store() as event_store, event_store.lock(
         "pipeline", on_wait=lambda: logger.info("another lossledger run holds the lock; waiting")

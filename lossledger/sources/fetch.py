@@ -29,7 +29,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -470,51 +470,61 @@ def fetch_source(
             for r in requests
         ]
         by_future = dict(zip(futures, requests, strict=True))
-        for future in as_completed(futures):
-            request = by_future[future]
-            result, attempts = future.result()
-            outcome = _record(store, request, result, attempts, url_updates)
-            outcomes.append(outcome)
-            if on_outcome is not None:
-                on_outcome(outcome)
+        pending = set(futures)
+        while pending:
+            # Whatever has arrived meanwhile is appended in one transaction.
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            arrived = [(by_future[f], *f.result()) for f in done]
+            for outcome in _record(store, arrived, url_updates):
+                outcomes.append(outcome)
+                if on_outcome is not None:
+                    on_outcome(outcome)
     _remember(state, source, outcomes, url_updates)
     return outcomes
 
 
 def _record(
     store: EventStore,
-    request: FetchRequest,
-    result: _Response | _Failure,
-    attempts: int,
+    arrived: Sequence[tuple[FetchRequest, _Response | _Failure, int]],
     url_updates: dict[str, dict[str, str]],
-) -> FetchOutcome:
+) -> list[FetchOutcome]:
     now = utc_now()
-    name = request.source.name
-    if isinstance(result, _Failure):
-        failed = FetchFailed(
-            source=name, url=request.url, date=request.date or now.date(),
-            status=result.status, error=result.error, attempts=attempts, received_at=now,
-        )
-        store.append([failed])
-        return FetchOutcome(name, request.url, request.date, "failed", result.status, 0,
-                            attempts, now, result.error, failed.event_id)
-    if result.status == 304:
-        return FetchOutcome(name, request.url, request.date, "unchanged", 304, 0, attempts, now)
-    event = _received(request, result, attempts=attempts, fetched_at=now)
-    appended = store.append([event])
-    if appended.recorded:
-        what, event_id = "new", appended.recorded[0].event_id
-    else:
-        what, event_id = "duplicate", appended.duplicates[0][1]
-    url_updates[request.url] = {
-        k: v for k, v in {
+    events: list[ReportReceived | FetchFailed] = []
+    for request, result, attempts in arrived:
+        if isinstance(result, _Failure):
+            events.append(FetchFailed(
+                source=request.source.name, url=request.url, date=request.date or now.date(),
+                status=result.status, error=result.error, attempts=attempts, received_at=now,
+            ))
+        elif result.status != 304:
+            events.append(_received(request, result, attempts=attempts, fetched_at=now))
+    appended = store.append(events) if events else None
+    held_by = {e.event_id: holder for e, holder in appended.duplicates} if appended else {}
+    by_request = iter(events)
+    outcomes = []
+    for request, result, attempts in arrived:
+        name, url, day = request.source.name, request.url, request.date
+        if isinstance(result, _Failure):
+            failed = next(by_request)
+            outcomes.append(FetchOutcome(name, url, day, "failed", result.status, 0, attempts,
+                                         now, result.error, failed.event_id))
+            continue
+        if result.status == 304:
+            outcomes.append(FetchOutcome(name, url, day, "unchanged", 304, 0, attempts, now))
+            continue
+        event = next(by_request)
+        assert isinstance(event, ReportReceived)
+        duplicate_of = held_by.get(event.event_id)
+        url_updates[url] = {k: v for k, v in {
             "etag": result.headers.get("etag"),
             "last_modified": result.headers.get("last-modified"),
             "sha256": event.sha256,
-        }.items() if v
-    }
-    return FetchOutcome(name, request.url, request.date, what, result.status,
-                        len(result.body), attempts, now, None, event_id)
+        }.items() if v}
+        outcomes.append(FetchOutcome(
+            name, url, day, "new" if duplicate_of is None else "duplicate", result.status,
+            len(result.body), attempts, now, None, duplicate_of or event.event_id,
+        ))
+    return outcomes
 
 
 def _remember(

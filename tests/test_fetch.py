@@ -369,3 +369,32 @@ def test_the_example_configuration_is_valid() -> None:
     config = parse_sources(tomllib.loads(text), path=example)
     assert [s.name for s in config.sources] and not home.exists()
     assert all(s.url.startswith("https://") for s in config.sources)
+
+
+def test_the_commands_fetch_list_and_report_failures(tmp_path: Path, server: HTTPServer) -> None:
+    from tests.test_cli import lossledger
+
+    server.expect_request("/api/2024-01-30").respond_with_data(
+        api_day(DAY2), content_type="application/json", headers={"ETag": '"a"'})
+    server.expect_request("/api/2024-01-31").respond_with_data("busy", status=503)
+    home = tmp_path / "home"
+    write_sources(home, f'''
+        [[sources]]
+        name = "statistics-api"
+        url = "{server.url_for('/api/{date}')}"
+        retries = 0
+    ''')
+    fetched = lossledger("fetch", "--since", "2024-01-30", "--until", "2024-01-31", home=home)
+    assert "new statistics-api 2024-01-30" in fetched.stdout
+    assert "failed statistics-api 2024-01-31: HTTP 503 (1 attempts)" in fetched.stdout
+    assert "2 requests: 1 new, 0 duplicate, 0 unchanged, 1 failed" in fetched.stdout
+    listed = lossledger("sources", home=home).stdout
+    assert "statistics-api" in listed and "503" in listed, listed
+    status = lossledger("status", home=home).stdout
+    assert "statistics-api answered 503 on 2024-01-31" in status, status
+
+    write_sources(home, '[[sources]]\nname = "x"\nurl = "https://h/{date}"\ntimeout_s = -1\n')
+    broken = lossledger("fetch", home=home, check=False)
+    assert broken.returncode == 2
+    assert broken.stderr.strip() == (f"error: {home / 'sources.toml'}: sources[1].timeout_s: "
+                                     "must be a number > 0, got -1")

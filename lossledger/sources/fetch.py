@@ -537,15 +537,16 @@ def _remember(
     for outcome in outcomes:
         counts[outcome.result] += 1
     last = max(outcomes, key=lambda o: o.fetched_at, default=None)
+    failed = [o for o in outcomes if o.result == "failed"]
     with state.update() as data:
         data["urls"].update(url_updates)
         data["sources"][source.name] = {
             "at": utc_now().isoformat(),
             "requests": len(outcomes),
             "bytes": sum(o.bytes for o in outcomes),
-            "last_status": last.status if last else None,
+            "statuses": sorted({o.status for o in outcomes if o.status is not None}),
             "last_result": last.result if last else "nothing to ask",
-            "last_error": last.error if last else None,
+            "last_error": max(failed, key=lambda o: o.fetched_at).error if failed else None,
             **counts,
         }
 

@@ -19,7 +19,7 @@ def source_rows(home: Path, store: EventStore, *, config: SourcesConfig | None =
     """One row per configured source: its URL and its last fetch.
 
     Keys: ``name``, ``url``, ``enabled``, ``last_fetch`` (ISO time or None), ``result``
-    (``new``/``duplicate``/``unchanged``/``failed``/``never``), ``status`` (HTTP),
+    (``new``/``duplicate``/``unchanged``/``failed``/``never``), ``statuses`` (HTTP),
     ``bytes``, ``new``, ``unchanged``, ``failed`` (counts of the last fetch),
     ``failures`` (every ``FetchFailed`` of the source in the log), ``last_error``.
     """
@@ -35,7 +35,7 @@ def source_rows(home: Path, store: EventStore, *, config: SourcesConfig | None =
             "enabled": source.enabled,
             "last_fetch": last.get("at"),
             "result": last.get("last_result", "never"),
-            "status": last.get("last_status"),
+            "statuses": last.get("statuses", []),
             "bytes": last.get("bytes", 0),
             "new": last.get("new", 0),
             "duplicate": last.get("duplicate", 0),
@@ -50,16 +50,17 @@ def source_rows(home: Path, store: EventStore, *, config: SourcesConfig | None =
 def sources_table(home: Path, store: EventStore) -> Table:
     """``lossledger sources``: every source and what its last fetch did."""
     config = load_sources(home)
-    table = Table("source", "url", "last fetch", "status", "bytes", "new", "dup", "unchanged",
-                  "failed", title=f"sources ({config.path})", title_justify="left")
+    table = Table("source", "url", "last fetch", "HTTP", "bytes", "new", "dup", "unchanged",
+                  "failed", "last error", title=f"sources ({config.path})",
+                  title_justify="left")
     for row in source_rows(home, store, config=config):
         when = (row["last_fetch"] or "never")[:19].replace("T", " ")
-        status = "-" if row["status"] is None else str(row["status"])
+        status = ", ".join(map(str, row["statuses"])) or "-"
         if not row["enabled"]:
             status += " (disabled)"
         table.add_row(row["name"], row["url"], when, status, str(row["bytes"]),
                       str(row["new"]), str(row["duplicate"]), str(row["unchanged"]),
-                      str(row["failed"]))
+                      str(row["failed"]), row["last_error"] or "")
     return table
 
 

@@ -76,9 +76,15 @@ def run(
     store: StoreOption = None,
     dask_address: Annotated[str | None, typer.Option(help="Parse on this Dask scheduler.")] = None,
     dask_workers: Annotated[int, typer.Option(help="Parse on a local Dask cluster.")] = 0,
+    fetch_first: Annotated[bool, typer.Option(
+        "--fetch", help="Fetch the sources of <home>/sources.toml first.")] = False,
 ) -> None:
     """The main job: ingest the inbox (if given), then publish everything not yet published."""
     settings = RunSettings.resolve(home, store=store)
+    if fetch_first:
+        from lossledger.sources.cli import run_fetch
+
+        run_fetch(settings.home, store_url=settings.store_url, console=out)
     if inbox is not None:
         ingest(paths=[inbox], source=source, home=home, store=store)
     if plan_run(settings).nothing_new:

@@ -398,3 +398,29 @@ def test_the_commands_fetch_list_and_report_failures(tmp_path: Path, server: HTT
     assert broken.returncode == 2
     assert broken.stderr.strip() == (f"error: {home / 'sources.toml'}: sources[1].timeout_s: "
                                      "must be a number > 0, got -1")
+
+
+def test_every_and_enabled_keep_a_source_quiet_unless_named(
+    tmp_path: Path, server: HTTPServer
+) -> None:
+    server.expect_request("/page").respond_with_data(b"Tank: 6310 (+10)",
+                                                     content_type="text/plain")
+    home = tmp_path / "home"
+    write_sources(home, f'''
+        [[sources]]
+        name = "hourly"
+        url = "{server.url_for('/page')}"
+        every = "1h"
+        [[sources]]
+        name = "off"
+        url = "{server.url_for('/page')}"
+        enabled = false
+    ''')
+    first = fetch_sources(home)
+    assert [o.source for o in first.outcomes] == ["hourly"] and first.skipped == {
+        "off": "disabled"}
+    second = fetch_sources(home)
+    assert second.outcomes == [] and second.skipped["hourly"].startswith("fetched at ")
+    named = fetch_sources(home, only="off")  # asked by name, a source is fetched anyway
+    assert [(o.source, o.result) for o in named.outcomes] == [("off", "duplicate")]
+    assert len(server.log) == 2

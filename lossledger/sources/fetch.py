@@ -256,6 +256,7 @@ def _get(client: httpx.Client, request: FetchRequest) -> _Response:
                 raise _Failure(f"HTTP {status}", status=status, transient=True,
                                retry_after=retry_after_seconds(response.headers))
             if status == 304:
+                response.read()  # nothing to read; the connection goes back to the pool
                 return _Response(304, response.headers, str(response.url), b"")
             if not 200 <= status < 300:
                 raise _Failure(f"HTTP {status}", status=status)

@@ -8,12 +8,12 @@ makes it cacheable and safe to run on any worker).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import polars as pl
 
-from lossledger.parse.parsers import parse_report
+from lossledger.parse.parsers import Parser, parse_report
 from lossledger.store.events import RecordedEvent, ReportReceived
 
 __all__ = [
@@ -96,8 +96,11 @@ class ParsedBatch:
         return self.events.height
 
 
-def parse_events(events: Iterable[RecordedEvent]) -> ParsedBatch:
-    """Parse the raw reports among ``events`` (other kinds are skipped).
+def parse_events(
+    events: Iterable[RecordedEvent], *, parsers: Sequence[Parser] | None = None
+) -> ParsedBatch:
+    """Parse the raw reports among ``events`` (other kinds are skipped) with ``parsers`` (the
+    built-in ones when omitted).
 
     Never raises for bad input: whatever cannot be read comes back as a problem row.
     """
@@ -115,7 +118,9 @@ def parse_events(events: Iterable[RecordedEvent]) -> ParsedBatch:
         seen.add(sha)
         metadata.append((recorded.event_id, recorded.seq, event.source, event.file_name,
                          event.media_type, sha, event.received_at))
-        result = parse_report(event.body, media_type=event.media_type, file_name=event.file_name)
+        result = parse_report(
+            event.body, media_type=event.media_type, file_name=event.file_name, parsers=parsers
+        )
         reports.append(
             (sha, result.parser, result.parser_version, result.source_kind, result.report_date)
         )

@@ -72,7 +72,10 @@ def ingest_inbox(settings: RunSettings, inbox: str, source: str | None) -> Inges
 @task(cache_policy=NO_CACHE)
 def plan(settings: RunSettings, as_of: int | None, replay: bool) -> RunPlan:
     """Decide what the run must do from the log's head, the watermark and the parse cache."""
-    return plan_run(settings, as_of=as_of, replay=replay)
+    decided = plan_run(settings, as_of=as_of, replay=replay)
+    for error in decided.format_errors:
+        get_run_logger().warning("declared format not used: %s", error)
+    return decided
 
 
 @task(**RETRYING, cache_policy=NO_CACHE)

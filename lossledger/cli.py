@@ -87,7 +87,10 @@ def run(
         run_fetch(settings.home, store_url=settings.store_url, console=out)
     if inbox is not None:
         ingest(paths=[inbox], source=source, home=home, store=store)
-    if plan_run(settings).nothing_new:
+    plan = plan_run(settings)
+    for error in plan.format_errors:
+        err.print(f"declared format not used: {error}")
+    if plan.nothing_new:
         # Checked before starting Prefect, whose local server alone costs seconds.
         with settings.store() as event_store:
             head = event_store.head()

@@ -19,6 +19,7 @@ import polars as pl
 from lossledger.config import load_policy
 from lossledger.parse.cache import ParseCache
 from lossledger.parse.parsers import PARSERS_FINGERPRINT
+from lossledger.parse.registry import Registry, registry_for
 from lossledger.parse.stage import parse_events
 from lossledger.projection import WarehouseTables, active_decisions
 from lossledger.projection import warehouse_tables as project_warehouse
@@ -66,6 +67,10 @@ class RunSettings:
             target = home_path / "warehouse"
         return cls(home_path, store_url, target)
 
+    def registry(self) -> Registry:
+        """The parsers this home reads with (built-in and declared formats), read afresh."""
+        return registry_for(self.home, builtin_fingerprint=PARSERS_FINGERPRINT)
+
     @contextmanager
     def store(self) -> Iterator[EventStore]:
         store = open_store(self.store_url)
@@ -83,6 +88,8 @@ class RunPlan:
     upto: int
     watermark_before: int
     parse_ranges: tuple[tuple[int, int], ...] = field(default=())
+    format_errors: tuple[str, ...] = field(default=())
+    """One line per declared-format file that could not be used (the others still are)."""
 
     @property
     def nothing_new(self) -> bool:
@@ -101,7 +108,8 @@ def plan_run(
     ``replay`` forgets cached parse results and republishes even if nothing is new; so does a
     change of parsers since the last publish (their fingerprint differs).
     """
-    cache = ParseCache(settings.home, PARSERS_FINGERPRINT)
+    registry = settings.registry()
+    cache = ParseCache(settings.home, registry.fingerprint)
     if replay:
         cache.clear()
     with settings.store() as store:
@@ -109,12 +117,15 @@ def plan_run(
     upto = head if as_of is None else min(as_of, head)
     state = read_state(settings.warehouse)
     # Published by other parsers: everything must be projected again, even with no new event.
-    outdated = state is None or state.parsers != PARSERS_FINGERPRINT
+    outdated = state is None or state.parsers != registry.fingerprint
     watermark = -1 if replay or outdated else state.watermark
     start = cache.covered_seq()
     starts = range(start + 1, upto + 1, batch_size)
     ranges = tuple((first, min(first + batch_size - 1, upto)) for first in starts)
-    return RunPlan(head=head, upto=upto, watermark_before=watermark, parse_ranges=ranges)
+    return RunPlan(
+        head=head, upto=upto, watermark_before=watermark, parse_ranges=ranges,
+        format_errors=registry.errors,
+    )
 
 
 def parse_range(settings: RunSettings, first: int, last: int) -> int:
@@ -122,11 +133,13 @@ def parse_range(settings: RunSettings, first: int, last: int) -> int:
 
     Returns how many reports were parsed.
     """
+    registry = settings.registry()
     with settings.store() as store:
         batch = parse_events(
-            store.read(after=first - 1, upto=last, kinds=[ReportReceived.kind])
+            store.read(after=first - 1, upto=last, kinds=[ReportReceived.kind]),
+            parsers=registry.parsers,
         )
-    ParseCache(settings.home, PARSERS_FINGERPRINT).add(batch, first_seq=first, last_seq=last)
+    ParseCache(settings.home, registry.fingerprint).add(batch, first_seq=first, last_seq=last)
     return len(batch)
 
 
@@ -137,7 +150,7 @@ def project_tables(settings: RunSettings, *, upto: int) -> WarehouseTables:
             store.read(upto=upto, kinds=DECISION_KINDS, with_body=False)
         )
         failures = fetch_failures(store, upto=upto)
-    parsed = ParseCache(settings.home, PARSERS_FINGERPRINT).load().upto(upto)
+    parsed = ParseCache(settings.home, settings.registry().fingerprint).load().upto(upto)
     return project_warehouse(
         parsed,
         decisions,
@@ -149,7 +162,7 @@ def project_tables(settings: RunSettings, *, upto: int) -> WarehouseTables:
 def publish(settings: RunSettings, tables: WarehouseTables, *, watermark: int) -> PublishResult:
     """Write the tables' changed partitions to the warehouse."""
     return publish_tables(
-        tables, settings.warehouse, watermark=watermark, parsers=PARSERS_FINGERPRINT
+        tables, settings.warehouse, watermark=watermark, parsers=settings.registry().fingerprint
     )
 
 

@@ -25,7 +25,25 @@ def status_tables(store: EventStore, settings: RunSettings) -> list[Table]:
     home = settings.warehouse.parent
     if settings.warehouse == home / "warehouse" and read_state(settings.warehouse) is not None:
         tables += [_discrepancies(home), _quarantine_reasons(home)]
+    formats = _declared_formats(settings)
+    if formats is not None:
+        tables.append(formats)
     return tables
+
+
+def _declared_formats(settings: RunSettings) -> Table | None:
+    """The declared formats the home reads with, and the format files it cannot use."""
+    registry = settings.registry()
+    if not registry.declared and not registry.errors:
+        return None
+    table = Table("format", "file", "kind", "version", title="declared formats",
+                  title_justify="left")
+    for parser in registry.declared:
+        declared = parser.declared
+        table.add_row(declared.name, str(declared.path), declared.kind, declared.digest)
+    for error in registry.errors:
+        table.add_row("[red]not used[/red]", error, "", "")
+    return table
 
 
 def _overview(store: EventStore, settings: RunSettings) -> Table:

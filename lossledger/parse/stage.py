@@ -9,12 +9,12 @@ makes it cacheable and safe to run on any worker).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import polars as pl
 
-from lossledger.parse.parsers import parse_report
+from lossledger.parse.parsers import Parser, parse_report
 from lossledger.store.events import RecordedEvent, ReportReceived
 
 __all__ = [
@@ -100,8 +100,11 @@ class ParsedBatch:
         return self.events.height
 
 
-def parse_events(events: Iterable[RecordedEvent]) -> ParsedBatch:
-    """Parse the raw reports among ``events`` (other kinds are skipped).
+def parse_events(
+    events: Iterable[RecordedEvent], *, parsers: Sequence[Parser] | None = None
+) -> ParsedBatch:
+    """Parse the raw reports among ``events`` (other kinds are skipped) with ``parsers`` (the
+    built-in ones when omitted).
 
     Never raises for bad input: whatever cannot be read comes back as a problem row.
     """
@@ -121,7 +124,8 @@ def parse_events(events: Iterable[RecordedEvent]) -> ParsedBatch:
                          event.media_type, sha, event.received_at))
         provenance = {"metadata": event.metadata} if _PASSES_METADATA else {}
         result = parse_report(
-            event.body, media_type=event.media_type, file_name=event.file_name, **provenance
+            event.body, media_type=event.media_type, file_name=event.file_name, parsers=parsers,
+            **provenance,
         )
         reports.append(
             (sha, result.parser, result.parser_version, result.source_kind, result.report_date)

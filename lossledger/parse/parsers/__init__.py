@@ -9,6 +9,7 @@ the pipeline quarantines with the reason.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 from lossledger.parse.ontology import ontology_fingerprint
 from lossledger.parse.parsers._utils import (
@@ -90,10 +91,12 @@ def _quarantined(reason: str) -> ParseResult:
     )
 
 
-def _claimants(text: str, media_type: str) -> tuple[list[Parser], list[Problem]]:
+def _claimants(
+    text: str, media_type: str, parsers: Sequence[Parser]
+) -> tuple[list[Parser], list[Problem]]:
     claimants: list[Parser] = []
     failures: list[Problem] = []
-    for parser in PARSERS:
+    for parser in parsers:
         try:
             if parser.claims(text, media_type=media_type):
                 claimants.append(parser)
@@ -126,7 +129,9 @@ def _run(parser: Parser, text: str, media_type: str) -> ParseResult:
     return result
 
 
-def parse_report(body: bytes, *, media_type: str, file_name: str) -> ParseResult:
+def parse_report(
+    body: bytes, *, media_type: str, file_name: str, parsers: Sequence[Parser] | None = None
+) -> ParseResult:
     """Parse one raw report.
 
     Parameters
@@ -137,6 +142,9 @@ def parse_report(body: bytes, *, media_type: str, file_name: str) -> ParseResult
         Its media type (a hint: ``text/html`` pages are stripped of markup first).
     file_name
         Its file name, used only in problem messages: dates never come from it.
+    parsers
+        The parsers that may claim it (a home's registry, with its declared formats);
+        :data:`PARSERS` when omitted.
 
     Returns
     -------
@@ -154,12 +162,16 @@ def parse_report(body: bytes, *, media_type: str, file_name: str) -> ParseResult
     "empty report 'e.txt'"
     """
     try:
-        return _parse_report(body, media_type=media_type, file_name=file_name)
+        return _parse_report(
+            body, media_type=media_type, file_name=file_name, parsers=parsers or PARSERS
+        )
     except Exception as error:  # the contract is: never raise, whatever the bytes
         return _quarantined(f"internal error while parsing '{file_name}': {error!r}")
 
 
-def _parse_report(body: bytes, *, media_type: str, file_name: str) -> ParseResult:
+def _parse_report(
+    body: bytes, *, media_type: str, file_name: str, parsers: Sequence[Parser]
+) -> ParseResult:
     try:
         text = decode_report(body)
     except UndecodableReport as error:
@@ -170,7 +182,7 @@ def _parse_report(body: bytes, *, media_type: str, file_name: str) -> ParseResul
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         return _quarantined(f"empty report '{file_name}'")
-    claimants, failures = _claimants(text, media_type)
+    claimants, failures = _claimants(text, media_type, parsers)
     if len(claimants) == 1:
         result = _run(claimants[0], text, media_type)
         if failures:

@@ -211,8 +211,9 @@ def sources_command(home: HomeOption = Path("data"), store: StoreOption = None) 
     """List the sources of <home>/sources.toml with their last fetch."""
     from lossledger.sources.listing import sources_table
 
-    with RunSettings.resolve(home, store=store).store() as event_store:
-        out.print(sources_table(home, event_store))
+    settings = RunSettings.resolve(home, store=store)
+    with settings.store() as event_store:
+        out.print(sources_table(settings.home, event_store))
 
 
 @app.command()

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from lossledger.pipeline import RunSettings
 from lossledger.publish.warehouse import read_state, scan
+from lossledger.sources.listing import fetch_status_table
 from lossledger.store.base import EventStore
 
 __all__ = ["status_tables"]
@@ -17,8 +18,6 @@ __all__ = ["status_tables"]
 def status_tables(store: EventStore, settings: RunSettings) -> list[Table]:
     """Rich tables describing the store and the published warehouse."""
     tables = [_overview(store, settings)]
-    from lossledger.sources.listing import fetch_status_table
-
     fetch_failures = fetch_status_table(settings.home, store)
     if fetch_failures is not None:
         tables.append(fetch_failures)

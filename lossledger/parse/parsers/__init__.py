@@ -8,7 +8,6 @@ the pipeline quarantines with the reason.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 
 from lossledger.parse.ontology import ontology_fingerprint
@@ -173,6 +172,7 @@ MAX_PROBLEMS_PER_REPORT = 1_000
 def _bounded(result: ParseResult) -> ParseResult:
     """Out-of-range figures become problems; the problems of one report are capped.
 
+    >>> import datetime as dt
     >>> big = ParseResult("p", "1", "ticker", None,
     ...                   (ParsedObservation(dt.date(2024, 1, 31), "tanks", 10**20),))
     >>> _bounded(big).problems[0].reason

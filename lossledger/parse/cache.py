@@ -26,6 +26,7 @@ from pathlib import Path
 
 import polars as pl
 
+from lossledger._files import make_readable
 from lossledger.parse.stage import PARTS, ParsedBatch
 
 __all__ = ["ParseCache"]
@@ -138,25 +139,11 @@ def _replace_with(target: Path, write: Callable[[Path], object]) -> None:
         tmp = Path(handle.name)
     try:
         write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
+        make_readable(tmp)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-
-
-def _umask() -> int:
-    """The process's umask, read without changing it where the system allows (threads)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _stem(first_seq: int, last_seq: int) -> str:

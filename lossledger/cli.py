@@ -19,7 +19,7 @@ from typer.core import TyperGroup
 from lossledger import _progress
 from lossledger.config import ConfigError
 from lossledger.parse.ontology import CATEGORY_CODES
-from lossledger.pipeline import RunSettings, plan_run
+from lossledger.pipeline import RunSettings, check_events, plan_run
 from lossledger.store.base import EventStore, StoreError
 from lossledger.store.events import (
     DecisionReverted,
@@ -143,12 +143,15 @@ def run(
     ingested = None
     if inbox is not None:
         ingested = _ingest([inbox], source=source, home=home, store=store).as_dict()
-    if plan_run(settings).nothing_new:
+    run_plan = plan_run(settings)
+    if run_plan.nothing_new:
         # Checked before starting Prefect, whose local server alone costs seconds.
         with settings.store() as event_store:
             head = event_store.head()
         out.print(f"nothing new: the warehouse already reflects event {head}")
         return
+    if run_plan.parse_ranges:
+        _check_events(settings, after=run_plan.parse_ranges[0][0] - 1, upto=run_plan.upto)
     summary = _run_flow(
         home=str(home), store=store, dask_address=dask_address, dask_workers=dask_workers,
         ingested=ingested,
@@ -170,6 +173,7 @@ def rebuild(
     if as_of is not None:
         with settings.store() as event_store:
             seq = _as_of_seq(event_store, as_of)
+    _check_events(settings, upto=seq)
     summary = _run_flow(
         home=str(home), store=store, warehouse=str(out_dir) if out_dir else None,
         as_of=seq, replay=True,
@@ -299,6 +303,15 @@ def _run_flow(**parameters: Any) -> dict[str, Any]:
     except Exception as exc:
         # Prefect has logged the traceback; the user gets the cause in one line.
         err.print(f"[red]run failed:[/] {type(exc).__name__}: {exc}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+
+
+def _check_events(settings: RunSettings, *, after: int = 0, upto: int | None = None) -> None:
+    """Stop, in one line and before anything starts, if an event to be parsed was altered."""
+    try:
+        check_events(settings, after=after, upto=upto)
+    except UnreadableEvent as exc:
+        err.print(f"[red]run stopped:[/] {exc}", soft_wrap=True, highlight=False)
         raise typer.Exit(1) from exc
 
 

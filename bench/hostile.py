@@ -8,13 +8,14 @@ writes ``bench/corpus/hostile.json``. Inputs (generated, deterministic):
 - ``json-1m``: a petroivaniuk-shaped JSON list of 1,000,000 entries, dates up to year 9999;
 - ``text-200mb``: 200 MB of ticker lines;
 - ``csv-45mb`` / ``json-480k`` / ``text-45mb``: the same under the default 50 MB report limit,
-  so the parsers' own bounds (rows, JSON size, problems per report) are what holds memory;
-- ``json-90k``: 90,000 entries (7 MB, under the JSON limit), nearly all absurdly dated: parsed,
+  so the parsers' own bounds (characters of text, rows) are what holds memory;
+- ``text-3.9mb``: ticker text just under the 4M-character text limit: what parsing costs;
+- ``json-20k``: 20,000 entries (1.4 MB, at the row cap), nearly all absurdly dated: parsed,
   every absurd figure quarantined, all filed under the day received.
 
 Usage::
 
-    .venv/bin/python -m bench.hostile                 # all six (~2 min on 2 cores)
+    .venv/bin/python -m bench.hostile                 # all eight (~3 min on 2 cores)
     .venv/bin/python -m bench.hostile --only json-1m
 """
 
@@ -59,7 +60,7 @@ def _json(path: Path, entries: int) -> None:
 
 
 def _text(path: Path, size: int) -> None:
-    block = "".join(f"Tank: {6000 + n} (+{n % 30})\nPanzer: {6000 + n}\n" for n in range(500))
+    block = "".join(f"Tank: {6000 + n} (+{n % 30})\nAPV: {9000 + n}\n" for n in range(500))
     block = "31.01.2024\n" + block
     with path.open("w") as out:
         for _ in range(size // len(block) + 1):
@@ -72,8 +73,9 @@ INPUTS: dict[str, tuple[str, Callable[[Path], None]]] = {
     "text-200mb": ("ticker.en/t.txt", lambda p: _text(p, 200 * _MB)),
     "csv-45mb": ("history.minfin/h.csv", lambda p: _csv(p, 45 * _MB)),
     "json-480k": ("history.petroivaniuk/h.json", lambda p: _json(p, 480_000)),
-    "json-90k": ("history.petroivaniuk/h.json", lambda p: _json(p, 90_000)),
+    "json-20k": ("history.petroivaniuk/h.json", lambda p: _json(p, 20_000)),
     "text-45mb": ("ticker.en/t.txt", lambda p: _text(p, 45 * _MB)),
+    "text-3.9mb": ("ticker.en/t.txt", lambda p: _text(p, 3_900_000)),
 }
 
 

@@ -35,8 +35,8 @@ from lossledger.parse.parsers.ticker_en import TickerEnglishParser
 
 __all__ = [
     "MAX_FIGURE",
-    "MAX_JSON_CHARS",
     "MAX_PROBLEMS_PER_REPORT",
+    "MAX_TEXT_CHARS",
     "PARSERS",
     "PARSERS_FINGERPRINT",
     "SOURCE_KINDS",
@@ -165,8 +165,9 @@ def parse_report(body: bytes, *, media_type: str, file_name: str) -> ParseResult
 #: The largest figure a report may state: no loss count comes near it, and sums of such
 #: figures stay far inside 64-bit integers. Anything larger is a bad figure, quarantined.
 MAX_FIGURE = 10**12
-#: JSON documents longer than this are not decoded (memory): real ones are under 1 MB.
-MAX_JSON_CHARS = 8_000_000
+#: Text (after HTML is stripped; JSON included) longer than this is not parsed: memory and
+#: time grow with it. Some forty times a news page, five times the largest history file.
+MAX_TEXT_CHARS = 4_000_000
 #: Problems kept per report; the rest are counted in one last problem. Bounds the quarantine
 #: a single hostile report can fill (a million bad entries would be a million rows).
 MAX_PROBLEMS_PER_REPORT = 1_000
@@ -214,11 +215,13 @@ def _parse_report(body: bytes, *, media_type: str, file_name: str) -> ParseResul
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         return _quarantined(f"empty report '{file_name}'")
-    if text.lstrip()[:1] in ("[", "{") and len(text) > MAX_JSON_CHARS:
-        # Decoding JSON costs some fifty times its size in memory: refused, with the reason.
+    if len(text) > MAX_TEXT_CHARS:
+        # Parsing costs time and memory in proportion (decoded JSON some fifty times its size):
+        # refused, with the reason.
         return _quarantined(
-            f"JSON document of {len(text):,} characters not parsed: over the limit of "
-            f"{MAX_JSON_CHARS:,} (the largest real history file is under 1 MB)"
+            f"text of {len(text):,} characters not parsed: over the limit of "
+            f"{MAX_TEXT_CHARS:,} (a news page has some 100,000; the largest real history file "
+            "700,000)"
         )
     claimants, failures = _claimants(text, media_type)
     if len(claimants) == 1:

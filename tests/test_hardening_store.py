@@ -325,6 +325,26 @@ def test_a_full_disk_during_ingest_is_one_clear_error(tmp_path: Path) -> None:
         assert again.head() == 0 and again.verify().ok  # nothing half-written
 
 
+def test_a_full_disk_is_one_line_on_the_command_line(tmp_path: Path, cli) -> None:
+    home, inbox = tmp_path / "home", tmp_path / "inbox"
+    home.mkdir()
+    inbox.mkdir()
+    for n in range(6):
+        (inbox / f"r{n}.txt").write_bytes(os.urandom(100_000))
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(home)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small file system here (needs root with mount rights)")
+    try:
+        result = cli("ingest", str(inbox), "--home", str(home))
+    finally:
+        subprocess.run(["umount", "--lazy", str(home)], check=True)
+    assert result.returncode == 2
+    problems = [line for line in result.stderr.splitlines() if not line.startswith("ingesting")]
+    assert len(problems) == 1 and problems[0].startswith("error: the disk holding"), problems
+    assert "is full" in problems[0] and "Traceback" not in result.stderr
+
+
 def test_a_read_only_store_can_be_verified_but_not_written(tmp_path: Path, cli) -> None:
     ingest(tmp_path, GS_EN_0130, source="generalstaff.en")
     database = tmp_path / "events.sqlite"

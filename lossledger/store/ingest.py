@@ -130,8 +130,13 @@ class IngestSummary:
     """Entries that could not be read (named with the reason); every other file was read."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"files": self.files, "new": self.new, "duplicates": self.duplicates,
-                "skipped": [entry.as_dict() for entry in self.skipped]}
+        """Counts, and ``skipped`` (path and reason of each) when an entry was skipped."""
+        counts: dict[str, Any] = {
+            "files": self.files, "new": self.new, "duplicates": self.duplicates
+        }
+        if self.skipped:
+            counts["skipped"] = [entry.as_dict() for entry in self.skipped]
+        return counts
 
 
 class ReportFiles(list[ReportFile]):

@@ -139,6 +139,9 @@ class PostgresEventStore(EventStore):
         return f"{type(self).__name__}({_redact(self.url)!r})"
 
     def append(self, events: Sequence[DomainEvent]) -> AppendResult:
+        if self.read_only:
+            raise StoreError(f"the event store {_redact(self.url)} is opened read-only: "
+                             "cannot append")
         if not events:
             return AppendResult()
         rows = [PendingRow.of(event) for event in events]

@@ -63,6 +63,8 @@ def _overview(store: EventStore, settings: RunSettings) -> Table:
                       f"watermark {run.watermark_before} -> {run.watermark_after}")
         if run.summary.get("error"):
             table.add_row("last error", str(run.summary["error"]))
+        for entry in (run.summary.get("ingested") or {}).get("skipped") or ():
+            table.add_row("skipped", f"{entry['path']}: {entry['reason']}")
     return table
 
 

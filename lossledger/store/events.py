@@ -25,6 +25,7 @@ __all__ = [
     "RecordedEvent",
     "ReportReceived",
     "ReportRetracted",
+    "TamperedEvent",
     "TotalOverridden",
     "UnreadableEvent",
     "decode_event",
@@ -202,6 +203,10 @@ class RecordedEvent:
 
 class UnreadableEvent(ValueError):
     """A stored event that no longer decodes: the store was altered or damaged."""
+
+
+class TamperedEvent(UnreadableEvent):
+    """A stored event whose bytes no longer match its hash: nothing may be built from it."""
 
 
 def _unreadable(event: RecordedEvent, cause: Exception) -> UnreadableEvent:

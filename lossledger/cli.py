@@ -116,16 +116,28 @@ def rebuild(
 
 @app.command()
 def verify(home: HomeOption = Path("data"), store: StoreOption = None) -> None:
-    """Walk the hash chain; exit 1 naming the first altered event."""
-    with RunSettings.resolve(home, store=store).store() as event_store:
+    """Walk the hash chain and compare the log's head with the warehouse's; exit 1 on damage."""
+    from lossledger.pipeline import warehouse_log_problem
+    from lossledger.publish.warehouse import read_state
+
+    settings = RunSettings.resolve(home, store=store)
+    with settings.store() as event_store:
         result = event_store.verify()
+        state = read_state(settings.warehouse)
+        head_problem = warehouse_log_problem(event_store, state, settings.warehouse)
     if not result.ok:
         err.print(
             f"[red]verify failed at seq {result.first_bad_seq}:[/] {result.problem} "
             f"({result.checked} events before it are intact)"
         )
         raise typer.Exit(1)
-    out.print(f"ok: {result.checked} events, hash chain intact")
+    if head_problem is not None:
+        problem = head_problem.removesuffix("; run `lossledger verify`")
+        err.print(f"[red]verify failed:[/] {problem}", soft_wrap=True, highlight=False)
+        raise typer.Exit(1)
+    published = ("" if state is None
+                 else f"; the warehouse's recorded head (seq {state.watermark}) matches")
+    out.print(f"ok: {result.checked} events, hash chain intact{published}")
 
 
 @app.command()

@@ -209,6 +209,17 @@ class EventStore(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def hash_at(self, seq: int) -> str | None:
+        """The chain hash of event ``seq`` (``None`` if the log holds no such event).
+
+        Backends may answer faster; this default reads the one event without its body.
+        """
+        if seq <= 0:
+            return GENESIS_HASH
+        for event in self.read(after=seq - 1, upto=seq, with_body=False):
+            return event.hash
+        return None
+
     def verify(self) -> VerifyResult:
         """Walk the log from the start, recomputing every link of the hash chain."""
         prev_hash, expected_seq, checked = GENESIS_HASH, 1, 0

@@ -102,10 +102,13 @@ def rebuild(
     store: StoreOption = None,
 ) -> None:
     """Replay every event through the current parsers and republish."""
+    from lossledger.pipeline import check_log
+
     settings = RunSettings.resolve(home, store=store)
     seq = None
-    if as_of is not None:
-        with settings.store() as event_store:
+    with settings.store() as event_store:
+        check_log(settings, event_store)  # before Prefect's seconds of start-up
+        if as_of is not None:
             seq = _as_of_seq(event_store, as_of)
     summary = _run_flow(
         home=str(home), store=store, warehouse=str(out_dir) if out_dir else None,

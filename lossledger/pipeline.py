@@ -36,6 +36,7 @@ __all__ = [
     "LogMismatchError",
     "RunPlan",
     "RunSettings",
+    "check_log",
     "parse_range",
     "plan_run",
     "project_tables",
@@ -116,10 +117,7 @@ def plan_run(
     clean_leftovers(settings.warehouse)
     with settings.store() as store:
         head = store.head()
-        for warehouse in {settings.warehouse, settings.home / "warehouse"}:
-            problem = warehouse_log_problem(store, read_state(warehouse), warehouse)
-            if problem is not None:
-                raise LogMismatchError(f"{problem}; refusing to run")
+        check_log(settings, store)
     cache = ParseCache(settings.home, PARSERS_FINGERPRINT)
     if replay:
         cache.clear()
@@ -170,6 +168,15 @@ def publish(settings: RunSettings, tables: WarehouseTables, *, watermark: int) -
         tables, settings.warehouse, watermark=watermark, parsers=PARSERS_FINGERPRINT,
         log_hash=log_hash,
     )
+
+
+def check_log(settings: RunSettings, store: EventStore) -> None:
+    """Raise :class:`LogMismatchError` if the log is behind or unlike the log the warehouse
+    (the target and the home's main one) was published from."""
+    for warehouse in dict.fromkeys((settings.warehouse, settings.home / "warehouse")):
+        problem = warehouse_log_problem(store, read_state(warehouse), warehouse)
+        if problem is not None:
+            raise LogMismatchError(f"{problem}; refusing to run")
 
 
 def warehouse_log_problem(

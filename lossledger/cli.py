@@ -230,7 +230,10 @@ def _prefect_defaults() -> None:
 
 
 def _run_flow(**parameters: Any) -> dict[str, Any]:
+    from flows.ephemeral import tie_ephemeral_server_to_this_process
     from flows.pipeline import pipeline
+
+    tie_ephemeral_server_to_this_process()  # no orphaned server after a kill -9
 
     try:
         return pipeline(**parameters)

@@ -141,7 +141,9 @@ def reader(mode: str, reads: int, setup: dict[str, Any]) -> None:
     for _ in range(reads):
         try:
             prints = _read(mode, home, link, pl, duckdb, ds, lossledger)
-        except Exception as exc:  # every failure a reader could meet counts
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # every failure counts, polars' panics (BaseException) too
             errors[f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"] += 1
             continue
         matches = [

@@ -50,10 +50,13 @@ def tie_ephemeral_server_to_this_process() -> bool:
     Returns whether it will (``False`` with ``PREFECT_API_URL`` set: there is no ephemeral
     server then, or when Prefect already made its server instance).
     """
-    from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import PREFECT_API_URL
 
-    if PREFECT_API_URL.value() or None in SubprocessASGIServer._instances:
+    if PREFECT_API_URL.value():
+        return False  # a server of its own: nothing ephemeral to tie (and no server import)
+    from prefect.server.api.server import SubprocessASGIServer
+
+    if None in SubprocessASGIServer._instances:
         return False
 
     class TiedServer(SubprocessASGIServer):

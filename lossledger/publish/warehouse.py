@@ -4,7 +4,7 @@ Layout (``<root>`` is ``<home>/warehouse`` unless told otherwise)::
 
     <root>                     -> <root>.versions/000007     a symbolic link: the published version
     <root>.versions/000007/    one complete version of every table:
-        <table>/year=YYYY/month=MM/part-0.parquet            (zstd), by the date a row is about
+        <table>/year=YYYY/month=MM/part-<id>.parquet         (zstd), by the date a row is about
         _state.json            what the version reflects (watermark, log head hash, rows ...)
         _manifest.json         every file of the version, by table
     <root>.versions/CURRENT    the name of the published version (the pointer, for object storage)
@@ -15,7 +15,10 @@ A publish builds a new version beside the published one: a partition whose rows 
 published version, the others are written. Only when the whole version is on disk is it
 published, by one ``rename`` of a new link over ``<root>``: a reader resolving ``<root>`` sees the
 old version or the new one, never a mix and never a partial file, and plain globs
-(``<root>/daily_totals/**/*.parquet``) keep working. A publish that fails or is killed leaves
+(``<root>/daily_totals/**/*.parquet``) keep working. A file's name is derived from its content
+(rows, schema, watermark), so a path names the same bytes in every version: a plain glob whose
+read straddles a switch (it lists, then opens, each path through the link) reads the files it
+listed or finds one gone, and never mixes two versions. A publish that fails or is killed leaves
 the published version untouched; its leftovers (``<root>.versions/.tmp-*``) are removed by the
 next run. Versions stay for a grace period after they were replaced (``LOSSLEDGER_VERSION_GRACE_S``,
 default one hour), so a reader that resolved ``<root>`` before a switch can finish, then go.
@@ -75,7 +78,7 @@ __all__ = [
 STATE_FILE = "_state.json"
 MANIFEST_FILE = "_manifest.json"
 POINTER_FILE = "CURRENT"
-PART_FILE = "part-0.parquet"
+PART_GLOB = "part-*.parquet"
 #: Where a table without rows keeps its one empty file (so every reader finds the schema).
 EMPTY_PARTITION = "year=0000/month=00"
 #: Seconds a replaced version is kept for readers that resolved it before the switch.
@@ -159,7 +162,7 @@ class WarehouseVersion:
         schema = table_schema(table)
         hive = {"year": pl.Int64, "month": pl.Int64}
         directory = None if self.path is None else self.path / table
-        if directory is None or not any(directory.glob(f"year=*/month=*/{PART_FILE}")):
+        if directory is None or not any(directory.glob(f"year=*/month=*/{PART_GLOB}")):
             return pl.LazyFrame(schema={**schema, **hive})
         return pl.scan_parquet(
             directory / "**" / "*.parquet", hive_partitioning=True, schema=schema,
@@ -299,9 +302,10 @@ def _publish_locked(
             written += table_written
             unchanged += table_unchanged
             if current is not None:
+                kept = {str(Path(f).parent) for f in files}
                 removed += [
                     f"{name}/{rel}" for rel in _partition_files(current / name)
-                    if f"{name}/{rel}" not in files
+                    if str(Path(f"{name}/{rel}").parent) not in kept
                 ]
         state = WarehouseState(
             watermark=watermark,
@@ -351,19 +355,31 @@ def _stage_table(
         hashes = _partition_hashes(frame, keyed.get_column("_partition"))
     files, written, unchanged = [], [], 0
     for partition, rows in sorted(partitions.items()):
-        relative = f"{name}/{partition}/{PART_FILE}"
-        target = staging / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        files.append(relative)
-        published = None if current is None else current / relative
+        published = None if current is None else _partition_file(current / name / partition)
         if published is not None and _stored_hash(published) == hashes[partition]:
-            _link_or_copy(published, target)
+            relative = f"{name}/{partition}/{published.name}"
+            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+            _link_or_copy(published, staging / relative)
             unchanged += 1
-            continue
-        _write_partition(target, rows, content_hash=hashes[partition], table=name,
-                         watermark=watermark)
-        written.append(relative)
+        else:
+            relative = f"{name}/{partition}/{_part_name(hashes[partition], watermark)}"
+            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+            _write_partition(staging / relative, rows, content_hash=hashes[partition],
+                             table=name, watermark=watermark)
+            written.append(relative)
+        files.append(relative)
     return files, written, unchanged
+
+
+def _part_name(content_hash: bytes, watermark: int) -> str:
+    """The file name of a partition: the same name always means the same bytes."""
+    digest = hashlib.sha256(content_hash + f"|{watermark}".encode()).hexdigest()
+    return f"part-{digest[:16]}.parquet"
+
+
+def _partition_file(directory: Path) -> Path | None:
+    found = sorted(directory.glob(PART_GLOB))
+    return found[0] if found else None
 
 
 def _write_partition(
@@ -485,7 +501,7 @@ def _publish_lock(versions: Path, *, wait: bool) -> Iterator[bool]:
 
 def _partition_files(directory: Path) -> list[str]:
     return sorted(p.relative_to(directory).as_posix()
-                  for p in directory.glob(f"year=*/month=*/{PART_FILE}"))
+                  for p in directory.glob(f"year=*/month=*/{PART_GLOB}"))
 
 
 def _partition_hashes(frame: pl.DataFrame, partitions: pl.Series) -> dict[str, bytes]:

@@ -1,6 +1,6 @@
 """Where a deployment's flow run starts: the checkout recorded at deploy time, or the worker's
-``LOSSLEDGER_CHECKOUT``; else one line saying what to set. (On a real server, with a worker
-started as Prefect prints it: ``tests/test_worker_checkout.py``.)"""
+``LOSSLEDGER_CHECKOUT``; else one line saying what to set. (On a real server, every worker of
+``tests/prefect_server.py`` is started as Prefect prints it, without the variable.)"""
 
 from __future__ import annotations
 

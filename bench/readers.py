@@ -212,8 +212,13 @@ def trial(work: Path, setup_file: Path, reads: int, slow_rename_ms: float) -> di
     _last_json(first)
     publishing = _child("publisher", str(work), str(setup_file), str(slow_rename_ms), str(stop))
     readers = {mode: _child("reader", mode, str(reads), str(setup_file)) for mode in MODES}
-    results = {mode: _last_json(process) for mode, process in readers.items()}
-    stop.touch()
+    try:
+        results = {mode: _last_json(process) for mode, process in readers.items()}
+    finally:  # never leave a publisher or reader running
+        stop.touch()
+        for process in readers.values():
+            if process.poll() is None:
+                process.kill()
     return {"slow_rename_ms": slow_rename_ms, "publisher": _last_json(publishing),
             "readers": results}
 

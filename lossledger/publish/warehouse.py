@@ -465,7 +465,10 @@ def _published_at(version: Path) -> dt.datetime:
         return dt.datetime.fromisoformat(
             WarehouseState.from_json((version / STATE_FILE).read_text()).published_at)
     except (OSError, ValueError, TypeError):
-        return dt.datetime.fromtimestamp(version.stat().st_mtime, dt.UTC)
+        try:
+            return dt.datetime.fromtimestamp(version.stat().st_mtime, dt.UTC)
+        except OSError:  # gone meanwhile: nothing to date it by, so nothing is removed for it
+            return dt.datetime.now(dt.UTC)
 
 
 def _grace(grace_s: float | None) -> float:

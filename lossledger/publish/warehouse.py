@@ -372,8 +372,9 @@ def _stage_table(
 
 
 def _part_name(content_hash: bytes, watermark: int) -> str:
-    """The file name of a partition: the same name always means the same bytes."""
-    digest = hashlib.sha256(content_hash + f"|{watermark}".encode()).hexdigest()
+    """The file name of a partition: the same name always means the same bytes (rows, schema,
+    metadata and the writer's version all go into it)."""
+    digest = hashlib.sha256(content_hash + f"|{watermark}|{pa.__version__}".encode()).hexdigest()
     return f"part-{digest[:16]}.parquet"
 
 

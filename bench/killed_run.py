@@ -47,13 +47,15 @@ def trial(untied: bool, patience: float) -> dict[str, object]:
                            stderr=subprocess.DEVNULL, start_new_session=True)
     server = None
     try:
+        # Kill it while it runs: at the first moment the run is recorded as running, or, if it
+        # finishes too fast to catch, retry with a fresh home.
         while True:
             if run.poll() is not None:
-                return {"error": "the run ended before it was killed"}
+                return {"error": "the run ended before it was killed (too fast to catch)"}
             server = server or _server(run.pid)
             if server is not None and _running(home, RunSettings):
                 break
-            time.sleep(0.05)
+            time.sleep(0.01)
         run.send_signal(signal.SIGKILL)
         killed = time.monotonic()
         run.wait()

@@ -55,35 +55,37 @@ def test_a_run_whose_process_is_gone_is_shown_and_recorded_abandoned(tmp_path: P
 
 @pytest.mark.server
 def test_kill_9_of_a_run_stops_its_ephemeral_prefect_server(tmp_path: Path) -> None:
-    """A real ``lossledger run`` with Prefect's ephemeral server, killed once it is running."""
+    """A real ``lossledger run`` with Prefect's ephemeral server, killed while it waits for the
+    store's lock (held here, so the run cannot finish before it is killed)."""
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOSSLEDGER_", "PREFECT_"))}
     env.update({"PREFECT_HOME": str(tmp_path / "prefect"), "DO_NOT_TRACK": "1",
                 "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                 "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"})
-    run = subprocess.Popen(
-        [sys.executable, "-m", "lossledger", "run", "--home", str(home), "--inbox", str(SAMPLES)],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
     server = None
-    try:
-        deadline = time.monotonic() + 120
-        while server is None or not running(home):
-            assert run.poll() is None, "the run ended before it could be killed"
-            assert time.monotonic() < deadline, "no ephemeral server and running run in 120 s"
-            server = server or ephemeral_server(run.pid)
-            time.sleep(0.1)
-        run.send_signal(signal.SIGKILL)
-        run.wait(timeout=10)
-        gone, alive = psutil.wait_procs([server], timeout=30)
-        assert gone and not alive, "the ephemeral server outlived the killed run"
-        assert "abandoned" in status(home)
-    finally:
-        for process in [psutil.Process(run.pid)] if run.poll() is None else []:
-            process.kill()
-        if server is not None and server.is_running():
-            server.kill()
+    with RunSettings.resolve(home).store() as store, store.lock("pipeline"):
+        run = subprocess.Popen(
+            [sys.executable, "-m", "lossledger", "run", "--home", str(home), "--inbox",
+             str(SAMPLES)],
+            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while server is None:
+                assert run.poll() is None, "the run ended before it could be killed"
+                assert time.monotonic() < deadline, "no ephemeral server within 120 s"
+                server = ephemeral_server(run.pid)
+                time.sleep(0.1)
+            run.send_signal(signal.SIGKILL)
+            run.wait(timeout=10)
+            gone, alive = psutil.wait_procs([server], timeout=30)
+            assert gone and not alive, "the ephemeral server outlived the killed run"
+        finally:
+            if run.poll() is None:
+                run.kill()
+            if server is not None and server.is_running():
+                server.kill()
 
 
 def ephemeral_server(pid: int) -> psutil.Process | None:
@@ -96,9 +98,3 @@ def ephemeral_server(pid: int) -> psutil.Process | None:
     return None
 
 
-def running(home: Path) -> bool:
-    if not (home / "events.sqlite").exists():
-        return False
-    with RunSettings.resolve(home).store() as store:
-        last = store.last_run()
-    return last is not None and last.status == "running"

@@ -1,9 +1,9 @@
 """How long Prefect's ephemeral server outlives a ``kill -9``ed run: ``python -m bench.killed_run``.
 
 Starts ``lossledger run --inbox data/samples`` on a fresh home with a fresh ``PREFECT_HOME``
-(so Prefect starts its ephemeral server), waits until the run is recorded as running, kills it
-with SIGKILL and measures how long its server child lives on (up to ``--patience`` s), then
-what ``lossledger status`` says. ``--untied`` runs the flow without lossledger's watchdog,
+(so Prefect starts its ephemeral server), holds the store's lock so that the run waits for it with
+its server up, kills the run with SIGKILL and measures how long its server child lives on (up
+to ``--patience`` s). ``--untied`` runs the flow without lossledger's watchdog,
 as before it existed, for comparison. Prints one JSON line per trial.
 """
 
@@ -43,34 +43,38 @@ def trial(untied: bool, patience: float) -> dict[str, object]:
     command = ([sys.executable, "-c", UNTIED, str(home), samples] if untied else
                [sys.executable, "-m", "lossledger", "run", "--home", str(home), "--inbox",
                 samples])
-    run = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, start_new_session=True)
     server = None
+    # The store's lock is held here, so the run waits for it (its server up) until killed.
+    with RunSettings.resolve(home).store() as store, store.lock("pipeline"):
+        run = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            while server is None or not _healthy(server):
+                if run.poll() is not None:
+                    return {"error": f"the run ended ({run.returncode}) before it was killed"}
+                server = server or _server(run.pid)
+                time.sleep(0.05)
+            run.send_signal(signal.SIGKILL)
+            killed = time.monotonic()
+            run.wait()
+            _, alive = psutil.wait_procs([server], timeout=patience)
+            lived = time.monotonic() - killed
+            return {"untied": untied, "server_outlived_s": None if alive else round(lived, 2),
+                    "server_alive_after_patience": bool(alive), "patience_s": patience}
+        finally:
+            if run.poll() is None:
+                run.kill()
+            if server is not None and server.is_running():
+                server.kill()
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _healthy(server: psutil.Process) -> bool:
+    """Whether the server listens (it is up, not just started)."""
     try:
-        # Kill it while it runs: at the first moment the run is recorded as running, or, if it
-        # finishes too fast to catch, retry with a fresh home.
-        while True:
-            if run.poll() is not None:
-                return {"error": "the run ended before it was killed (too fast to catch)"}
-            server = server or _server(run.pid)
-            if server is not None and _running(home, RunSettings):
-                break
-            time.sleep(0.01)
-        run.send_signal(signal.SIGKILL)
-        killed = time.monotonic()
-        run.wait()
-        _, alive = psutil.wait_procs([server], timeout=patience)
-        lived = time.monotonic() - killed
-        status = subprocess.run(
-            [sys.executable, "-m", "lossledger", "status", "--home", str(home)], cwd=REPO,
-            env={**env, "COLUMNS": "300"}, capture_output=True, text=True, check=False).stdout
-        return {"untied": untied, "server_outlived_s": None if alive else round(lived, 2),
-                "server_alive_after_patience": bool(alive), "patience_s": patience,
-                "status_says_abandoned": "abandoned" in status}
-    finally:
-        if server is not None and server.is_running():
-            server.kill()
-        shutil.rmtree(root, ignore_errors=True)
+        return any(c.status == psutil.CONN_LISTEN for c in server.net_connections("tcp"))
+    except psutil.Error:
+        return False
 
 
 def _server(pid: int) -> psutil.Process | None:
@@ -81,14 +85,6 @@ def _server(pid: int) -> psutil.Process | None:
         except psutil.NoSuchProcess:
             continue
     return None
-
-
-def _running(home: Path, settings: type) -> bool:
-    if not (home / "events.sqlite").exists():
-        return False
-    with settings.resolve(home).store() as store:
-        last = store.last_run()
-    return last is not None and last.status == "running"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

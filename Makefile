@@ -35,6 +35,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.readers
 
 clean:
-	rm -rf data/events.sqlite* data/warehouse data/cache .prefect
+	rm -rf data/events.sqlite* data/warehouse data/warehouse.versions data/cache .prefect

@@ -89,7 +89,7 @@ def summary(values: Sequence[float]) -> dict[str, float] | None:
 
 def _copy_home(template: Path, target: Path) -> Path:
     shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(template, target)
+    shutil.copytree(template, target, symlinks=True)  # the warehouse is a link
     return target
 
 

@@ -29,6 +29,7 @@ from lossledger.pipeline import (
 from lossledger.projection import WarehouseTables
 from lossledger.publish.warehouse import PublishResult
 from lossledger.report.run_summary import discrepancy_rows, run_markdown
+from lossledger.status import abandon_stale_run, running_record
 from lossledger.store.base import RunRecord, StoreError
 from lossledger.store.events import UnreadableEvent
 from lossledger.store.ingest import IngestError, IngestSummary, ingest_files, report_files
@@ -194,14 +195,17 @@ def pipeline(
     with settings.store() as event_store, event_store.lock(
         "pipeline", on_wait=lambda: logger.info("another lossledger run holds the lock; waiting")
     ):
+        # Holding the lock, no other run is going on: one still recorded as running was killed.
+        abandon_stale_run(event_store, lock_held=True)
         if inbox:
             ingested = ingest_inbox(settings, inbox, source).as_dict()
         run_plan = plan(settings, as_of, replay)
         if run_plan.nothing_new:
             logger.info("nothing new since event %d; warehouse left as it is", run_plan.upto)
             return {"nothing_new": True, "watermark": run_plan.upto, "ingested": ingested}
-        event_store.record_run(RunRecord(
-            run_id, started, None, "running", max(run_plan.watermark_before, 0), run_plan.upto
+        event_store.record_run(running_record(
+            run_id, started, watermark_before=max(run_plan.watermark_before, 0),
+            upto=run_plan.upto,
         ))
         try:
             summary = _bring_up_to_date(settings, run_plan, ingested, dask_address, dask_workers)

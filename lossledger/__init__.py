@@ -7,8 +7,8 @@ readers use :func:`scan` or read the hive-partitioned Parquet directly.
 
 from __future__ import annotations
 
-from lossledger.publish.warehouse import scan
+from lossledger.publish.warehouse import open_version, scan
 
-__all__ = ["__version__", "scan"]
+__all__ = ["__version__", "open_version", "scan"]
 
 __version__ = "0.1.0"

@@ -176,10 +176,13 @@ def rebuild(
     store: StoreOption = None,
 ) -> None:
     """Replay every event through the current parsers and republish."""
+    from lossledger.pipeline import check_log
+
     settings = RunSettings.resolve(home, store=store)
     seq = None
-    if as_of is not None:
-        with settings.store() as event_store:
+    with settings.store() as event_store:
+        check_log(settings, event_store)  # before Prefect's seconds of start-up
+        if as_of is not None:
             seq = _as_of_seq(event_store, as_of)
     _check_events(settings, upto=seq)
     summary = _run_flow(
@@ -191,17 +194,29 @@ def rebuild(
 
 @app.command()
 def verify(home: HomeOption = Path("data"), store: StoreOption = None) -> None:
-    """Walk the hash chain; exit 1 naming the first altered event."""
+    """Walk the hash chain and compare the log's head with the warehouse's; exit 1 on damage."""
+    from lossledger.pipeline import warehouse_log_problem
+    from lossledger.publish.warehouse import read_state
+
+    settings = RunSettings.resolve(home, store=store)
     # Read-only: verify works on a read-only home, and never creates a store where none is.
-    with RunSettings.resolve(home, store=store).store(read_only=True) as event_store:
+    with settings.store(read_only=True) as event_store:
         result = event_store.verify()
+        state = read_state(settings.warehouse)
+        head_problem = warehouse_log_problem(event_store, state, settings.warehouse)
     if not result.ok:
         err.print(
             f"[red]verify failed at seq {result.first_bad_seq}:[/] {result.problem} "
             f"({result.checked} events before it are intact)"
         )
         raise typer.Exit(1)
-    out.print(f"ok: {result.checked} events, hash chain intact")
+    if head_problem is not None:
+        problem = head_problem.removesuffix("; run `lossledger verify`")
+        err.print(f"[red]verify failed:[/] {problem}", soft_wrap=True, highlight=False)
+        raise typer.Exit(1)
+    published = ("" if state is None
+                 else f"; the warehouse's recorded head (seq {state.watermark}) matches")
+    out.print(f"ok: {result.checked} events, hash chain intact{published}")
 
 
 @app.command()
@@ -331,7 +346,10 @@ def _prefect_defaults() -> None:
 
 
 def _run_flow(**parameters: Any) -> dict[str, Any]:
+    from flows.ephemeral import tie_ephemeral_server_to_this_process
     from flows.pipeline import pipeline
+
+    tie_ephemeral_server_to_this_process()  # no orphaned server after a kill -9
 
     try:
         return pipeline(**parameters)

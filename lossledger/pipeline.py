@@ -23,21 +23,40 @@ from lossledger.parse.registry import Registry, registry_for
 from lossledger.parse.stage import DEFAULT_MAX_REPORT_BYTES, parse_events
 from lossledger.projection import WarehouseTables, active_decisions
 from lossledger.projection import warehouse_tables as project_warehouse
-from lossledger.publish.warehouse import PublishResult, publish_tables, read_state
+from lossledger.publish.warehouse import (
+    PublishResult,
+    WarehouseState,
+    clean_leftovers,
+    publish_tables,
+    read_state,
+)
 from lossledger.sources.history import fetch_failures
-from lossledger.store.base import EventStore, open_store, require_intact, store_url_for_home
+from lossledger.store.base import (
+    EventStore,
+    StoreError,
+    open_store,
+    require_intact,
+    store_url_for_home,
+)
 from lossledger.store.events import DECISION_KINDS, ReportReceived
 
 __all__ = [
+    "LogMismatchError",
     "RunPlan",
     "RunSettings",
     "check_events",
+    "check_log",
     "parse_range",
     "plan_run",
     "project_tables",
     "publish",
     "run_summary",
+    "warehouse_log_problem",
 ]
+
+
+class LogMismatchError(StoreError):
+    """The event log is behind, or differs from, the log a published warehouse was made from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +84,8 @@ class RunSettings:
         home_path = Path(home or os.environ.get("LOSSLEDGER_HOME") or "data").resolve()
         store_url = store or os.environ.get("LOSSLEDGER_STORE") or store_url_for_home(home_path)
         if warehouse:
-            target = Path(warehouse).resolve()
+            # Not resolve(): the warehouse is a link to its published version.
+            target = Path(os.path.abspath(warehouse))
         elif as_of is not None:
             target = home_path / f"warehouse-as-of-{as_of}"
         else:
@@ -134,12 +154,14 @@ def plan_run(
     ``replay`` forgets cached parse results and republishes even if nothing is new; so does a
     change of parsers since the last publish (their fingerprint differs).
     """
+    clean_leftovers(settings.warehouse)
     registry = settings.registry()
     cache = settings.parse_cache(registry.fingerprint)
     if replay:
         cache.clear()
     with settings.store() as store:
         head = store.head()
+        check_log(settings, store)
         # Parses of events the log no longer holds as they were (a truncated log grown again)
         # are forgotten here, so they are parsed anew.
         cache.prune(store.hash_at)
@@ -213,10 +235,48 @@ def project_tables(settings: RunSettings, *, upto: int) -> WarehouseTables:
 
 
 def publish(settings: RunSettings, tables: WarehouseTables, *, watermark: int) -> PublishResult:
-    """Write the tables' changed partitions to the warehouse."""
+    """Publish the tables as a new warehouse version (changed partitions written, the rest
+    linked), recording the chain hash of event ``watermark`` beside them."""
+    with settings.store() as store:
+        log_hash = store.hash_at(watermark)
     return publish_tables(
-        tables, settings.warehouse, watermark=watermark, parsers=settings.registry().fingerprint
+        tables, settings.warehouse, watermark=watermark,
+        parsers=settings.registry().fingerprint, log_hash=log_hash,
     )
+
+
+def check_log(settings: RunSettings, store: EventStore) -> None:
+    """Raise :class:`LogMismatchError` if the log is behind or unlike the log the warehouse
+    (the target and the home's main one) was published from."""
+    for warehouse in dict.fromkeys((settings.warehouse, settings.home / "warehouse")):
+        problem = warehouse_log_problem(store, read_state(warehouse), warehouse)
+        if problem is not None:
+            raise LogMismatchError(f"{problem}; refusing to run")
+
+
+def warehouse_log_problem(
+    store: EventStore, state: WarehouseState | None, warehouse: Path
+) -> str | None:
+    """What is wrong between the log and the head a warehouse recorded, or ``None``.
+
+    The warehouse state keeps the sequence number and chain hash of the newest event it
+    reflects: a log whose head is behind it was truncated, and one whose hash at that event
+    differs was rewritten.
+    """
+    if state is None or state.log_hash is None or state.watermark <= 0:
+        return None
+    head = store.head()
+    if head < state.watermark:
+        return (f"the event log was truncated: the warehouse {warehouse} was published from "
+                f"events up to seq {state.watermark}, but the log ends at seq {head}; "
+                "run `lossledger verify`")
+    found = store.hash_at(state.watermark)
+    if found != state.log_hash:
+        return (f"the event log was rewritten: event seq {state.watermark} is not the one the "
+                f"warehouse {warehouse} was published from (chain hash "
+                f"{(found or '-')[:12]}, recorded {state.log_hash[:12]}); "
+                "run `lossledger verify`")
+    return None
 
 
 def run_summary(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import os
+import socket
 from pathlib import Path
 
 import polars as pl
@@ -10,9 +14,69 @@ from rich.table import Table
 from lossledger.pipeline import RunSettings
 from lossledger.publish.warehouse import read_state, scan
 from lossledger.sources.listing import fetch_status_table
-from lossledger.store.base import EventStore
+from lossledger.store.base import EventStore, RunRecord
 
-__all__ = ["status_tables"]
+__all__ = ["abandon_stale_run", "run_in_progress", "running_record", "status_tables"]
+
+ABANDONED = "abandoned"
+
+
+class _Busy(Exception):
+    """The pipeline lock is held by someone else."""
+
+
+def running_record(run_id: str, started: dt.datetime, *, watermark_before: int,
+                   upto: int) -> RunRecord:
+    """The record of a run that starts now, with what tells later whether it is still alive."""
+    return RunRecord(run_id, started, None, "running", watermark_before, upto,
+                     {"pid": os.getpid(), "host": socket.gethostname()})
+
+
+def run_in_progress(store: EventStore, run: RunRecord) -> bool:
+    """Whether ``run`` (recorded as running) still is: the pipeline lock is held, or, where the
+    lock cannot be tried (a read-only home), its process on this host is alive."""
+    def busy() -> None:
+        raise _Busy
+
+    try:
+        with store.lock("pipeline", on_wait=busy):
+            return False
+    except _Busy:
+        return True
+    except OSError:
+        pid, host = run.summary.get("pid"), run.summary.get("host")
+        if not isinstance(pid, int) or host != socket.gethostname():
+            return True  # cannot tell: say what the record says
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def abandon_stale_run(store: EventStore, *, lock_held: bool = False) -> RunRecord | None:
+    """Record the last run as abandoned if it says running but no longer is (killed).
+
+    ``lock_held``: the caller holds the pipeline lock, so no other run can be going on.
+    Returns the updated record, or ``None`` if there was nothing to settle. On a store that
+    cannot be written, the record is returned (for display) but not saved.
+    """
+    run = store.last_run()
+    if run is None or run.status != "running":
+        return None
+    if not lock_held and run_in_progress(store, run):
+        return None
+    abandoned = RunRecord(
+        run.run_id, run.started_at, dt.datetime.now(dt.UTC), ABANDONED, run.watermark_before,
+        run.watermark_before,
+        {**run.summary, "error": "abandoned: its process ended before the run finished "
+                                 "(killed?); nothing it did was published"},
+    )
+    with contextlib.suppress(Exception):  # read-only: shown, saved by the next run
+        store.record_run(abandoned)
+    return abandoned
 
 
 def status_tables(store: EventStore, settings: RunSettings) -> list[Table]:
@@ -56,7 +120,7 @@ def _overview(store: EventStore, settings: RunSettings) -> Table:
     if state is not None:
         for name, rows in state.rows.items():
             table.add_row(f"rows: {name}", str(rows))
-    run = store.last_run()
+    run = abandon_stale_run(store) or store.last_run()
     if run is not None:
         finished = run.finished_at.isoformat(timespec="seconds") if run.finished_at else "-"
         table.add_row("last run", f"{run.status}, finished {finished}, "

@@ -194,12 +194,14 @@ class PrefectServer:
 
     def start_worker(self, name: str, *, pool: str = POOL,
                      env: Mapping[str, str] | None = None) -> ManagedProcess:
-        """A process worker started from the checkout, as an operator would start it."""
+        """A process worker started as ``prefect deploy`` tells one to: ``prefect worker start
+        --pool <pool>``, without ``LOSSLEDGER_CHECKOUT``, and not in the checkout (flow runs
+        find it through the path ``prefect deploy`` recorded)."""
         return self.start(
             name,
             [str(BIN / "prefect"), "worker", "start", "--pool", pool, "--name", name,
              "--type", "process"],
-            env={"LOSSLEDGER_CHECKOUT": str(REPO), **(env or {})},
+            env=env, cwd=self.root,
         )
 
     def run_deployment(self, deployment: str, *, timeout: float = 120,

@@ -26,13 +26,13 @@ from lossledger.publish.warehouse import read_state
 from lossledger.store.events import UnreadableEvent
 from tests.conftest import GS_EN_0130, GS_EN_0131, REPO, SEED, drop
 from tests.helpers import ingest
-from tests.test_warehouse import next_month_post, snapshot
+from tests.test_warehouse import block_next_version, next_month_post, rewritten, snapshot
 
 pytestmark = pytest.mark.usefixtures("prefect_env")
 
 WAITING = "another lossledger run holds the lock; waiting"
 FEBRUARY = [
-    f"{table}/year=2024/month=02/part-0.parquet"
+    f"{table}/year=2024/month=02"
     for table in ("reports", "observations", "daily_totals", "discrepancies")
 ]
 
@@ -69,8 +69,7 @@ def test_one_new_report_rewrites_only_its_months_partitions(
     summary = pipeline(home=str(published), inbox=str(inbox))
     assert summary["ingested"]["new"] == 1
     after = snapshot(published / "warehouse")
-    rewritten = sorted(k for k in after if before.get(k) != after[k])
-    assert rewritten == sorted(["_state.json", *FEBRUARY])
+    assert rewritten(before, after) == sorted(["_state.json", "_manifest.json", *FEBRUARY])
     assert set(before) <= set(after)
 
 
@@ -123,16 +122,16 @@ def test_an_unwritable_warehouse_fails_the_run_and_leaves_it_as_it_was(
     from flows.pipeline import pipeline
 
     drop(inbox, "generalstaff.en", next_month_post(tmp_path))
-    # Root ignores permissions, so block a write another way: a file where the February
-    # discrepancies' directory must go. The other tables' February partitions are written
-    # aside before the failure; none of them may reach the warehouse.
-    blocker = published / "warehouse" / "discrepancies" / "year=2024" / "month=02"
-    blocker.write_text("not a directory")
+    # Root ignores permissions, so block the publish another way: a file where the new
+    # version's directory must go. Every partition of it is written aside before the failure;
+    # none of them may reach the warehouse.
+    blocker = block_next_version(published)
     before = snapshot(published / "warehouse")
-    with pytest.raises(OSError, match="discrepancies/year=2024/month=02"):
+    with pytest.raises(OSError, match="000002"):
         pipeline(home=str(published), inbox=str(inbox))
     assert snapshot(published / "warehouse") == before
     assert read_state(published / "warehouse").watermark == 3
+    assert not list((published / "warehouse.versions").glob(".tmp-*"))
 
     blocker.unlink()
     assert pipeline(home=str(published), inbox=str(inbox))["watermark_after"] == 4

@@ -125,9 +125,8 @@ def test_prefect_yaml_deploys_daily_backfill_and_rebuild(server: PrefectServer) 
         fetch = client.read_deployment_by_name("fetch-sources/fetch")
     assert fetch.parameters == {"home": "data"} and fetch.schedules == []
     assert rebuild.parameters["replay"] is True
-    # Deployed without LOSSLEDGER_CHECKOUT: the worker's environment decides where code runs.
-    assert daily.pull_steps == [{"prefect.deployments.steps.set_working_directory": {
-        "directory": "{{ $LOSSLEDGER_CHECKOUT }}"}}]
+    # Deployed without LOSSLEDGER_CHECKOUT: the checkout it was deployed from is recorded.
+    assert daily.pull_steps == [{"flows.checkout.enter_checkout": {"recorded": str(REPO)}}]
 
 
 def test_daily_publishes_the_samples_and_reports_to_prefect(
@@ -211,7 +210,8 @@ def past_reports_tree(root: Path) -> Path:
 
 
 def partitions(warehouse: Path) -> dict[str, tuple[int, bytes]]:
-    return {k: v for k, v in snapshot(warehouse).items() if k != "_state.json"}
+    return {k: v for k, v in snapshot(warehouse).items()
+            if k not in ("_state.json", "_manifest.json")}
 
 
 def latest_artifact(server: PrefectServer, flow_run_id: str, key: str) -> str:

@@ -27,6 +27,13 @@ def snapshot(root: Path) -> dict[str, tuple[int, bytes]]:
     }
 
 
+def rewritten(before: dict[str, tuple[int, bytes]], after: dict[str, tuple[int, bytes]]
+              ) -> list[str]:
+    """What a publish wrote: new or changed files, a Parquet file named by its partition."""
+    changed = [k for k in after if before.get(k) != after[k]]
+    return sorted(str(Path(k).parent) if k.endswith(".parquet") else k for k in changed)
+
+
 @pytest.fixture
 def published(tmp_path: Path) -> Path:
     ingest(tmp_path, SEED, source="ticker.en")
@@ -38,12 +45,13 @@ def published(tmp_path: Path) -> Path:
 def test_every_table_is_hive_partitioned_by_month(published: Path) -> None:
     for table in TABLES:
         files = list((published / "warehouse" / table).rglob("*.parquet"))
-        if table == "quarantine":
-            assert files == []
+        if table == "quarantine":  # no rows: one empty file, so readers find the schema
+            assert [f.parent.relative_to(published / "warehouse" / table).as_posix()
+                    for f in files] == ["year=0000/month=00"]
+            assert pq.read_metadata(files[0]).num_rows == 0
             continue
-        assert [f.relative_to(published / "warehouse" / table).as_posix() for f in files] == [
-            "year=2024/month=01/part-0.parquet"
-        ]
+        assert [f.parent.relative_to(published / "warehouse" / table).as_posix()
+                for f in files] == ["year=2024/month=01"]
         metadata = pq.read_metadata(files[0])
         assert metadata.row_group(0).column(0).compression == "ZSTD"
         assert metadata.metadata[b"lossledger.watermark"] == b"3"
@@ -87,11 +95,10 @@ def test_republishing_the_same_log_touches_no_file(published: Path) -> None:
     before = snapshot(published / "warehouse")
     build(published, publish_to=published / "warehouse")
     after = snapshot(published / "warehouse")
-    changed = [name for name in before if before[name] != after[name]]
-    assert changed == ["_state.json"] or changed == []
-    assert {k: v for k, v in before.items() if k != "_state.json"} == {
-        k: v for k, v in after.items() if k != "_state.json"
-    }
+    assert after == before
+    # No new version either: the link still points where it did.
+    assert sorted(p.name for p in (published / "warehouse.versions").iterdir()
+                  if p.name.isdigit()) == ["000001"]
 
 
 def next_month_post(tmp_path: Path) -> Path:
@@ -109,25 +116,33 @@ def test_a_report_of_a_new_month_rewrites_only_that_month(
     ingest(published, next_month_post(tmp_path), source="generalstaff.en")
     build(published, publish_to=published / "warehouse")
     after = snapshot(published / "warehouse")
-    rewritten = sorted(k for k in after if k not in before or after[k] != before[k])
-    assert rewritten == sorted([
+    assert rewritten(before, after) == sorted([
         "_state.json",
-        "reports/year=2024/month=02/part-0.parquet",
-        "observations/year=2024/month=02/part-0.parquet",
-        "daily_totals/year=2024/month=02/part-0.parquet",
-        "discrepancies/year=2024/month=02/part-0.parquet",
+        "_manifest.json",
+        "reports/year=2024/month=02",
+        "observations/year=2024/month=02",
+        "daily_totals/year=2024/month=02",
+        "discrepancies/year=2024/month=02",
     ])
     assert read_state(published / "warehouse").watermark == 4
 
 
+def block_next_version(home: Path) -> Path:
+    """A file where the next warehouse version must go: a publish then fails at its very end,
+    after every partition of the new version was written aside (root ignores permissions)."""
+    versions = home / "warehouse.versions"
+    number = max(int(p.name) for p in versions.iterdir() if p.name.isdigit()) + 1
+    blocker = versions / f"{number:06d}"
+    blocker.write_text("not a directory")
+    return blocker
+
+
 def test_a_failed_publish_leaves_the_warehouse_as_it_was(published: Path, tmp_path: Path) -> None:
     ingest(published, next_month_post(tmp_path), source="generalstaff.en")
-    # A file where the discrepancies' February directory must go: the write fails after the
-    # reports, observations and daily totals of February were already written aside.
-    (published / "warehouse" / "discrepancies" / "year=2024").mkdir(exist_ok=True)
-    (published / "warehouse" / "discrepancies" / "year=2024" / "month=02").write_text("x")
+    block_next_version(published)
     before = snapshot(published / "warehouse")
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="000002"):
         build(published, publish_to=published / "warehouse")
     assert snapshot(published / "warehouse") == before
     assert read_state(published / "warehouse").watermark == 3
+    assert not list((published / "warehouse.versions").glob(".tmp-*"))

@@ -1,21 +1,55 @@
-"""The published warehouse: hive-partitioned Parquet, written atomically, read lazily.
+"""The published warehouse: versioned, hive-partitioned Parquet, switched atomically, read lazily.
 
-Layout: ``<root>/<table>/year=YYYY/month=MM/part-0.parquet`` (zstd), partitioned by the date
-each row is about. A partition is rewritten only when its rows changed (a content hash kept in
-the file's key-value metadata says so), by writing aside and renaming over the old file, so a
-reader sees either the old partition or the new one, never half of one. ``<root>/_state.json``
-records the event-log watermark the warehouse reflects.
+Layout (``<root>`` is ``<home>/warehouse`` unless told otherwise)::
+
+    <root>                     -> <root>.versions/000007     a symbolic link: the published version
+    <root>.versions/000007/    one complete version of every table:
+        <table>/year=YYYY/month=MM/part-<id>.parquet         (zstd), by the date a row is about
+        _state.json            what the version reflects (watermark, log head hash, rows ...)
+        _manifest.json         every file of the version, by table
+    <root>.versions/CURRENT    the name of the published version (the pointer, for object storage)
+    <root>.versions/.lock      held while a publish runs
+
+A publish builds a new version beside the published one: a partition whose rows did not change
+(its content hash, kept in the file's key-value metadata, says so) is hard-linked from the
+published version, the others are written. Only when the whole version is on disk is it
+published, by one ``rename`` of a new link over ``<root>``: a reader resolving ``<root>`` sees the
+old version or the new one, never a mix and never a partial file, and plain globs
+(``<root>/daily_totals/**/*.parquet``) keep working. A file's name is derived from its content
+(rows, schema, watermark), so a path names the same bytes in every version: a plain glob whose
+read straddles a switch (it lists, then opens, each path through the link) reads the files it
+listed or finds one gone, and never mixes two versions. A publish that fails or is killed leaves
+the published version untouched; its leftovers (``<root>.versions/.tmp-*``) are removed by the
+next run. Versions stay for a grace period after they were replaced (``LOSSLEDGER_VERSION_GRACE_S``,
+default one hour), so a reader that resolved ``<root>`` before a switch can finish, then go.
+A publish that changes nothing (same partitions, same watermark) makes no version and touches
+no file. A table without rows is one empty file in ``year=0000/month=00``, so every reader
+finds its schema.
+
+Object storage has no links and no atomic directory rename; there the pointer file is the
+switch: write the version's objects under ``versions/NNNNNN/`` (copying unchanged ones), then
+put ``CURRENT`` (one object, replaced atomically); readers get ``CURRENT``, then that version's
+``_manifest.json``, and read the files it lists. The local layout already keeps both.
+
+Columns are only ever added. Each file records ``lossledger.schema_version`` (the number of
+the table's columns: since columns are only added, the count names the schema) and
+``lossledger.columns`` in its key-value metadata; :func:`scan` reads older files with the
+columns they lack as nulls and ignores columns it does not know.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import fcntl
 import hashlib
+import itertools
 import json
 import os
+import re
 import shutil
-import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,21 +57,36 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lossledger._files import make_readable
 from lossledger.projection import TABLES, WarehouseTables
 from schemas.tables import table_schema
 
 __all__ = [
+    "DEFAULT_GRACE_S",
+    "EMPTY_PARTITION",
     "PublishResult",
     "WarehouseState",
+    "WarehouseVersion",
+    "clean_leftovers",
+    "current_version",
+    "open_version",
     "publish_tables",
     "read_state",
     "scan",
+    "versions_dir",
 ]
 
 STATE_FILE = "_state.json"
-PART_FILE = "part-0.parquet"
+MANIFEST_FILE = "_manifest.json"
+POINTER_FILE = "CURRENT"
+PART_GLOB = "part-*.parquet"
+#: Where a table without rows keeps its one empty file (so every reader finds the schema).
+EMPTY_PARTITION = "year=0000/month=00"
+#: Seconds a replaced version is kept for readers that resolved it before the switch.
+DEFAULT_GRACE_S = 3600.0
+_GRACE_ENV = "LOSSLEDGER_VERSION_GRACE_S"
 _HASH_KEY = b"lossledger.content_sha256"
+_VERSION_NAME = re.compile(r"^\d{6,}$")
+_TMP = ".tmp-"
 
 #: The date a row of each table is filed under.
 PARTITION_DATE: dict[str, pl.Expr] = {
@@ -60,6 +109,23 @@ class WarehouseState:
     rows: dict[str, int] = field(default_factory=dict)
     parsers: str | None = None
     """Fingerprint of the parsers that made the published rows."""
+    log_hash: str | None = None
+    """The chain hash of event ``watermark``: the log's head as published, kept outside the log
+    so that a truncated or rewritten log is noticed."""
+    version: int | None = None
+    """The number of the warehouse version (``<root>.versions/NNNNNN``)."""
+
+    @classmethod
+    def from_json(cls, text: str) -> WarehouseState:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in json.loads(text).items() if k in known})
+
+    def same_content(self, other: WarehouseState | None) -> bool:
+        """Whether ``other`` reflects the same log with the same rows (time and version aside)."""
+        if other is None:
+            return False
+        keep = ("watermark", "rows", "parsers", "log_hash")
+        return all(getattr(self, k) == getattr(other, k) for k in keep)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,65 +136,91 @@ class PublishResult:
     removed: tuple[str, ...]
     unchanged: int
     watermark: int
+    version: int | None = None
+    """The published version (the one already published when nothing changed)."""
 
     @property
     def changed(self) -> bool:
         return bool(self.written or self.removed)
 
 
-def read_state(root: Path) -> WarehouseState | None:
-    """The state of the warehouse at ``root``, or ``None`` when nothing was published."""
-    path = Path(root) / STATE_FILE
-    if not path.exists():
-        return None
-    return WarehouseState(**json.loads(path.read_text()))
+@dataclass(frozen=True, slots=True)
+class WarehouseVersion:
+    """One published version, pinned: its files stay put while it is read."""
+
+    path: Path | None
+    """The version's directory (``None``: nothing published yet)."""
+
+    @property
+    def state(self) -> WarehouseState | None:
+        if self.path is None or not (self.path / STATE_FILE).exists():
+            return None
+        return WarehouseState.from_json((self.path / STATE_FILE).read_text())
+
+    def scan(self, table: str) -> pl.LazyFrame:
+        """A lazy frame over ``table`` in this version (see :func:`scan`)."""
+        if table not in TABLES:
+            raise ValueError(f"unknown table {table!r}; published tables are {', '.join(TABLES)}")
+        schema = table_schema(table)
+        hive = {"year": pl.Int64, "month": pl.Int64}
+        directory = None if self.path is None else self.path / table
+        if directory is None or not any(directory.glob(f"year=*/month=*/{PART_GLOB}")):
+            return pl.LazyFrame(schema={**schema, **hive})
+        return pl.scan_parquet(
+            directory / "**" / "*.parquet", hive_partitioning=True, schema=schema,
+            missing_columns="insert", extra_columns="ignore",
+        )
 
 
-def publish_tables(
-    tables: WarehouseTables, root: Path, *, watermark: int, parsers: str | None = None
-) -> PublishResult:
-    """Write every table's changed partitions under ``root`` and record the watermark.
+def versions_dir(root: Path) -> Path:
+    """Where the versions of the warehouse ``root`` live: ``<root>.versions``."""
+    root = Path(root)
+    return root.with_name(f"{root.name}.versions")
 
-    Unchanged partitions are left untouched (same bytes, same mtime); partitions that no longer
-    have rows are removed. Every changed partition is first written aside; only when all of
-    them are on disk are they renamed into place, so a failure (a full or read-only disk)
-    leaves the warehouse as it was.
+
+def current_version(root: Path) -> Path | None:
+    """The directory of the published version of ``root`` (resolved now), or ``None``.
+
+    A warehouse published before versions existed is its own (only) version.
     """
     root = Path(root)
-    staged: list[tuple[Path, Path]] = []
-    stale: list[Path] = []
-    unchanged = 0
-    try:
-        for name, frame in tables.items():
-            table_staged, table_stale, table_unchanged = _stage_table(
-                name, frame, root / name, watermark=watermark
-            )
-            staged += table_staged
-            stale += table_stale
-            unchanged += table_unchanged
-    except BaseException:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
-        raise
-    for tmp, target in staged:
-        os.replace(tmp, target)
-    for path in stale:
-        path.unlink()
-        shutil.rmtree(path.parent, ignore_errors=True)
-    state = WarehouseState(
-        watermark=watermark,
-        published_at=dt.datetime.now(dt.UTC).isoformat(),
-        rows={name: frame.height for name, frame in tables.items()},
-        parsers=parsers,
-    )
-    _atomic_write_bytes(root / STATE_FILE, json.dumps(dataclasses.asdict(state), indent=2).encode())
-    return PublishResult(
-        tuple(str(target) for _, target in staged), tuple(map(str, stale)), unchanged, watermark
-    )
+    if root.is_symlink():
+        target = Path(os.path.realpath(root))
+        return target if target.is_dir() else None
+    if root.is_dir():
+        return root
+    pointer = versions_dir(root) / POINTER_FILE
+    if pointer.is_file():
+        target = versions_dir(root) / pointer.read_text().strip()
+        return target if target.is_dir() else None
+    return None
+
+
+def open_version(home: Path | str = "data", *, warehouse: Path | str | None = None
+                 ) -> WarehouseVersion:
+    """Pin the published version of ``<home>/warehouse`` (or ``warehouse``) for reading.
+
+    Every table scanned from the returned version comes from the same publish, even if another
+    one happens meanwhile (within the grace period).
+
+    >>> import tempfile
+    >>> open_version(tempfile.mkdtemp()).state is None
+    True
+    """
+    root = Path(warehouse) if warehouse is not None else Path(home) / "warehouse"
+    return WarehouseVersion(current_version(root))
+
+
+def read_state(root: Path) -> WarehouseState | None:
+    """The state of the warehouse at ``root``, or ``None`` when nothing was published."""
+    return WarehouseVersion(current_version(Path(root))).state
 
 
 def scan(table: str, *, home: Path | str = "data") -> pl.LazyFrame:
     """A lazy frame over one published table of the warehouse under ``home``.
+
+    The published version is pinned when this is called; to read several tables of one
+    version, use :func:`open_version`.
 
     Parameters
     ----------
@@ -144,68 +236,278 @@ def scan(table: str, *, home: Path | str = "data") -> pl.LazyFrame:
     >>> scan("daily_totals", home=tempfile.mkdtemp()).collect().columns[:4]
     ['date', 'category', 'total', 'delta']
     """
-    if table not in TABLES:
-        raise ValueError(f"unknown table {table!r}; published tables are {', '.join(TABLES)}")
-    directory = Path(home) / "warehouse" / table
-    schema = table_schema(table)
-    if not any(directory.glob(f"year=*/month=*/{PART_FILE}")):
-        return pl.LazyFrame(schema={**schema, "year": pl.Int64, "month": pl.Int64})
-    return pl.scan_parquet(
-        directory / "**" / "*.parquet", hive_partitioning=True, missing_columns="insert"
+    return open_version(home).scan(table)
+
+
+def publish_tables(
+    tables: WarehouseTables,
+    root: Path,
+    *,
+    watermark: int,
+    parsers: str | None = None,
+    log_hash: str | None = None,
+    grace_s: float | None = None,
+) -> PublishResult:
+    """Publish the tables as a new version of the warehouse at ``root``, atomically.
+
+    Unchanged partitions are hard-linked from the published version (same bytes, same mtime);
+    a table without rows is one empty file. If nothing changed, no version is made and no file
+    is touched. A failure (a full or read-only disk, a kill) leaves the published version as
+    it was. Versions replaced more than ``grace_s`` seconds ago (default:
+    ``LOSSLEDGER_VERSION_GRACE_S`` or one hour) are removed.
+    """
+    root = Path(os.path.abspath(root))
+    versions = versions_dir(root)
+    versions.mkdir(parents=True, exist_ok=True)
+    with _publish_lock(versions, wait=True):
+        _remove_leftovers(root)
+        result = _publish_locked(tables, root, watermark=watermark, parsers=parsers,
+                                 log_hash=log_hash)
+        _collect_garbage(root, _grace(grace_s))
+    return result
+
+
+def clean_leftovers(root: Path) -> list[Path]:
+    """Remove what killed or failed publishes left behind; returns what was removed.
+
+    Does nothing (and touches no file) when there is nothing to remove or a publish is running.
+    """
+    root = Path(os.path.abspath(root))
+    if not _leftovers(root):
+        return []
+    with _publish_lock(versions_dir(root), wait=False) as locked:
+        return _remove_leftovers(root) if locked else []
+
+
+# --- publishing -----------------------------------------------------------------------------
+
+
+def _publish_locked(
+    tables: WarehouseTables, root: Path, *, watermark: int, parsers: str | None,
+    log_hash: str | None,
+) -> PublishResult:
+    versions = versions_dir(root)
+    current = current_version(root)
+    before = read_state(root)
+    number = _next_version(versions)
+    staging = versions / f"{_TMP}{number:06d}-{os.getpid()}"
+    staging.mkdir()
+    try:
+        written: list[str] = []
+        removed: list[str] = []
+        unchanged = 0
+        manifest: dict[str, list[str]] = {}
+        for name, frame in tables.items():
+            files, table_written, table_unchanged = _stage_table(
+                name, frame, staging, current, watermark=watermark)
+            manifest[name] = files
+            written += table_written
+            unchanged += table_unchanged
+            if current is not None:
+                kept = {str(Path(f).parent) for f in files}
+                removed += [
+                    f"{name}/{rel}" for rel in _partition_files(current / name)
+                    if str(Path(f"{name}/{rel}").parent) not in kept
+                ]
+        state = WarehouseState(
+            watermark=watermark,
+            published_at=dt.datetime.now(dt.UTC).isoformat(),
+            rows={name: frame.height for name, frame in tables.items()},
+            parsers=parsers,
+            log_hash=log_hash,
+            version=number,
+        )
+        if (not written and not removed and root.is_symlink()
+                and state.same_content(before)):
+            shutil.rmtree(staging)
+            return PublishResult((), (), unchanged, watermark, before.version if before else None)
+        _write_json(staging / STATE_FILE, dataclasses.asdict(state))
+        _write_json(staging / MANIFEST_FILE, {"version": number, "tables": manifest})
+        final = versions / f"{number:06d}"
+        os.rename(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _fsync_dir(versions)
+    _switch(root, final)
+    return PublishResult(
+        tuple(str(root / rel) for rel in written), tuple(str(root / rel) for rel in removed),
+        unchanged, watermark, number,
     )
 
 
 def _stage_table(
-    name: str, frame: pl.DataFrame, directory: Path, *, watermark: int
-) -> tuple[list[tuple[Path, Path]], list[Path], int]:
-    """Write aside the partitions of one table whose rows changed; list those now empty."""
-    keyed = frame.with_columns(_partition=PARTITION_DATE[name].dt.strftime("year=%Y/month=%m"))
-    partitions = {
-        key[0]: part.drop("_partition")
-        for key, part in keyed.partition_by("_partition", as_dict=True, maintain_order=True).items()
-    }
-    hashes = _partition_hashes(frame, keyed.get_column("_partition"))
-    staged, unchanged = [], 0
+    name: str, frame: pl.DataFrame, staging: Path, current: Path | None, *, watermark: int
+) -> tuple[list[str], list[str], int]:
+    """Put one table's partitions into the staging version: linked if unchanged, else written.
+
+    Returns the table's files (relative to the version), those written, and how many were
+    linked.
+    """
+    if frame.height == 0:
+        partitions = {EMPTY_PARTITION: frame}
+        hashes = {EMPTY_PARTITION: _content_hash(frame, "")}
+    else:
+        keyed = frame.with_columns(_partition=PARTITION_DATE[name].dt.strftime("year=%Y/month=%m"))
+        partitions = {
+            key[0]: part.drop("_partition")
+            for key, part in keyed.partition_by(
+                "_partition", as_dict=True, maintain_order=True).items()
+        }
+        hashes = _partition_hashes(frame, keyed.get_column("_partition"))
+    files, written, unchanged = [], [], 0
     for partition, rows in sorted(partitions.items()):
-        target = directory / partition / PART_FILE
-        tmp = _staged_partition(
-            target, rows, content_hash=hashes[partition], table=name, watermark=watermark
-        )
-        if tmp is None:
+        published = None if current is None else _partition_file(current / name / partition)
+        if published is not None and _stored_hash(published) == hashes[partition]:
+            relative = f"{name}/{partition}/{published.name}"
+            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+            _link_or_copy(published, staging / relative)
             unchanged += 1
         else:
-            staged.append((tmp, target))
-    stale = [
-        path for path in sorted(directory.glob(f"year=*/month=*/{PART_FILE}"))
-        if str(path.parent.relative_to(directory)) not in partitions
-    ]
-    return staged, stale, unchanged
+            relative = f"{name}/{partition}/{_part_name(hashes[partition], watermark)}"
+            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+            _write_partition(staging / relative, rows, content_hash=hashes[partition],
+                             table=name, watermark=watermark)
+            written.append(relative)
+        files.append(relative)
+    return files, written, unchanged
 
 
-def _staged_partition(
+def _part_name(content_hash: bytes, watermark: int) -> str:
+    """The file name of a partition: the same name always means the same bytes (rows, schema,
+    metadata and the writer's version all go into it)."""
+    digest = hashlib.sha256(content_hash + f"|{watermark}|{pa.__version__}".encode()).hexdigest()
+    return f"part-{digest[:16]}.parquet"
+
+
+def _partition_file(directory: Path) -> Path | None:
+    found = sorted(directory.glob(PART_GLOB))
+    return found[0] if found else None
+
+
+def _write_partition(
     target: Path, rows: pl.DataFrame, *, content_hash: bytes, table: str, watermark: int
-) -> Path | None:
-    """A temporary file beside ``target`` with the partition, unless ``target`` already has it."""
-    if target.exists() and _stored_hash(target) == content_hash:
-        return None
+) -> None:
     arrow = rows.to_arrow()
     arrow = arrow.replace_schema_metadata({
         **(arrow.schema.metadata or {}),
         _HASH_KEY: content_hash,
         b"lossledger.table": table.encode(),
         b"lossledger.watermark": str(watermark).encode(),
+        b"lossledger.schema_version": str(rows.width).encode(),
+        b"lossledger.columns": json.dumps(rows.columns).encode(),
     })
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".tmp-", delete=False) as handle:
-        tmp = Path(handle.name)
+    pq.write_table(arrow, target, compression="zstd")
+    _fsync(target)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
     try:
-        pq.write_table(arrow, tmp, compression="zstd")
-        make_readable(tmp)
-        _fsync(tmp)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp
+        os.link(source, target)
+    except OSError:  # another file system, or one without hard links
+        shutil.copy2(source, target)
+
+
+def _switch(root: Path, version: Path) -> None:
+    """Publish ``version``: the pointer file, then one rename of a new link over ``root``."""
+    versions = versions_dir(root)
+    _write_bytes_atomically(versions / POINTER_FILE, f"{version.name}\n".encode())
+    if root.is_dir() and not root.is_symlink():
+        # A warehouse from before versions: it becomes version 000000 (a moment without
+        # ``root``, once).
+        for leftover in root.rglob(f"{_TMP}*"):
+            leftover.unlink(missing_ok=True)
+        os.rename(root, versions / f"{0:06d}")
+    link = root.with_name(f".{root.name}{_TMP}link-{os.getpid()}")
+    link.unlink(missing_ok=True)
+    link.symlink_to(Path(versions.name) / version.name, target_is_directory=True)
+    os.replace(link, root)
+    _fsync_dir(root.parent)
+
+
+# --- leftovers and old versions --------------------------------------------------------------
+
+
+def _leftovers(root: Path) -> list[Path]:
+    versions = versions_dir(root)
+    found = list(versions.glob(f"{_TMP}*")) if versions.is_dir() else []
+    found += list(root.parent.glob(f".{root.name}{_TMP}*")) if root.parent.is_dir() else []
+    if root.is_dir() and not root.is_symlink():  # a warehouse from before versions
+        found += list(root.rglob(f"{_TMP}*"))
+    return found
+
+
+def _remove_leftovers(root: Path) -> list[Path]:
+    removed = _leftovers(root)
+    for path in removed:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return removed
+
+
+def _collect_garbage(root: Path, grace_s: float) -> list[Path]:
+    """Remove versions replaced more than ``grace_s`` seconds ago (never the published one)."""
+    versions = versions_dir(root)
+    current = current_version(root)
+    numbered = sorted(p for p in versions.iterdir() if _VERSION_NAME.match(p.name) and p.is_dir())
+    now = dt.datetime.now(dt.UTC)
+    removed = []
+    for older, newer in itertools.pairwise(numbered):
+        if current is not None and older.resolve() == current.resolve():
+            continue
+        if (now - _published_at(newer)).total_seconds() >= grace_s:
+            shutil.rmtree(older, ignore_errors=True)
+            removed.append(older)
+    return removed
+
+
+def _published_at(version: Path) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(
+            WarehouseState.from_json((version / STATE_FILE).read_text()).published_at)
+    except (OSError, ValueError, TypeError):
+        try:
+            return dt.datetime.fromtimestamp(version.stat().st_mtime, dt.UTC)
+        except OSError:  # gone meanwhile: nothing to date it by, so nothing is removed for it
+            return dt.datetime.now(dt.UTC)
+
+
+def _grace(grace_s: float | None) -> float:
+    if grace_s is not None:
+        return grace_s
+    return float(os.environ.get(_GRACE_ENV) or DEFAULT_GRACE_S)
+
+
+def _next_version(versions: Path) -> int:
+    numbers = [int(p.name) for p in versions.iterdir()
+               if _VERSION_NAME.match(p.name) and p.is_dir()]
+    return max(numbers, default=0) + 1
+
+
+@contextlib.contextmanager
+def _publish_lock(versions: Path, *, wait: bool) -> Iterator[bool]:
+    """The versions directory's lock; yields whether it was taken (``wait=False`` may not)."""
+    versions.mkdir(parents=True, exist_ok=True)
+    with (versions / ".lock").open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --- hashes and files -----------------------------------------------------------------------
+
+
+def _partition_files(directory: Path) -> list[str]:
+    return sorted(p.relative_to(directory).as_posix()
+                  for p in directory.glob(f"year=*/month=*/{PART_GLOB}"))
 
 
 def _partition_hashes(frame: pl.DataFrame, partitions: pl.Series) -> dict[str, bytes]:
@@ -213,16 +515,16 @@ def _partition_hashes(frame: pl.DataFrame, partitions: pl.Series) -> dict[str, b
 
     Row hashes, not serialized bytes: equal frames can differ in their buffers' slack.
     """
-    schema = str(frame.schema)
     joined = (
         pl.DataFrame({"partition": partitions, "row": frame.hash_rows(seed=0).cast(pl.String)})
         .group_by("partition", maintain_order=True)
         .agg(pl.col("row").str.join(","))
     )
-    return {
-        partition: hashlib.sha256(f"{schema}|{rows}".encode()).hexdigest().encode()
-        for partition, rows in joined.iter_rows()
-    }
+    return {partition: _content_hash(frame, rows) for partition, rows in joined.iter_rows()}
+
+
+def _content_hash(frame: pl.DataFrame, rows: str) -> bytes:
+    return hashlib.sha256(f"{frame.schema}|{rows}".encode()).hexdigest().encode()
 
 
 def _stored_hash(path: Path) -> bytes | None:
@@ -233,12 +535,14 @@ def _stored_hash(path: Path) -> bytes | None:
     return metadata.get(_HASH_KEY)
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", delete=False) as handle:
-        handle.write(data)
-        tmp = Path(handle.name)
-    make_readable(tmp)
+def _write_json(path: Path, data: object) -> None:
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    _fsync(path)
+
+
+def _write_bytes_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f"{_TMP}{path.name}-{os.getpid()}")
+    tmp.write_bytes(data)
     _fsync(tmp)
     os.replace(tmp, path)
 
@@ -249,3 +553,8 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        _fsync(path)

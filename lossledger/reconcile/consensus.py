@@ -69,13 +69,21 @@ import polars as pl
 
 from lossledger.parse.parsers.base import SOURCE_KINDS
 from lossledger.reconcile._utils import conform, digit_slip, signed, sorted_ids
+from lossledger.reconcile.copying import source_lags
+from lossledger.reconcile.evidence import delta_pins, evidence_verdicts, settled_totals
+from lossledger.reconcile.reliability import Truth, truth_discovery
+from lossledger.reconcile.runs import RUNS_SCHEMA, disagreement_runs, with_run_ids
+from lossledger.reconcile.scorecard import SOURCES_SCHEMA, source_scorecard
 
 __all__ = [
     "DAILY_TOTALS_SCHEMA",
     "DISCREPANCIES_SCHEMA",
     "DISCREPANCY_KINDS",
     "OBSERVATIONS_SCHEMA",
+    "EVIDENCE",
     "OVERRIDES_SCHEMA",
+    "RUNS_SCHEMA",
+    "SOURCES_SCHEMA",
     "STATUSES",
     "ReconcilePolicy",
     "Reconciliation",
@@ -120,6 +128,8 @@ DAILY_TOTALS_SCHEMA = pl.Schema(
         "event_ids": pl.List(pl.String),
         "sources": pl.List(pl.String),
         "seq": pl.Int64,
+        "confidence": pl.Float64,
+        "evidence": pl.String,
     }
 )
 DISCREPANCIES_SCHEMA = pl.Schema(
@@ -133,9 +143,31 @@ DISCREPANCIES_SCHEMA = pl.Schema(
         "detail": pl.String,
         "event_ids": pl.List(pl.String),
         "seq": pl.Int64,
+        "run_id": pl.String,
     }
 )
-STATUSES = ("confirmed", "single_source", "majority", "priority", "overridden", "inferred")
+STATUSES = (
+    "confirmed",
+    "single_source",
+    "series",
+    "majority",
+    "priority",
+    "contested",
+    "overridden",
+    "inferred",
+)
+EVIDENCE = (
+    "single_source",
+    "unanimous",
+    "series_fit",
+    "stated_delta",
+    "stale",
+    "agreement",
+    "priority",
+    "none",
+    "override",
+    "inference",
+)
 DISCREPANCY_KINDS = ("source_conflict", "revision", "delta_mismatch", "restatement", "gap")
 
 _KEY = ["date", "category"]
@@ -156,18 +188,58 @@ class ReconcilePolicy:
     stale_lookback_days: int = 3
     """How many earlier days a disagreeing value is compared with to call it ``stale``."""
 
+    series_window_days: int = 7
+    """How far (days) series evidence looks for a settled total before and after a cell."""
+
+    stale_max_zero_rate: float = 0.05
+    """A value repeating the day before's total loses only in a category whose settled total
+    stayed unchanged on at most this share of days that month."""
+
+    prior_accuracy: float = 0.8
+    """Accuracy assumed for a source before the data says otherwise."""
+
+    smoothing: float = 10.0
+    """Pseudo-observations shrinking a group's accuracy towards the level above it."""
+
+    false_values: int = 10
+    """Plausible false values per cell (Dong et al.'s ``n``): how unlikely two independent
+    sources are to give the same wrong value."""
+
+    decide_probability: float = 0.9
+    """Reliability-weighted agreement decides a cell only when its candidate's probability
+    reaches this; below it the cell goes to priority, then ``contested``."""
+
+    copy_min_shared: float = 3.0
+    """Expected shared false values from which two sources may be dependent."""
+
+    copy_min_share: float = 0.5
+    """Share of a pair's differing-or-shared-false cells that must be shared false values."""
+
+    lag_min_days: int = 3
+    """Days a source must equal the day before's (after's) total to be called late (early)."""
+
+    lag_min_share: float = 0.5
+    """Share of the days the total changed on which it must do so."""
+
     def __post_init__(self) -> None:
         if self.stale_lookback_days < 1:
             raise ValueError("stale_lookback_days must be at least 1")
+        if self.series_window_days < 1:
+            raise ValueError("series_window_days must be at least 1")
+        if not 0.5 < self.decide_probability <= 1:
+            raise ValueError("decide_probability must be in (0.5, 1]")
 
 
 @dataclass(frozen=True, slots=True)
 class Reconciliation:
-    """The reconciled series (:data:`DAILY_TOTALS_SCHEMA`) and what disagreed
-    (:data:`DISCREPANCIES_SCHEMA`)."""
+    """The reconciled series (:data:`DAILY_TOTALS_SCHEMA`), what disagreed
+    (:data:`DISCREPANCIES_SCHEMA`), sustained disagreements (:data:`RUNS_SCHEMA`) and a
+    scorecard of the sources (:data:`SOURCES_SCHEMA`)."""
 
     daily_totals: pl.DataFrame
     discrepancies: pl.DataFrame
+    disagreement_runs: pl.DataFrame
+    sources: pl.DataFrame
 
 
 # --- inputs -------------------------------------------------------------------------------
@@ -309,12 +381,15 @@ def value_candidates(
     """Return one row per (date, category, total) some source currently states.
 
     ``n_agree`` counts the sources giving it; the ``lead_*`` columns describe its best source
-    (highest priority, then latest received, then highest seq), whose observation speaks for
+    (highest priority, then one stating a delta, then the first source name), whose
+    observation speaks for
     the value; ``event_ids``/``seq`` cover every observation of those sources stating it,
     older events included.
     """
+    # Content, never arrival order: the best kind, then a source that states a delta, then
+    # the source name (one vote per source, so the name settles it).
     lead_order = pl.col("row").sort_by(
-        "rank", "received_at", "seq", descending=[False, True, True], nulls_last=True
+        "rank", pl.col("stated_delta").is_null(), "source"
     )
     values = votes.group_by(_VALUE_KEY).agg(
         pl.len().cast(pl.Int64).alias("n_agree"),
@@ -358,62 +433,201 @@ def with_older_support(candidates: pl.DataFrame, superseded: pl.DataFrame) -> pl
     )
 
 
-def consensus(candidates: pl.DataFrame) -> pl.DataFrame:
-    """Return the value the sources choose per (date, category), its status and rule."""
-    ordered = candidates.sort(
-        "n_agree",
-        "lead_rank",
-        "lead_received_at",
-        "lead_seq",
-        "total",
-        descending=[True, False, True, True, False],
-        nulls_last=True,
+def decided_totals(
+    candidates: pl.DataFrame, votes: pl.DataFrame, policy: ReconcilePolicy
+) -> tuple[pl.DataFrame, Truth]:
+    """Return the value chosen per (date, category), its ``status``, ``rule``, ``evidence``
+    and ``confidence``, and the source reliability learned on the way.
+
+    Every cell is decided from its own candidates, its neighbouring days (series evidence,
+    at most :attr:`ReconcilePolicy.series_window_days` away) and the reliability weights
+    (:func:`lossledger.reconcile.reliability.truth_discovery`); never from the order the
+    events arrived in.
+    """
+    settled = settled_totals(candidates)
+    n_values = pl.len().over("cell")
+    conflicting = candidates.filter(n_values > 1)
+    verdicts = evidence_verdicts(
+        conflicting,
+        settled,
+        delta_pins(votes, settled),
+        window_days=policy.series_window_days,
+        stale_max_zero_rate=policy.stale_max_zero_rate,
     )
-    decided = ordered.group_by("cell").agg(
+    year = pl.col("date").dt.year().alias("year")
+    keyed_votes = votes.select("cell", "source", "rank", "category", year, "total")
+    conflict_cells = conflicting.select("cell").unique()
+    settled_counts = (
+        keyed_votes.join(conflict_cells, on="cell", how="anti")
+        .group_by("source", "category", "year")
+        .agg(pl.len().alias("n"))
+    )
+    truth = truth_discovery(
+        settled_counts,
+        keyed_votes.join(
+            verdicts.select("cell", "total", "survives", "series_decided"),
+            on=["cell", "total"],
+        ),
+        prior=policy.prior_accuracy,
+        smoothing=policy.smoothing,
+        false_values=policy.false_values,
+        copy_min_shared=policy.copy_min_shared,
+        copy_min_share=policy.copy_min_share,
+    )
+    support = support_confidence(keyed_votes, truth.accuracy)
+    agreed = candidates.filter(n_values == 1).join(support, on=["cell", "total"], how="left")
+    single = agreed.select(
+        "cell",
+        *_KEY,
+        "total",
+        pl.col("n_agree").alias("n_sources"),
+        pl.when(pl.col("n_agree") == 1)
+        .then(pl.lit("single_source"))
+        .otherwise(pl.lit("confirmed"))
+        .alias("status"),
+        pl.when(pl.col("n_agree") == 1)
+        .then(pl.lit("chosen as the only source"))
+        .otherwise(pl.format("confirmed by {} sources", "n_agree"))
+        .alias("rule"),
+        pl.when(pl.col("n_agree") == 1)
+        .then(pl.lit("single_source"))
+        .otherwise(pl.lit("unanimous"))
+        .alias("evidence"),
+        "confidence",
+    )
+    contested = conflict_decisions(verdicts, truth.posteriors, support, policy)
+    return pl.concat([single, contested.select(single.columns)]), truth
+
+
+def support_confidence(keyed_votes: pl.DataFrame, accuracy: pl.DataFrame) -> pl.DataFrame:
+    """Return (cell, total, confidence): the chance that not every source giving the value is
+    wrong, ``1 - prod(1 - accuracy)``."""
+    return (
+        keyed_votes.join(accuracy, on=["source", "category", "year"], how="left")
+        .group_by("cell", "total")
+        .agg((1 - pl.col("accuracy")).log().sum().alias("_log_wrong"))
+        .select("cell", "total", (1 - pl.col("_log_wrong").exp()).alias("confidence"))
+    )
+
+
+def conflict_decisions(
+    verdicts: pl.DataFrame,
+    posteriors: pl.DataFrame,
+    support: pl.DataFrame,
+    policy: ReconcilePolicy,
+) -> pl.DataFrame:
+    """Return the decision for every cell whose sources disagree (see the module docstring
+    for the order of evidence)."""
+    listed = pl.format(
+        "{} ({})", "total", pl.col("sources").list.join(", ")
+    )
+    ordered = (
+        verdicts.join(posteriors.select("cell", "total", "posterior"), on=["cell", "total"])
+        .join(support.rename({"confidence": "support"}), on=["cell", "total"], how="left")
+        .with_columns(
+            listed.alias("_listed"),
+            pl.when("survives").then("lead_rank").otherwise(2**40).alias("_rk"),
+        )
+        .sort(
+            "cell", "survives", "posterior", "lead_rank", "total",
+            descending=[False, True, True, False, False],
+        )
+    )
+    alive = pl.col("survives")
+    by_rank = pl.col("total").sort_by("_rk", "total")
+    cells = ordered.group_by("cell").agg(
         pl.col("date").first(),
         pl.col("category").first(),
-        pl.col("total").first(),
-        pl.col("n_agree").sum().alias("n_sources"),
-        pl.len().alias("n_values"),
+        pl.col("total").first().alias("top_total"),
+        pl.col("posterior").first().alias("top_posterior"),
+        pl.col("support").first().alias("top_support"),
         pl.col("n_agree").first().alias("top_n"),
-        pl.col("n_agree").get(1, null_on_oob=True).alias("runner_n"),
-        pl.col("lead_rank").first().alias("top_rank"),
-        pl.col("lead_rank").get(1, null_on_oob=True).alias("runner_rank"),
-        pl.col("lead_kind").first(),
-        pl.col("lead_source").first(),
+        pl.col("n_agree").filter(alive).get(1, null_on_oob=True).alias("runner_n"),
+        pl.col("n_agree").sum().alias("n_sources"),
+        pl.col("series_decided").first(),
+        pl.col("lower").first(),
+        pl.col("lower_date").first(),
+        pl.col("upper").first(),
+        pl.col("upper_date").first(),
+        by_rank.first().alias("rank_total"),
+        pl.col("posterior").sort_by("_rk", "total").first().alias(
+            "rank_posterior"
+        ),
+        pl.col("lead_rank").filter(alive).sort().first().alias("best_rank"),
+        pl.col("lead_rank").filter(alive).sort().get(1, null_on_oob=True).alias("second_rank"),
+        pl.col("lead_kind").sort_by("_rk", "total").first().alias(
+            "rank_kind"
+        ),
+        pl.col("_listed").filter(alive).sort().str.join(" and ").alias("alive_listed"),
     )
-    return decided.select("cell", *_KEY, "total", "n_sources", *_status_and_rule())
-
-
-def _status_and_rule() -> list[pl.Expr]:
-    # Evaluated in order: a lone source, unanimity, strict plurality, kind priority, recency.
-    cases = [
-        (pl.col("n_sources") == 1, "single_source", pl.lit("chosen as the only source")),
-        (
-            pl.col("n_values") == 1,
-            "confirmed",
-            pl.format("confirmed by {} sources", "n_sources"),
-        ),
-        (
-            pl.col("top_n") > pl.col("runner_n"),
-            "majority",
-            pl.format("chosen by majority ({} of {} sources)", "top_n", "n_sources"),
-        ),
-        (
-            pl.col("top_rank") < pl.col("runner_rank"),
-            "priority",
-            pl.format("chosen by priority ({})", "lead_kind"),
-        ),
-    ]
-    status = pl.when(cases[0][0]).then(pl.lit(cases[0][1]))
-    rule = pl.when(cases[0][0]).then(cases[0][2])
-    for condition, name, text in cases[1:]:
-        status = status.when(condition).then(pl.lit(name))
-        rule = rule.when(condition).then(text)
-    return [
-        status.otherwise(pl.lit("priority")).alias("status"),
-        rule.otherwise(pl.format("chosen by latest received ({})", "lead_source")).alias("rule"),
-    ]
+    series = pl.col("series_decided").is_not_null()
+    agreement = pl.col("top_posterior") >= policy.decide_probability
+    priority = pl.col("best_rank") < pl.col("second_rank")
+    status = (
+        pl.when(series).then(pl.lit("series"))
+        .when(agreement).then(pl.lit("majority"))
+        .when(priority).then(pl.lit("priority"))
+        .otherwise(pl.lit("contested"))
+    )
+    evidence = (
+        pl.when(series).then("series_decided")
+        .when(agreement).then(pl.lit("agreement"))
+        .when(priority).then(pl.lit("priority"))
+        .otherwise(pl.lit("none"))
+    )
+    bounds = pl.format(
+        "{} on {} to {} on {}",
+        pl.col("lower").cast(pl.String).fill_null("-"),
+        pl.col("lower_date").cast(pl.String).fill_null("-"),
+        pl.col("upper").cast(pl.String).fill_null("-"),
+        pl.col("upper_date").cast(pl.String).fill_null("-"),
+    )
+    series_rule = (
+        pl.when(pl.col("series_decided") == "series_fit")
+        .then(pl.format("decided by series fit (settled {})", bounds))
+        .when(pl.col("series_decided") == "stated_delta")
+        .then(pl.lit("decided by stated delta (a source's delta pins the total)"))
+        .otherwise(pl.lit("decided by series: the other value repeats the day before's total"))
+    )
+    agreement_rule = (
+        pl.when(pl.col("top_n") > pl.col("runner_n").fill_null(0))
+        .then(pl.format("chosen by majority ({} of {} sources)", "top_n", "n_sources"))
+        .otherwise(
+            pl.format(
+                "chosen by reliability (p={})", pl.col("top_posterior").round(2).cast(pl.String)
+            )
+        )
+    )
+    rule = (
+        pl.when(series).then(series_rule)
+        .when(agreement).then(agreement_rule)
+        .when(priority).then(pl.format("chosen by priority ({})", "rank_kind"))
+        .otherwise(
+            pl.format(
+                "contested: no evidence separates {}; published the likelier (p={})",
+                "alive_listed",
+                pl.col("top_posterior").round(2).cast(pl.String),
+            )
+        )
+    )
+    confidence = (
+        pl.when(series).then("top_support")
+        .when(priority & ~agreement).then("rank_posterior")
+        .otherwise("top_posterior")
+    )
+    return cells.select(
+        "cell",
+        *_KEY,
+        pl.when(~series & ~agreement & priority)
+        .then("rank_total")
+        .otherwise("top_total")
+        .alias("total"),
+        "n_sources",
+        status.alias("status"),
+        rule.alias("rule"),
+        evidence.alias("evidence"),
+        confidence.clip(0.0, 1.0).alias("confidence"),
+    )
 
 
 def chosen_totals(
@@ -433,6 +647,14 @@ def chosen_totals(
         .otherwise("status")
         .alias("status"),
         pl.coalesce("override_rule", "rule").alias("rule"),
+        pl.when(pl.col("override_total").is_not_null())
+        .then(pl.lit("override"))
+        .otherwise("evidence")
+        .alias("evidence"),
+        pl.when(pl.col("override_total").is_not_null())
+        .then(pl.lit(1.0))
+        .otherwise("confidence")
+        .alias("confidence"),
         pl.col("n_sources").fill_null(0),
         "override_event_id",
         "override_seq",
@@ -455,6 +677,8 @@ def chosen_totals(
         pl.col("sources").fill_null(_NO_IDS),
         event_ids.alias("event_ids"),
         pl.max_horizontal("seq", "override_seq").alias("seq"),
+        "confidence",
+        "evidence",
         "cell",
     )
 
@@ -492,6 +716,9 @@ def inferred_totals(chosen: pl.DataFrame) -> pl.DataFrame:
             _NO_IDS.alias("sources"),
             "event_ids",
             "seq",
+            # The next day's confidence, no more: the inference rests on its stated delta.
+            "confidence",
+            pl.lit("inference").alias("evidence"),
             # The cell key of the day before: one day is 2**32 apart (see _cell).
             (pl.col("cell") - 2**32).alias("cell"),
         )
@@ -678,7 +905,14 @@ def _likely_cause() -> pl.Expr:
 
 def discrepancies(*parts: pl.DataFrame) -> pl.DataFrame:
     """Return all discrepancy rows in the contract's shape and a deterministic order."""
-    frames = [conform(part, DISCREPANCIES_SCHEMA) for part in parts]
+    frames = [
+        conform(
+            part if "run_id" in part.columns
+            else part.with_columns(pl.lit(None, pl.String).alias("run_id")),
+            DISCREPANCIES_SCHEMA,
+        )
+        for part in parts
+    ]
     return (
         pl.concat(frames)
         .with_columns(pl.col("event_ids").list.join(",").alias("_ids"))
@@ -740,11 +974,11 @@ def reconcile_totals(
     >>> totals = result.daily_totals.select("date", "total", "delta", "status", "event_ids")
     >>> totals.rows()  # doctest: +NORMALIZE_WHITESPACE
     [(datetime.date(2024, 1, 30), 1448, None, 'single_source', ['gs-30']),
-     (datetime.date(2024, 1, 31), 1452, 4, 'priority', ['gs-31'])]
+     (datetime.date(2024, 1, 31), 1452, 4, 'series', ['gs-31'])]
     >>> result.discrepancies.select("kind", "source", "observed", "expected").rows()
     [('source_conflict', 'ticker.en', 1448, 1452)]
     >>> result.discrepancies["detail"][0]
-    'stale: equals 2024-01-30 total; chosen by priority (official)'
+    "stale: equals 2024-01-30 total; decided by stated delta (a source's delta pins the total)"
     """
     policy = policy or ReconcilePolicy()
     overrides = active_overrides(overrides)
@@ -753,17 +987,23 @@ def reconcile_totals(
     votes = source_votes(ranked)
     superseded = superseded_observations(ranked, votes)
     candidates = value_candidates(ranked, votes, superseded)
-    chosen = chosen_totals(
-        consensus(candidates), latest_overrides(overrides, categories), candidates
-    )
+    decided, truth = decided_totals(candidates, votes, policy)
+    chosen = chosen_totals(decided, latest_overrides(overrides, categories), candidates)
     series = daily_series(chosen, inferred_totals(chosen))
+    lags = source_lags(
+        votes, series, min_days=policy.lag_min_days, min_share=policy.lag_min_share
+    )
+    conflicts = with_run_ids(source_conflicts(votes, chosen, series, policy.stale_lookback_days))
+    runs = disagreement_runs(conflicts, series, lags)
     return Reconciliation(
         daily_totals=daily_totals(series),
         discrepancies=discrepancies(
-            source_conflicts(votes, chosen, series, policy.stale_lookback_days),
+            conflicts,
             revisions(superseded),
             delta_mismatches(series),
             restatements(series),
             gaps(chosen),
         ),
+        disagreement_runs=runs,
+        sources=source_scorecard(votes, series, runs, truth, lags),
     )

@@ -45,6 +45,9 @@ PARTITION_DATE: dict[str, pl.Expr] = {
     "daily_totals": pl.col("date"),
     "discrepancies": pl.col("date"),
     "quarantine": pl.coalesce("date", pl.col("received_at").dt.date()),
+    "disagreement_runs": pl.col("first_date"),
+    # One small table: every source under the month its reports begin.
+    "sources": pl.col("first_date"),
 }
 
 

@@ -506,7 +506,7 @@ def support_confidence(keyed_votes: pl.DataFrame, accuracy: pl.DataFrame) -> pl.
         keyed_votes.join(accuracy, on=["source", "category", "year"], how="left")
         .group_by("cell", "total")
         .agg((1 - pl.col("accuracy")).log().sum().alias("_log_wrong"))
-        .select("cell", "total", (1 - pl.col("_log_wrong").exp()).alias("confidence"))
+        .select("cell", "total", (1 - pl.col("_log_wrong").exp()).round(6).alias("confidence"))
     )
 
 
@@ -626,7 +626,7 @@ def conflict_decisions(
         status.alias("status"),
         rule.alias("rule"),
         evidence.alias("evidence"),
-        confidence.clip(0.0, 1.0).alias("confidence"),
+        confidence.clip(0.0, 1.0).round(6).alias("confidence"),
     )
 
 

@@ -78,8 +78,10 @@ def accuracies(
         *_GROUP,
         ((pl.col("s") + k * pl.col("a_category")) / (pl.col("n") + k))
         .clip(0.01, 0.9999)
+        .round(12)
         .alias("accuracy"),
     )
+    by_source = by_source.with_columns(pl.col("a_source").round(12))
     return per_group, by_source.rename({"a_source": "accuracy"}).sort("source")
 
 
@@ -187,5 +189,7 @@ def candidate_posteriors(
         "cell",
         "total",
         "score",
-        (pl.col("_e") / pl.col("_e").sum().over("cell")).alias("posterior"),
+        # Rounded so that float sums in another order (another input order) cannot flip a
+        # comparison.
+        (pl.col("_e") / pl.col("_e").sum().over("cell")).round(9).alias("posterior"),
     )

@@ -473,6 +473,7 @@ def decided_totals(
         false_values=policy.false_values,
         copy_min_shared=policy.copy_min_shared,
         copy_min_share=policy.copy_min_share,
+        decide_probability=policy.decide_probability,
     )
     support = support_confidence(keyed_votes, truth.accuracy)
     agreed = candidates.filter(n_values == 1).join(support, on=["cell", "total"], how="left")
@@ -522,7 +523,9 @@ def conflict_decisions(
         "{} ({})", "total", pl.col("sources").list.join(", ")
     )
     ordered = (
-        verdicts.join(posteriors.select("cell", "total", "posterior"), on=["cell", "total"])
+        verdicts.join(
+            posteriors.select("cell", "total", "posterior", "independent"), on=["cell", "total"]
+        )
         .join(support.rename({"confidence": "support"}), on=["cell", "total"], how="left")
         .with_columns(
             listed.alias("_listed"),
@@ -540,6 +543,7 @@ def conflict_decisions(
         pl.col("category").first(),
         pl.col("total").first().alias("top_total"),
         pl.col("posterior").first().alias("top_posterior"),
+        pl.col("independent").first().alias("top_independent"),
         pl.col("support").first().alias("top_support"),
         pl.col("n_agree").first().alias("top_n"),
         pl.col("n_agree").filter(alive).get(1, null_on_oob=True).alias("runner_n"),
@@ -561,7 +565,11 @@ def conflict_decisions(
         pl.col("_listed").filter(alive).sort().str.join(" and ").alias("alive_listed"),
     )
     series = pl.col("series_decided").is_not_null()
-    agreement = pl.col("top_posterior") >= policy.decide_probability
+    # Agreement needs agreeing sources: one source's record alone, however good, does not
+    # outvote another source (two history files with no separating evidence are contested).
+    agreement = (pl.col("top_posterior") >= policy.decide_probability) & (
+        pl.col("top_independent") >= 2
+    )
     priority = pl.col("best_rank") < pl.col("second_rank")
     status = (
         pl.when(series).then(pl.lit("series"))

@@ -15,8 +15,13 @@ The model is Dong, Berti-Equille and Srivastava's (VLDB 2009), a refinement of T
 * the probability that a candidate is the truth is the softmax of the votes over the
   candidates the series evidence left (:mod:`lossledger.reconcile.evidence`), 1 for the one
   candidate of a cell the series decided, 1 for the value of a settled cell;
+* accuracy is learned from the *settled* consensus only: cells all sources agree on, cells
+  the series evidence decided, and cells where at least two independent sources agree with
+  probability ``decide_probability``. Contested cells teach nothing (otherwise a source would
+  grow more reliable by winning the very coin tosses its reliability decides);
 * accuracy, copying and probabilities are recomputed in turn until the probabilities move by
-  less than ``1e-6`` (a fixed point; at most ``max_iterations``).
+  less than ``1e-6`` (a fixed point: the settled set no longer changes; at most
+  ``max_iterations``).
 
 Settled cells only enter through per-(source, category, year) counts, so one step costs a few
 group-bys over the conflicting cells. The step is global: every observation can move every
@@ -43,7 +48,8 @@ class Truth:
     """What truth discovery settled on."""
 
     posteriors: pl.DataFrame
-    """cell, total, posterior (0..1), score: one row per conflicting candidate."""
+    """cell, total, score, independent (sources not copying another that gives the same
+    value), posterior (0..1): one row per conflicting candidate."""
     accuracy: pl.DataFrame
     """source, category, year, accuracy: per group of votes."""
     source_accuracy: pl.DataFrame
@@ -94,6 +100,7 @@ def truth_discovery(
     false_values: int,
     copy_min_shared: float,
     copy_min_share: float,
+    decide_probability: float,
     max_iterations: int = 30,
 ) -> Truth:
     """Iterate accuracy, copying and candidate probabilities to a fixed point.
@@ -113,7 +120,8 @@ def truth_discovery(
     votes = conflict_votes.with_columns(
         pl.col("survives").cast(pl.Float64).alias("alive"),
     ).with_columns(
-        (pl.col("alive") / pl.col("alive").sum().over("cell")).alias("p_true")
+        (pl.col("alive") / pl.col("alive").sum().over("cell")).alias("p_true"),
+        pl.col("series_decided").is_not_null().alias("settled"),
     )
     candidates = votes.select("cell", "total", "survives", "series_decided").unique(
         ["cell", "total"]
@@ -122,13 +130,14 @@ def truth_discovery(
     copies = empty_copies
     iterations = 0
     posteriors = candidates.select(
-        "cell", "total", pl.lit(0.0).alias("score"), pl.lit(1.0).alias("posterior")
+        "cell", "total", pl.lit(0.0).alias("score"), pl.lit(0, pl.Int64).alias("independent"),
+        pl.lit(1.0).alias("posterior"),
     )
     per_group, per_source = accuracies(
         counts_fixed.select(*_GROUP, "n", "s"), prior=prior, smoothing=smoothing
     )
     for iterations in range(1, max_iterations + 1):  # noqa: B007
-        conflict_counts = votes.group_by(_GROUP).agg(
+        conflict_counts = votes.filter("settled").group_by(_GROUP).agg(
             pl.len().cast(pl.Float64).alias("n"), pl.col("p_true").sum().alias("s")
         )
         counts = (
@@ -143,8 +152,12 @@ def truth_discovery(
             else empty_copies
         )
         posteriors = candidate_posteriors(votes, per_group, copies, false_values=false_values)
-        updated = votes.drop("p_true").join(
-            posteriors.select("cell", "total", pl.col("posterior").alias("p_true")),
+        agreed = (pl.col("posterior") >= decide_probability) & (pl.col("independent") >= 2)
+        settled = pl.col("series_decided").is_not_null() | agreed.any().over("cell")
+        updated = votes.drop("p_true", "settled").join(
+            posteriors.select(
+                "cell", "total", pl.col("posterior").alias("p_true"), settled.alias("settled")
+            ),
             on=["cell", "total"],
             how="left",
         )
@@ -165,23 +178,30 @@ def candidate_posteriors(
     """Return cell, total, score and posterior for every conflicting candidate."""
     log_n = math.log(false_values)
     weighted = votes.join(accuracy, on=_GROUP, how="left").with_columns(
-        (log_n + (pl.col("accuracy") / (1 - pl.col("accuracy"))).log()).alias("weight")
+        (log_n + (pl.col("accuracy") / (1 - pl.col("accuracy"))).log()).alias("weight"),
+        pl.lit(False).alias("echo"),
     )
     if copies.height:
         # A copier adds nothing to a value its original also gives.
         supported = votes.select("cell", "total", pl.col("source").alias("original"))
         echoed = copies.join(supported, on="original").select("cell", "total", "source").unique()
-        weighted = weighted.join(
-            echoed.with_columns(pl.lit(True).alias("echo")),
-            on=["cell", "total", "source"],
-            how="left",
-        ).with_columns(
-            pl.when(pl.col("echo").fill_null(False)).then(0.0).otherwise("weight").alias("weight")
+        weighted = (
+            weighted.drop("echo")
+            .join(
+                echoed.with_columns(pl.lit(True).alias("echo")),
+                on=["cell", "total", "source"],
+                how="left",
+            )
+            .with_columns(pl.col("echo").fill_null(False))
+            .with_columns(
+                pl.when("echo").then(0.0).otherwise("weight").alias("weight")
+            )
         )
     scores = weighted.group_by("cell", "total").agg(
-        pl.col("weight").sum().alias("score"),
-        pl.col("survives").first(),
         pl.col("series_decided").first(),
+        pl.col("weight").sum().alias("score"),
+        (~pl.col("echo")).sum().cast(pl.Int64).alias("independent"),
+        pl.col("survives").first(),
     )
     best = pl.when(pl.col("survives")).then("score").max().over("cell")
     exp = pl.when(pl.col("survives")).then((pl.col("score") - best).exp()).otherwise(0.0)
@@ -189,6 +209,8 @@ def candidate_posteriors(
         "cell",
         "total",
         "score",
+        "independent",
+        "series_decided",
         # Rounded so that float sums in another order (another input order) cannot flip a
         # comparison.
         (pl.col("_e") / pl.col("_e").sum().over("cell")).round(9).alias("posterior"),

@@ -137,8 +137,11 @@ def truth_discovery(
         counts_fixed.select(*_GROUP, "n", "s"), prior=prior, smoothing=smoothing
     )
     for iterations in range(1, max_iterations + 1):  # noqa: B007
-        conflict_counts = votes.filter("settled").group_by(_GROUP).agg(
-            pl.len().cast(pl.Float64).alias("n"), pl.col("p_true").sum().alias("s")
+        # Every group appears (n = 0 where nothing is settled yet), so every vote has an
+        # accuracy: the shrunk one of the level above when its own group taught nothing.
+        counted = pl.col("settled").cast(pl.Float64)
+        conflict_counts = votes.group_by(_GROUP).agg(
+            counted.sum().alias("n"), (pl.col("p_true") * counted).sum().alias("s")
         )
         counts = (
             pl.concat([counts_fixed.select(*_GROUP, "n", "s"), conflict_counts])

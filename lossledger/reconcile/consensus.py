@@ -583,12 +583,15 @@ def conflict_decisions(
         .when(priority).then(pl.lit("priority"))
         .otherwise(pl.lit("none"))
     )
-    bounds = pl.format(
-        "{} on {} to {} on {}",
-        pl.col("lower").cast(pl.String).fill_null("-"),
-        pl.col("lower_date").cast(pl.String).fill_null("-"),
-        pl.col("upper").cast(pl.String).fill_null("-"),
-        pl.col("upper_date").cast(pl.String).fill_null("-"),
+    bounds = pl.concat_str(
+        pl.when(pl.col("lower").is_not_null()).then(
+            pl.format("{} on {} before", "lower", "lower_date")
+        ),
+        pl.when(pl.col("upper").is_not_null()).then(
+            pl.format("{} on {} after", "upper", "upper_date")
+        ),
+        separator=", ",
+        ignore_nulls=True,
     )
     series_rule = (
         pl.when(pl.col("series_decided") == "series_fit")

@@ -563,6 +563,7 @@ def conflict_decisions(
             "rank_kind"
         ),
         pl.col("_listed").filter(alive).sort().str.join(" and ").alias("alive_listed"),
+        alive.sum().alias("n_alive"),
     )
     series = pl.col("series_decided").is_not_null()
     # Agreement needs agreeing sources: one source's record alone, however good, does not
@@ -621,10 +622,13 @@ def conflict_decisions(
             )
         )
     )
+    # A contested cell claims no more than a coin toss among the candidates left standing:
+    # the reliability that picked the published one is named in the rule, not claimed here.
     confidence = (
         pl.when(series).then("top_support")
-        .when(priority & ~agreement).then("rank_posterior")
-        .otherwise("top_posterior")
+        .when(agreement).then("top_posterior")
+        .when(priority).then("rank_posterior")
+        .otherwise(1 / pl.col("n_alive"))
     )
     return cells.select(
         "cell",

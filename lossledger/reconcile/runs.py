@@ -4,8 +4,9 @@ A run is a maximal stretch of consecutive days with a ``source_conflict`` of the
 and category. Its ``pattern`` says what the disagreement looks like:
 
 * ``stale``: the source repeats one value, the published total of the day before the run;
-* ``lag``: each day the source gives the published total of the day before (or after: a
-  negative ``typical_offset``-free lead), the source's detected lag if it has one;
+* ``lag``: two or more days on each of which the source gives the published total of the
+  day before (a day late) or of the day after (a day early); also a single such day of a
+  source whose lag :func:`lossledger.reconcile.copying.source_lags` detected;
 * ``offset``: two or more days the source differs by the same amount, or by varying amounts
   (``typical_offset`` is then the median);
 * ``slip``: a single day that is none of the above (a keying slip, a wrong figure).
@@ -51,6 +52,12 @@ def with_run_ids(conflicts: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _every_known_day(matches: pl.Expr) -> pl.Expr:
+    """True when ``matches`` holds on every day where it is known, and on at least one (the
+    day before the first report, or after the last, has no published total)."""
+    return matches.fill_null(True).all() & matches.fill_null(False).any()
+
+
 def disagreement_runs(
     conflicts: pl.DataFrame, series: pl.DataFrame, lags: pl.DataFrame
 ) -> pl.DataFrame:
@@ -87,8 +94,8 @@ def disagreement_runs(
         pl.col("observed").n_unique().alias("n_observed"),
         pl.col("observed").first().alias("first_observed"),
         pl.col("before").first().alias("before_run"),
-        (pl.col("observed") == pl.col("before")).fill_null(False).all().alias("all_late"),
-        (pl.col("observed") == pl.col("after")).fill_null(False).all().alias("all_early"),
+        _every_known_day(pl.col("observed") == pl.col("before")).alias("all_late"),
+        _every_known_day(pl.col("observed") == pl.col("after")).alias("all_early"),
         pl.col("offset").n_unique().alias("n_offsets"),
         pl.col("offset").median().round().cast(pl.Int64).alias("typical_offset"),
         pl.col("event_ids").list.explode(keep_nulls=False, empty_as_null=False).unique().sort().alias("event_ids"),

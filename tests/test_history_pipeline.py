@@ -125,3 +125,25 @@ def test_a_newer_version_of_a_history_file_speaks_for_its_source(tmp_path: Path)
         (pl.col("date") == dt.date(2024, 1, 31)) & (pl.col("category") == "tanks")
     ).row(0, named=True)
     assert (tank["total"], tank["status"], tank["event_ids"]) == (6311, "single_source", [new_id])
+
+
+def test_status_shows_the_scorecard_of_the_sources(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from lossledger.pipeline import RunSettings
+    from lossledger.status import status_tables
+
+    home = tmp_path / "home"
+    ingest(home, MINFIN, source="minfin")
+    build(home, publish_to=home / "warehouse")
+    settings = RunSettings.resolve(home)
+    console = Console(width=200, record=True)
+    with settings.store() as store:
+        for table in status_tables(store, settings):
+            console.print(table)
+    text = console.export_text()
+    assert "sources" in text
+    line = next(line for line in text.splitlines() if line.lstrip("│ ").startswith("minfin"))
+    cells = [cell.strip() for cell in line.strip("│ ").split("│")]
+    assert cells[:5] == ["minfin", "history", str(minfin_series().height), "100.00%", "0"]
+    assert cells[-2:] == ["2022-02-24", "2026-08-22"]

@@ -69,7 +69,9 @@ def _two_histories(petroivaniuk: pl.DataFrame, minfin: pl.DataFrame, first: str)
 
 @pytest.fixture(scope="module")
 def histories(petroivaniuk: pl.DataFrame, minfin: pl.DataFrame) -> dict[str, Reconciliation]:
-    return {first: _two_histories(petroivaniuk, minfin, first) for first in ("petroivaniuk", "minfin")}
+    return {
+        first: _two_histories(petroivaniuk, minfin, first) for first in ("petroivaniuk", "minfin")
+    }
 
 
 @pytest.fixture(scope="module")

@@ -83,7 +83,9 @@ def test_three_copies_of_a_stale_value_do_not_outvote_the_official_post(
     # The tickers' shared false values make them dependent: b and c copy a (ties between
     # equal kinds go to the source name, never to arrival order).
     copies = dict(result.sources.select("source", "copies_of").iter_rows())
-    assert copies == {GS: None, "ticker.a": None, "ticker.b": "ticker.a", "ticker.c": "ticker.a, ticker.b"}
+    assert copies == {
+        GS: None, "ticker.a": None, "ticker.b": "ticker.a", "ticker.c": "ticker.a, ticker.b"
+    }
     runs = result.disagreement_runs
     assert runs.height == 9
     assert set(runs["pattern"]) == {"stale"}
@@ -153,9 +155,9 @@ def test_a_sustained_offset_is_one_run_with_its_typical_offset() -> None:
     assert totals(result) == TRUTH[1:12]
     run = result.disagreement_runs.row(0, named=True)
     assert result.disagreement_runs.height == 1
-    assert (run["source"], run["first_date"], run["days"], run["pattern"], run["typical_offset"]) == (
-        "history.b", day(4), 6, "offset", 28
-    )
+    assert (
+        run["source"], run["first_date"], run["days"], run["pattern"], run["typical_offset"]
+    ) == ("history.b", day(4), 6, "offset", 28)
     assert run["detail"] == "history.b +28 on armored_vehicles for 6 days"
     assert result.sources.filter(source="history.b")["runs"].item() == 1
 

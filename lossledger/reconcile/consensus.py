@@ -8,28 +8,48 @@ Input ``observations`` (polars DataFrame, valid rows only, retracted reports alr
 Input ``overrides`` (polars DataFrame, active TotalOverridden decisions only):
     event_id: str, seq: Int64, date: Date, category: str, total: Int64, reason: str, actor: str
 
-Output :class:`Reconciliation` with two frames:
+Output :class:`Reconciliation` with four frames:
     daily_totals: date, category, total, delta, stated_delta, status, n_sources,
-                  event_ids (List[str]), sources (List[str]), seq (Int64)
+                  event_ids (List[str]), sources (List[str]), seq (Int64),
+                  confidence (Float64, 0..1), evidence (str, :data:`EVIDENCE`)
     discrepancies: date, category, kind, source, expected (Int64), observed (Int64),
-                   detail (str), event_ids (List[str]), seq (Int64)
+                   detail (str), event_ids (List[str]), seq (Int64), run_id (str)
+    disagreement_runs: :data:`lossledger.reconcile.runs.RUNS_SCHEMA`
+    sources: :data:`lossledger.reconcile.scorecard.SOURCES_SCHEMA`
 
 Rules (one function below per rule):
 
 * Per source, the observation of its newest event (highest ``seq``) speaks for it on a
   (date, category); older differing values become ``revision`` discrepancies.
-* Across distinct sources: the value most sources give wins (``majority``); on a tie the value
-  whose best source kind ranks highest in :attr:`ReconcilePolicy.priority` wins, then the value
-  whose leading source was received last (both ``priority``). ``confirmed`` when all (>= 2)
-  sources agree, ``single_source`` when only one reports. The latest active override replaces
-  the total (``overridden``).
+* Across distinct sources (issue 11), evidence in this order decides, and ``evidence`` says
+  which: (1) the cumulative series and stated deltas (:mod:`lossledger.reconcile.evidence`:
+  ``series_fit``, ``stated_delta``, ``stale``; status ``series``); (2) agreement of at least
+  two independent sources whose reliability-weighted probability reaches
+  :attr:`ReconcilePolicy.decide_probability` (:mod:`lossledger.reconcile.reliability`, copies
+  discounted by :mod:`lossledger.reconcile.copying`; status ``majority``); (3) the best source
+  kind in :attr:`ReconcilePolicy.priority` when it is unique (``priority``); otherwise the
+  cell is ``contested`` (confidence ``1 / candidates``; the likelier value by reliability, then
+  the smaller total, is published). Nothing depends on ``seq`` or ``received_at`` except which
+  event of one source is its newest. ``confirmed`` when all (>= 2) sources agree,
+  ``single_source`` when only one reports. The latest active override replaces the total
+  (``overridden``).
+* Which days a new observation on day d can change: the decisions of days d - w .. d + w
+  (w = :attr:`ReconcilePolicy.series_window_days`: series bounds, stale and delta pins look
+  at most that far), the lines of days d and d + 1 along the category (delta, gaps,
+  inference), and, through the source reliabilities (one cheap global step over
+  per-(source, category, year) counts), the probabilities of ``majority`` cells and the pick
+  among a ``contested`` cell's candidates anywhere. A window run recomputes the reliabilities
+  globally, then decides only its window's cells from (their candidates, the days within w,
+  the reliabilities).
+* Disagreeing sources' consecutive days form ``disagreement_runs``
+  (:mod:`lossledger.reconcile.runs`); :mod:`lossledger.reconcile.scorecard` scores each source.
 * Every source that disagrees with the chosen total is a ``source_conflict`` whose detail starts
   with its likely cause (``stale``, ``typo`` or ``other``) and names the deciding rule.
 * Along each category: ``delta``, ``delta_mismatch``, ``restatement``, ``gap``; a missing day
   is ``inferred`` from the next day's stated delta.
 
-Status vocabulary (:data:`STATUSES`): ``confirmed``, ``single_source``, ``majority``,
-``priority``, ``overridden``, ``inferred``.
+Status vocabulary (:data:`STATUSES`): ``confirmed``, ``single_source``, ``series``,
+``majority``, ``priority``, ``contested``, ``overridden``, ``inferred``.
 
 Discrepancy kinds (:data:`DISCREPANCY_KINDS`), with ``expected``/``observed``, ``source`` and
 ``detail``:
@@ -38,8 +58,11 @@ Discrepancy kinds (:data:`DISCREPANCY_KINDS`), with ``expected``/``observed``, `
   ``"<cause>; <rule>"`` where cause is ``stale: equals <date> total``,
   ``typo: one digit changed (<observed> vs <expected>)``,
   ``typo: adjacent digits swapped (<observed> vs <expected>)`` or ``other: differs by <±n>``,
-  and rule is ``chosen by majority (<k> of <n> sources)``, ``chosen by priority (<kind>)``,
-  ``chosen by latest received (<source>)``, ``chosen by override: <reason> (<actor>)``
+  and rule is ``decided by series fit (settled <t> on <date> before, <t> on <date> after)``,
+  ``decided by stated delta (...)``, ``decided by series: the other value repeats the day
+  before's total``, ``chosen by majority (<k> of <n> sources)``, ``chosen by reliability
+  (p=<p>)``, ``chosen by priority (<kind>)``, ``contested: no evidence separates <v> (<sources>)
+  and <v> (<sources>); published the likelier (p=<p>)``, ``chosen by override: <reason> (<actor>)``
   (``confirmed by <n> sources`` / ``chosen as the only source`` cannot disagree).
 * ``revision``: newer / older value; the source;
   ``revised from <old> to <new> (event <old id> superseded by <new id>)``.
@@ -79,8 +102,8 @@ __all__ = [
     "DAILY_TOTALS_SCHEMA",
     "DISCREPANCIES_SCHEMA",
     "DISCREPANCY_KINDS",
-    "OBSERVATIONS_SCHEMA",
     "EVIDENCE",
+    "OBSERVATIONS_SCHEMA",
     "OVERRIDES_SCHEMA",
     "RUNS_SCHEMA",
     "SOURCES_SCHEMA",

@@ -54,7 +54,8 @@ def copy_pairs(
         & (pl.col("shared_false") >= min_share * (pl.col("shared_false") + pl.col("differ")))
     )
     a_copies = pl.col("rank") > pl.col("rank_b")
-    a_copies = a_copies | ((pl.col("rank") == pl.col("rank_b")) & (pl.col("source") > pl.col("source_b")))
+    same_rank = pl.col("rank") == pl.col("rank_b")
+    a_copies = a_copies | (same_rank & (pl.col("source") > pl.col("source_b")))
     return dependent.select(
         pl.when(a_copies).then("source").otherwise("source_b").alias("source"),
         pl.when(a_copies).then("source_b").otherwise("source").alias("original"),

@@ -82,7 +82,9 @@ def delta_pins(votes: pl.DataFrame, settled: pl.DataFrame) -> pl.DataFrame:
         (pl.col("cell") - _DAY).alias("cell"),
         (pl.col("total") - pl.col("stated_delta")).alias("total"),
     )
-    day_before = settled.select((pl.col("cell") + _DAY).alias("cell"), pl.col("total").alias("prev"))
+    day_before = settled.select(
+        (pl.col("cell") + _DAY).alias("cell"), pl.col("total").alias("prev")
+    )
     from_same_day = stating.join(day_before, on="cell").select(
         "cell", (pl.col("prev") + pl.col("stated_delta")).alias("total")
     )

@@ -114,8 +114,8 @@ def truth_discovery(
         total, ``survives`` (bool, series evidence left it) and ``series_decided`` (null when
         the series left more than one candidate).
     """
-    counts_fixed = settled_counts.with_columns(pl.col("n").cast(pl.Float64).alias("s")).with_columns(
-        pl.col("n").cast(pl.Float64)
+    counts_fixed = settled_counts.with_columns(
+        pl.col("n").cast(pl.Float64), pl.col("n").cast(pl.Float64).alias("s")
     )
     votes = conflict_votes.with_columns(
         pl.col("survives").cast(pl.Float64).alias("alive"),

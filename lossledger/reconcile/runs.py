@@ -20,7 +20,7 @@ import datetime as dt
 
 import polars as pl
 
-__all__ = ["RUN_PATTERNS", "RUNS_SCHEMA", "disagreement_runs", "with_run_ids"]
+__all__ = ["RUNS_SCHEMA", "RUN_PATTERNS", "disagreement_runs", "with_run_ids"]
 
 RUN_PATTERNS = ("offset", "stale", "lag", "slip")
 RUNS_SCHEMA = pl.Schema(
@@ -98,7 +98,11 @@ def disagreement_runs(
         _every_known_day(pl.col("observed") == pl.col("after")).alias("all_early"),
         pl.col("offset").n_unique().alias("n_offsets"),
         pl.col("offset").median().round().cast(pl.Int64).alias("typical_offset"),
-        pl.col("event_ids").list.explode(keep_nulls=False, empty_as_null=False).unique().sort().alias("event_ids"),
+        pl.col("event_ids")
+        .list.explode(keep_nulls=False, empty_as_null=False)
+        .unique()
+        .sort()
+        .alias("event_ids"),
         pl.col("seq").max(),
     ).join(lags.select("source", "lag_days"), on="source", how="left")
     stale = (pl.col("n_observed") == 1) & (pl.col("first_observed") == pl.col("before_run"))

@@ -116,6 +116,13 @@ def test_a_report_of_a_new_month_rewrites_only_that_month(
         "observations/year=2024/month=02/part-0.parquet",
         "daily_totals/year=2024/month=02/part-0.parquet",
         "discrepancies/year=2024/month=02/part-0.parquet",
+        # Issue 11: a day's stated delta pins the day before. The re-dated post's +4 on
+        # 1 Feb makes the ticker's stale 1448 on 31 Jan fit too, so 31 Jan is now decided
+        # by priority, not by the official delta: January's rows change for a reason.
+        "daily_totals/year=2024/month=01/part-0.parquet",
+        "discrepancies/year=2024/month=01/part-0.parquet",
+        # The scorecard counts every source's cells.
+        "sources/year=2024/month=01/part-0.parquet",
     ])
     assert read_state(published / "warehouse").watermark == 4
 

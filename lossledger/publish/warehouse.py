@@ -134,7 +134,7 @@ def scan(table: str, *, home: Path | str = "data") -> pl.LazyFrame:
     ----------
     table
         One of ``reports``, ``observations``, ``daily_totals``, ``discrepancies``,
-        ``quarantine``.
+        ``quarantine``, ``disagreement_runs``, ``sources``.
     home
         The lossledger home directory (the warehouse is ``<home>/warehouse``).
 
@@ -166,15 +166,21 @@ def _stage_table(
     }
     hashes = _partition_hashes(frame, keyed.get_column("_partition"))
     staged, unchanged = [], 0
-    for partition, rows in sorted(partitions.items()):
-        target = directory / partition / PART_FILE
-        tmp = _staged_partition(
-            target, rows, content_hash=hashes[partition], table=name, watermark=watermark
-        )
-        if tmp is None:
-            unchanged += 1
-        else:
-            staged.append((tmp, target))
+    try:
+        for partition, rows in sorted(partitions.items()):
+            target = directory / partition / PART_FILE
+            tmp = _staged_partition(
+                target, rows, content_hash=hashes[partition], table=name, watermark=watermark
+            )
+            if tmp is None:
+                unchanged += 1
+            else:
+                staged.append((tmp, target))
+    except BaseException:
+        # This table's partitions written aside so far are not yet the caller's to clean.
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
     stale = [
         path for path in sorted(directory.glob(f"year=*/month=*/{PART_FILE}"))
         if str(path.parent.relative_to(directory)) not in partitions

@@ -498,8 +498,9 @@ def decided_totals(
         copy_min_share=policy.copy_min_share,
         decide_probability=policy.decide_probability,
     )
-    support = support_confidence(keyed_votes, truth.accuracy)
-    agreed = candidates.filter(n_values == 1).join(support, on=["cell", "total"], how="left")
+    agreed = candidates.filter(n_values == 1).with_columns(
+        support_confidence(pl.col("n_agree"), policy.prior_accuracy).alias("confidence")
+    )
     single = agreed.select(
         "cell",
         *_KEY,
@@ -519,25 +520,24 @@ def decided_totals(
         .alias("evidence"),
         "confidence",
     )
-    contested = conflict_decisions(verdicts, truth.posteriors, support, policy)
+    contested = conflict_decisions(verdicts, truth.posteriors, policy)
     return pl.concat([single, contested.select(single.columns)]), truth
 
 
-def support_confidence(keyed_votes: pl.DataFrame, accuracy: pl.DataFrame) -> pl.DataFrame:
-    """Return (cell, total, confidence): the chance that not every source giving the value is
-    wrong, ``1 - prod(1 - accuracy)``."""
-    return (
-        keyed_votes.join(accuracy, on=["source", "category", "year"], how="left")
-        .group_by("cell", "total")
-        .agg((1 - pl.col("accuracy")).log().sum().alias("_log_wrong"))
-        .select("cell", "total", (1 - pl.col("_log_wrong").exp()).round(6).alias("confidence"))
-    )
+def support_confidence(n_sources: pl.Expr, accuracy: float) -> pl.Expr:
+    """Return the chance that not all of ``n_sources`` sources of ``accuracy`` are wrong,
+    ``1 - (1 - accuracy) ** n``.
+
+    The policy's prior accuracy, not the learned one: a settled cell's confidence then changes
+    only when its own sources do, so a new report does not rewrite every published partition
+    (learned reliabilities move a little with every observation).
+    """
+    return (1 - (1 - accuracy) ** n_sources).round(6)
 
 
 def conflict_decisions(
     verdicts: pl.DataFrame,
     posteriors: pl.DataFrame,
-    support: pl.DataFrame,
     policy: ReconcilePolicy,
 ) -> pl.DataFrame:
     """Return the decision for every cell whose sources disagree (see the module docstring
@@ -549,7 +549,6 @@ def conflict_decisions(
         verdicts.join(
             posteriors.select("cell", "total", "posterior", "independent"), on=["cell", "total"]
         )
-        .join(support.rename({"confidence": "support"}), on=["cell", "total"], how="left")
         .with_columns(
             listed.alias("_listed"),
             pl.when("survives").then("lead_rank").otherwise(2**40).alias("_rk"),
@@ -567,7 +566,9 @@ def conflict_decisions(
         pl.col("total").first().alias("top_total"),
         pl.col("posterior").first().alias("top_posterior"),
         pl.col("independent").first().alias("top_independent"),
-        pl.col("support").first().alias("top_support"),
+        support_confidence(pl.col("n_agree"), policy.prior_accuracy).first().alias(
+            "top_support"
+        ),
         pl.col("n_agree").first().alias("top_n"),
         pl.col("n_agree").filter(alive).get(1, null_on_oob=True).alias("runner_n"),
         pl.col("n_agree").sum().alias("n_sources"),
@@ -649,8 +650,9 @@ def conflict_decisions(
     # the reliability that picked the published one is named in the rule, not claimed here.
     confidence = (
         pl.when(series).then("top_support")
-        .when(agreement).then("top_posterior")
-        .when(priority).then("rank_posterior")
+        # Two decimals: learned probabilities move a little with every new observation.
+        .when(agreement).then(pl.col("top_posterior").round(2))
+        .when(priority).then(pl.col("rank_posterior").round(2))
         .otherwise(1 / pl.col("n_alive"))
     )
     return cells.select(

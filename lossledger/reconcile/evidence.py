@@ -16,9 +16,11 @@ survives it):
    (in the same calendar month) almost never stays unchanged from one day to the next, is a
    stale copy and loses.
 
-All of this depends only on the cell's candidates and on the days at most ``window_days``
-before and after it, so a new observation on day d can change these verdicts on days
-d - window_days .. d + window_days only.
+All of this depends only on the cell's candidates, on the days at most ``window_days``
+before and after it, and on how often its category stood still in its calendar month. So a
+new observation on day d can change these verdicts on days d - window_days .. d + window_days
+and, through the month's zero-change rate, on the other days of d's month (and of the months
+that window touches).
 """
 
 from __future__ import annotations

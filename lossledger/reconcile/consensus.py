@@ -567,7 +567,8 @@ def conflict_decisions(
         pl.col("total").first().alias("top_total"),
         pl.col("posterior").first().alias("top_posterior"),
         pl.col("independent").first().alias("top_independent"),
-        support_confidence(pl.col("n_agree"), policy.prior_accuracy).first().alias(
+        # The series that ruled out the other candidates counts as one more witness.
+        support_confidence(pl.col("n_agree") + 1, policy.prior_accuracy).first().alias(
             "top_support"
         ),
         pl.col("n_agree").first().alias("top_n"),

@@ -37,8 +37,8 @@ Rules (one function below per rule):
   (w = :attr:`ReconcilePolicy.series_window_days`: series bounds and delta pins look at most
   that far) and of the days of the calendar months those touch (the month's zero-change rate
   says whether repeating yesterday is ``stale``), the lines of days d and d + 1 along the
-  category (delta, gaps, inference), and, through the source reliabilities (one cheap global step over
-  per-(source, category, year) counts), the probabilities of ``majority`` cells and the pick
+  category (delta, gaps, inference), and, through the source reliabilities (one cheap
+  global step over per-(source, category, year) counts), the probabilities of ``majority`` cells and the pick
   among a ``contested`` cell's candidates anywhere. A window run recomputes the reliabilities
   globally, then decides only its window's cells from (their candidates, the days within w,
   the reliabilities).

@@ -38,10 +38,10 @@ Rules (one function below per rule):
   that far) and of the days of the calendar months those touch (the month's zero-change rate
   says whether repeating yesterday is ``stale``), the lines of days d and d + 1 along the
   category (delta, gaps, inference), and, through the source reliabilities (one cheap
-  global step over per-(source, category, year) counts), the probabilities of ``majority`` cells and the pick
-  among a ``contested`` cell's candidates anywhere. A window run recomputes the reliabilities
-  globally, then decides only its window's cells from (their candidates, the days within w,
-  the reliabilities).
+  global step over per-(source, category, year) counts), the probabilities of ``majority``
+  cells and the pick among a ``contested`` cell's candidates anywhere. A window run
+  recomputes the reliabilities globally, then decides only its window's cells from (their
+  candidates, the days within w, the reliabilities).
 * Disagreeing sources' consecutive days form ``disagreement_runs``
   (:mod:`lossledger.reconcile.runs`); :mod:`lossledger.reconcile.scorecard` scores each source.
 * Every source that disagrees with the chosen total is a ``source_conflict`` whose detail starts

@@ -93,6 +93,7 @@ import polars as pl
 
 from lossledger.parse.parsers.base import SOURCE_KINDS
 from lossledger.reconcile._utils import conform, digit_slip, signed, sorted_ids
+from lossledger.reconcile.causes import likely_cause, stale_matches
 from lossledger.reconcile.copying import source_lags
 from lossledger.reconcile.evidence import delta_pins, evidence_verdicts, settled_totals
 from lossledger.reconcile.reliability import Truth, truth_discovery
@@ -907,40 +908,9 @@ def source_conflicts(
             "source",
             pl.col("chosen_total").alias("expected"),
             pl.col("total").alias("observed"),
-            pl.format("{}; {}", _likely_cause(), "rule").alias("detail"),
+            pl.format("{}; {}", likely_cause(), "rule").alias("detail"),
             sorted_ids(pl.concat_list("event_id", "chosen_event_ids")).alias("event_ids"),
             pl.max_horizontal("seq", "chosen_seq").alias("seq"),
-        )
-    )
-
-
-def stale_matches(
-    conflicts: pl.DataFrame, series: pl.DataFrame, lookback_days: int
-) -> pl.DataFrame:
-    """Return, per conflict, the latest of the previous ``lookback_days`` days whose chosen
-    total equals the conflicting value (conflicts with no such day are absent)."""
-    earlier_totals = series.select(
-        "category", pl.col("date").alias("earlier"), pl.col("total")
-    )
-    return (
-        conflicts.select("conflict", "category", "date", "total")
-        .with_columns(pl.int_ranges(1, lookback_days + 1).alias("back"))
-        .explode("back")
-        .with_columns((pl.col("date") - pl.duration(days=pl.col("back"))).alias("earlier"))
-        .join(earlier_totals, on=["category", "earlier", "total"])
-        .group_by("conflict")
-        .agg(pl.col("earlier").max().alias("stale_date"))
-    )
-
-
-def _likely_cause() -> pl.Expr:
-    return (
-        pl.when(pl.col("stale_date").is_not_null())
-        .then(pl.format("stale: equals {} total", "stale_date"))
-        .when(pl.col("slip").is_not_null())
-        .then(pl.format("typo: {} ({} vs {})", "slip", "total", "chosen_total"))
-        .otherwise(
-            pl.format("other: differs by {}", signed(pl.col("total") - pl.col("chosen_total")))
         )
     )
 

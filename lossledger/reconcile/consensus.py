@@ -413,9 +413,8 @@ def value_candidates(
     """
     # Content, never arrival order: the best kind, then a source that states a delta, then
     # the source name (one vote per source, so the name settles it).
-    lead_order = pl.col("row").sort_by(
-        "rank", pl.col("stated_delta").is_null(), "source"
-    )
+    # (``src`` codes follow the sorted source names, and integers sort faster.)
+    lead_order = pl.col("row").sort_by("rank", pl.col("stated_delta").is_null(), "src")
     values = votes.group_by(_VALUE_KEY).agg(
         pl.len().cast(pl.Int64).alias("n_agree"),
         lead_order.first().alias("lead_row"),
@@ -472,21 +471,20 @@ def decided_totals(
     settled = settled_totals(candidates)
     n_values = pl.len().over("cell")
     conflicting = candidates.filter(n_values > 1)
+    conflict_cells = conflicting.get_column("cell").unique()
     verdicts = evidence_verdicts(
         conflicting,
         settled,
-        delta_pins(votes, settled),
+        delta_pins(votes, settled, conflict_cells),
         window_days=policy.series_window_days,
         stale_max_zero_rate=policy.stale_max_zero_rate,
     )
     year = pl.col("date").dt.year().alias("year")
-    keyed_votes = votes.select("cell", "source", "rank", "category", year, "total")
-    conflict_cells = conflicting.select("cell").unique()
-    settled_counts = (
-        keyed_votes.join(conflict_cells, on="cell", how="anti")
-        .group_by("source", "category", "year")
-        .agg(pl.len().alias("n"))
+    in_conflict = pl.col("cell").is_in(conflict_cells.implode())
+    keyed_votes = votes.filter(in_conflict).select(
+        "cell", "source", "rank", "category", year, "total"
     )
+    settled_counts = settled_vote_counts(votes, keyed_votes)
     truth = truth_discovery(
         settled_counts,
         keyed_votes.join(
@@ -524,6 +522,31 @@ def decided_totals(
     )
     contested = conflict_decisions(verdicts, truth.posteriors, policy)
     return pl.concat([single, contested.select(single.columns)]), truth
+
+
+def settled_vote_counts(votes: pl.DataFrame, conflict_votes: pl.DataFrame) -> pl.DataFrame:
+    """Return (source, category, year, n): the votes in settled cells, as all votes less those
+    in conflicting cells (grouping every vote on integer keys is the cheap way round)."""
+    keys = [
+        pl.col("src"),
+        (pl.col("cell") % 2**32).alias("code"),
+        pl.col("date").dt.year().alias("year"),
+    ]
+    every = votes.group_by(keys).agg(
+        pl.len().alias("n"), pl.col("source").first(), pl.col("category").first()
+    )
+    conflicting = conflict_votes.group_by("source", "category", "year").agg(
+        pl.len().alias("n_conflict")
+    )
+    return (
+        every.join(conflicting, on=["source", "category", "year"], how="left")
+        .select(
+            "source",
+            "category",
+            "year",
+            (pl.col("n") - pl.col("n_conflict").fill_null(0)).alias("n"),
+        )
+    )
 
 
 def support_confidence(n_sources: pl.Expr, accuracy: float) -> pl.Expr:

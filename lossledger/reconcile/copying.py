@@ -13,13 +13,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import polars as pl
 
 __all__ = ["copy_pairs", "source_lags"]
 
-_ONE_DAY = dt.timedelta(days=1)
+_DAY = 2**32
 
 
 def copy_pairs(
@@ -68,16 +66,17 @@ def source_lags(
     """Return (``source``, ``lag_days``, ``lag_share``) for every source a day late (1) or
     early (-1) on at least ``min_days`` days and ``min_share`` of the days the total changed.
     """
-    totals = published.select("category", "date", pl.col("total").alias("pub"))
-    shifted = totals.with_columns(
-        pl.col("date") + _ONE_DAY,
-    ).rename({"pub": "pub_before"})
-    ahead = totals.with_columns(pl.col("date") - _ONE_DAY).rename({"pub": "pub_after"})
+    # Integer cell keys (date * 2**32 + category code, see consensus._cell): one day is 2**32.
+    totals = published.select("cell", pl.col("total").alias("pub"))
+    before = (pl.col("cell") + _DAY).alias("cell")
+    after = (pl.col("cell") - _DAY).alias("cell")
+    shifted = totals.select(before, pl.col("pub").alias("pub_before"))
+    ahead = totals.select(after, pl.col("pub").alias("pub_after"))
     frame = (
-        votes.select("source", "category", "date", "total")
-        .join(totals, on=["category", "date"])
-        .join(shifted, on=["category", "date"], how="left")
-        .join(ahead, on=["category", "date"], how="left")
+        votes.select("source", "cell", "total")
+        .join(totals, on="cell")
+        .join(shifted, on="cell", how="left")
+        .join(ahead, on="cell", how="left")
     )
     changed_before = pl.col("pub") != pl.col("pub_before")
     changed_after = pl.col("pub") != pl.col("pub_after")

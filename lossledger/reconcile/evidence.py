@@ -77,9 +77,16 @@ def series_bounds(
     return conflicting.join(before, on="cell", how="left").join(after, on="cell", how="left")
 
 
-def delta_pins(votes: pl.DataFrame, settled: pl.DataFrame) -> pl.DataFrame:
-    """Return distinct (cell, total) pairs some stated delta pins (see the module docstring)."""
-    stating = votes.filter(pl.col("stated_delta").is_not_null())
+def delta_pins(
+    votes: pl.DataFrame, settled: pl.DataFrame, conflict_cells: pl.Series
+) -> pl.DataFrame:
+    """Return distinct (cell, total) pairs some stated delta pins (see the module docstring),
+    for the ``conflict_cells`` only (the only cells a pin can decide)."""
+    cells = conflict_cells.implode()
+    stating = votes.filter(
+        pl.col("stated_delta").is_not_null()
+        & (pl.col("cell").is_in(cells) | (pl.col("cell") - _DAY).is_in(cells))
+    )
     from_next_day = stating.select(
         (pl.col("cell") - _DAY).alias("cell"),
         (pl.col("total") - pl.col("stated_delta")).alias("total"),
@@ -92,6 +99,7 @@ def delta_pins(votes: pl.DataFrame, settled: pl.DataFrame) -> pl.DataFrame:
     )
     return (
         pl.concat([from_next_day, from_same_day])
+        .filter(pl.col("cell").is_in(cells))
         .unique()
         .with_columns(pl.lit(True).alias("pinned"))
     )

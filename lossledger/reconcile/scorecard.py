@@ -41,10 +41,10 @@ def source_scorecard(
     ``runs``: its disagreement runs; ``reliability``: its learned accuracy; ``copies_of``: the
     sources it was found to copy.
     """
-    published = series.select("category", "date", pl.col("total").alias("published"))
+    published = series.select("cell", pl.col("total").alias("published"))
     per_source = (
-        votes.select("source", "source_kind", "category", "date", "total")
-        .join(published, on=["category", "date"], how="left")
+        votes.select("source", "source_kind", "cell", "date", "total")
+        .join(published, on="cell", how="left")
         .group_by("source")
         .agg(
             pl.col("source_kind").sort().first().alias("kind"),

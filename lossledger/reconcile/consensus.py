@@ -413,11 +413,16 @@ def value_candidates(
     """
     # Content, never arrival order: the best kind, then a source that states a delta, then
     # the source name (one vote per source, so the name settles it).
-    # (``src`` codes follow the sorted source names, and integers sort faster.)
-    lead_order = pl.col("row").sort_by("rank", pl.col("stated_delta").is_null(), "src")
-    values = votes.group_by(_VALUE_KEY).agg(
+    # One integer key (``src`` codes follow the sorted source names): an arg-min per group is
+    # several times cheaper than a multi-column sort per group.
+    lead_key = (
+        pl.col("rank").cast(pl.Int64) * 2**34
+        + pl.col("stated_delta").is_null().cast(pl.Int64) * 2**33
+        + pl.col("src").cast(pl.Int64)
+    )
+    values = votes.with_columns(lead_key.alias("_lead")).group_by(_VALUE_KEY).agg(
         pl.len().cast(pl.Int64).alias("n_agree"),
-        lead_order.first().alias("lead_row"),
+        pl.col("row").get(pl.col("_lead").arg_min()).alias("lead_row"),
         pl.col("source").sort().alias("sources"),
         # One vote per source, so the ids are already distinct.
         pl.col("event_id").sort().alias("event_ids"),

@@ -1045,5 +1045,5 @@ def reconcile_totals(
             gaps(chosen),
         ),
         disagreement_runs=runs,
-        sources=source_scorecard(votes, series, runs, truth, lags),
+        sources=source_scorecard(votes, conflicts, runs, truth, lags),
     )

@@ -67,17 +67,17 @@ def source_lags(
     early (-1) on at least ``min_days`` days and ``min_share`` of the days the total changed.
     """
     # Integer cell keys (date * 2**32 + category code, see consensus._cell): one day is 2**32.
+    # The neighbours are looked up on the small published series, then joined to the votes
+    # once.
     totals = published.select("cell", pl.col("total").alias("pub"))
     before = (pl.col("cell") + _DAY).alias("cell")
     after = (pl.col("cell") - _DAY).alias("cell")
-    shifted = totals.select(before, pl.col("pub").alias("pub_before"))
-    ahead = totals.select(after, pl.col("pub").alias("pub_after"))
-    frame = (
-        votes.select("source", "cell", "total")
-        .join(totals, on="cell")
-        .join(shifted, on="cell", how="left")
-        .join(ahead, on="cell", how="left")
+    neighbours = (
+        totals.join(
+            totals.select(before, pl.col("pub").alias("pub_before")), on="cell", how="left"
+        ).join(totals.select(after, pl.col("pub").alias("pub_after")), on="cell", how="left")
     )
+    frame = votes.select("source", "cell", "total").join(neighbours, on="cell")
     changed_before = pl.col("pub") != pl.col("pub_before")
     changed_after = pl.col("pub") != pl.col("pub_after")
     counts = frame.group_by("source").agg(

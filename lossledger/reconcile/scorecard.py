@@ -28,7 +28,7 @@ SOURCES_SCHEMA = pl.Schema(
 
 def source_scorecard(
     votes: pl.DataFrame,
-    series: pl.DataFrame,
+    conflicts: pl.DataFrame,
     runs: pl.DataFrame,
     truth: Truth,
     lags: pl.DataFrame,
@@ -36,22 +36,25 @@ def source_scorecard(
     """Return one row per source (:data:`SOURCES_SCHEMA`), sorted by source.
 
     ``cells``: (date, category) cells it currently states; ``agreement``: the share of them
-    equal to the published total; ``slips``: its one-day ``slip`` runs; ``stale_days``: days
+    equal to the published total (``conflicts``: its ``source_conflict`` rows); ``slips``: its one-day ``slip`` runs; ``stale_days``: days
     in its ``stale`` runs; ``lag_days``: 1 a day late, -1 a day early, null when on time;
     ``runs``: its disagreement runs; ``reliability``: its learned accuracy; ``copies_of``: the
     sources it was found to copy.
     """
-    published = series.select("cell", pl.col("total").alias("published"))
+    # One ``source_conflict`` per vote that differs from the published total: counting them
+    # spares joining every vote to the series.
+    lost = conflicts.group_by("source").agg(pl.len().alias("lost"))
     per_source = (
-        votes.select("source", "source_kind", "cell", "date", "total")
-        .join(published, on="cell", how="left")
-        .group_by("source")
+        votes.group_by("source")
         .agg(
-            pl.col("source_kind").sort().first().alias("kind"),
+            pl.col("source_kind").min().alias("kind"),
             pl.len().cast(pl.Int64).alias("cells"),
-            (pl.col("total") == pl.col("published")).mean().alias("agreement"),
             pl.col("date").min().alias("first_date"),
             pl.col("date").max().alias("last_date"),
+        )
+        .join(lost, on="source", how="left")
+        .with_columns(
+            (1 - pl.col("lost").fill_null(0) / pl.col("cells")).alias("agreement")
         )
     )
     by_runs = runs.group_by("source").agg(

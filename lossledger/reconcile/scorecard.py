@@ -36,8 +36,8 @@ def source_scorecard(
     """Return one row per source (:data:`SOURCES_SCHEMA`), sorted by source.
 
     ``cells``: (date, category) cells it currently states; ``agreement``: the share of them
-    equal to the published total (``conflicts``: its ``source_conflict`` rows); ``slips``: its one-day ``slip`` runs; ``stale_days``: days
-    in its ``stale`` runs; ``lag_days``: 1 a day late, -1 a day early, null when on time;
+    equal to the published total (``conflicts``: its ``source_conflict`` rows); ``slips``:
+    its one-day ``slip`` runs; ``stale_days``: days in its ``stale`` runs; ``lag_days``: 1 a day late, -1 a day early, null when on time;
     ``runs``: its disagreement runs; ``reliability``: its learned accuracy; ``copies_of``: the
     sources it was found to copy.
     """

@@ -37,9 +37,9 @@ def source_scorecard(
 
     ``cells``: (date, category) cells it currently states; ``agreement``: the share of them
     equal to the published total (``conflicts``: its ``source_conflict`` rows); ``slips``:
-    its one-day ``slip`` runs; ``stale_days``: days in its ``stale`` runs; ``lag_days``: 1 a day late, -1 a day early, null when on time;
-    ``runs``: its disagreement runs; ``reliability``: its learned accuracy; ``copies_of``: the
-    sources it was found to copy.
+    its one-day ``slip`` runs; ``stale_days``: days in its ``stale`` runs; ``lag_days``: 1 a
+    day late, -1 a day early, null when on time; ``runs``: its disagreement runs;
+    ``reliability``: its learned accuracy; ``copies_of``: the sources it was found to copy.
     """
     # One ``source_conflict`` per vote that differs from the published total: counting them
     # spares joining every vote to the series.

@@ -2,7 +2,7 @@
 
 Nothing here reads or writes files. Given the log's events (or the part of it up to some
 sequence number) and what the parsers made of the raw reports, :func:`warehouse_tables`
-returns the five published tables; replaying the same events always gives the same tables.
+returns the published tables; replaying the same events always gives the same tables.
 """
 
 from __future__ import annotations
@@ -38,18 +38,28 @@ __all__ = [
     "warehouse_tables",
 ]
 
-TABLES = ("reports", "observations", "daily_totals", "discrepancies", "quarantine")
+TABLES = (
+    "reports",
+    "observations",
+    "daily_totals",
+    "discrepancies",
+    "quarantine",
+    "disagreement_runs",
+    "sources",
+)
 
 
 @dataclass(frozen=True, slots=True)
 class WarehouseTables:
-    """The five published tables."""
+    """The published tables."""
 
     reports: pl.DataFrame
     observations: pl.DataFrame
     daily_totals: pl.DataFrame
     discrepancies: pl.DataFrame
     quarantine: pl.DataFrame
+    disagreement_runs: pl.DataFrame
+    sources: pl.DataFrame
 
     def items(self) -> Iterable[tuple[str, pl.DataFrame]]:
         return ((name, getattr(self, name)) for name in TABLES)
@@ -139,6 +149,10 @@ def warehouse_tables(
         discrepancies=explain_gaps(reconciled.discrepancies, fetch_failures)
         .select(table_schema("discrepancies").names()),
         quarantine=quarantine,
+        disagreement_runs=reconciled.disagreement_runs.select(
+            table_schema("disagreement_runs").names()
+        ),
+        sources=reconciled.sources.select(table_schema("sources").names()),
     )
 
 

@@ -87,7 +87,7 @@ def status_tables(store: EventStore, settings: RunSettings) -> list[Table]:
         tables.append(fetch_failures)
     home = settings.warehouse.parent
     if settings.warehouse == home / "warehouse" and read_state(settings.warehouse) is not None:
-        tables += [_discrepancies(home), _quarantine_reasons(home)]
+        tables += [_discrepancies(home), _quarantine_reasons(home), _scorecard(home)]
     formats = _declared_formats(settings)
     if formats is not None:
         tables.append(formats)
@@ -155,4 +155,31 @@ def _quarantine_reasons(home: Path) -> Table:
                   title_justify="left")
     for stage, reason, n in by_reason.iter_rows():
         table.add_row(stage, reason, str(n))
+    return table
+
+
+def _scorecard(home: Path) -> Table:
+    """The ``sources`` table: how each source fared against the published series."""
+    sources = scan("sources", home=home).collect().sort("source")
+    table = Table(
+        "source", "kind", "cells", "agreement", "slips", "stale days", "lag", "runs",
+        "reliability", "copies", "first", "last",
+        title="sources", title_justify="left",
+    )
+    for row in sources.iter_rows(named=True):
+        lag = row["lag_days"]
+        table.add_row(
+            row["source"],
+            row["kind"],
+            str(row["cells"]),
+            f"{row['agreement']:.2%}",
+            str(row["slips"]),
+            str(row["stale_days"]),
+            "-" if lag is None else (f"{lag} day late" if lag > 0 else f"{-lag} day early"),
+            str(row["runs"]),
+            f"{row['reliability']:.4f}",
+            row["copies_of"] or "-",
+            str(row["first_date"]),
+            str(row["last_date"]),
+        )
     return table

@@ -6,18 +6,23 @@ import pandera.polars as pa
 import polars as pl
 
 from lossledger.parse.ontology import CATEGORY_CODES
-from lossledger.reconcile.consensus import DISCREPANCY_KINDS, STATUSES
+from lossledger.reconcile.consensus import DISCREPANCY_KINDS, EVIDENCE, STATUSES
+from lossledger.reconcile.runs import RUN_PATTERNS
 
 __all__ = [
     "DISCREPANCY_KINDS",
+    "EVIDENCE",
     "REPORT_STATUSES",
+    "RUN_PATTERNS",
     "TABLE_MODELS",
     "TOTAL_STATUSES",
     "DailyTotalSchema",
+    "DisagreementRunSchema",
     "DiscrepancySchema",
     "ObservationTableSchema",
     "QuarantineSchema",
     "ReportSchema",
+    "SourceSchema",
     "empty_table",
     "table_schema",
 ]
@@ -84,6 +89,11 @@ class DailyTotalSchema(pa.DataFrameModel):
     event_ids: _IDS  # type: ignore[valid-type]
     sources: _IDS  # type: ignore[valid-type]
     seq: pl.Int64 = pa.Field(ge=1)
+    confidence: pl.Float64 = pa.Field(ge=0, le=1)
+    """How far the evidence supports the total (issue 11): 1 for an override, the learned
+    probability otherwise; ``contested`` rows never reach ReconcilePolicy.decide_probability."""
+    evidence: str = pa.Field(isin=list(EVIDENCE))
+    """What decided the total: see lossledger.reconcile.consensus.EVIDENCE."""
 
     @pa.dataframe_check(error="one row per (date, category)")
     def unique_date_category(cls, data: pa.PolarsData) -> pl.LazyFrame:
@@ -105,6 +115,52 @@ class DiscrepancySchema(pa.DataFrameModel):
     detail: str
     event_ids: _IDS  # type: ignore[valid-type]
     seq: pl.Int64 = pa.Field(ge=0)
+    run_id: str = pa.Field(nullable=True)
+    """The ``disagreement_runs`` row a ``source_conflict`` belongs to (null for other kinds)."""
+
+    class Config:
+        strict = True
+
+
+class DisagreementRunSchema(pa.DataFrameModel):
+    """``disagreement_runs``: consecutive days one source disagrees in one category."""
+
+    run_id: str = pa.Field(unique=True)
+    source: str
+    category: str = pa.Field(isin=list(CATEGORY_CODES))
+    first_date: pl.Date
+    last_date: pl.Date
+    days: pl.Int64 = pa.Field(ge=1)
+    pattern: str = pa.Field(isin=list(RUN_PATTERNS))
+    typical_offset: pl.Int64
+    detail: str
+    event_ids: _IDS  # type: ignore[valid-type]
+    seq: pl.Int64 = pa.Field(ge=0)
+
+    @pa.dataframe_check(error="last_date - first_date + 1 == days")
+    def days_span_the_run(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        span = (pl.col("last_date") - pl.col("first_date")).dt.total_days() + 1
+        return data.lazyframe.select(span == pl.col("days"))
+
+    class Config:
+        strict = True
+
+
+class SourceSchema(pa.DataFrameModel):
+    """``sources``: a scorecard of every source against the published series."""
+
+    source: str = pa.Field(unique=True)
+    kind: str
+    cells: pl.Int64 = pa.Field(ge=0)
+    agreement: pl.Float64 = pa.Field(ge=0, le=1)
+    slips: pl.Int64 = pa.Field(ge=0)
+    stale_days: pl.Int64 = pa.Field(ge=0)
+    lag_days: pl.Int64 = pa.Field(nullable=True)
+    runs: pl.Int64 = pa.Field(ge=0)
+    reliability: pl.Float64 = pa.Field(ge=0, le=1)
+    copies_of: str = pa.Field(nullable=True)
+    first_date: pl.Date
+    last_date: pl.Date
 
     class Config:
         strict = True
@@ -133,6 +189,8 @@ TABLE_MODELS: dict[str, type[pa.DataFrameModel]] = {
     "daily_totals": DailyTotalSchema,
     "discrepancies": DiscrepancySchema,
     "quarantine": QuarantineSchema,
+    "disagreement_runs": DisagreementRunSchema,
+    "sources": SourceSchema,
 }
 
 

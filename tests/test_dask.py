@@ -34,6 +34,8 @@ KEYS: dict[str, list[str]] = {
     "daily_totals": ["date", "category"],
     "discrepancies": ["date", "category", "kind", "source", "observed", "expected", "seq"],
     "quarantine": ["seq", "event_id", "date", "category", "reason"],
+    "disagreement_runs": ["run_id"],
+    "sources": ["source"],
 }
 
 

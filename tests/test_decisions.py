@@ -49,7 +49,8 @@ def test_override_sets_the_total_and_revert_undoes_it(home: Path) -> None:
     append(home, DecisionReverted(target_event_id=override.event_id, reason="wrong",
                                   actor="analyst"))
     restored = special_equipment(build(home))
-    assert (restored["total"], restored["status"]) == (1452, "priority")
+    # Issue 11: the official delta (1448 + 4) pins the total: the series decides.
+    assert (restored["total"], restored["status"]) == (1452, "series")
 
 
 def test_retracting_a_report_removes_it_from_the_consensus(home: Path) -> None:

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(not MINFIN.exists(), reason=f"shared data not fo
 def two_sources(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("histories")
     ingest(home, EQUIPMENT, PERSONNEL, source="petroivaniuk")
-    ingest(home, MINFIN, source="minfin")  # received later: it wins ties between the two
+    ingest(home, MINFIN, source="minfin")
     return build(home)
 
 
@@ -50,13 +50,47 @@ def test_source_conflicts_are_exactly_the_cells_where_the_series_differ(two_sour
     differing = (
         petroivaniuk.join(minfin, on=KEY, suffix="_minfin")
         .filter(pl.col("total") != pl.col("total_minfin"))
-        .select(*KEY, expected=pl.col("total_minfin"), observed=pl.col("total"))
+        .select(*KEY, low=pl.min_horizontal("total", "total_minfin"),
+                high=pl.max_horizontal("total", "total_minfin"))
         .sort(KEY)
     )
     conflicts = two_sources.discrepancies.filter(pl.col("kind") == "source_conflict")
-    assert differing.height > 100
-    assert conflicts.select(*KEY, "expected", "observed").sort(KEY).equals(differing)
-    assert set(conflicts["source"]) == {"petroivaniuk"}
+    assert differing.height == 143
+    # Each conflict pairs the published value with the other file's (issue 11: which one is
+    # published follows from the evidence, not from which file came last).
+    assert conflicts.select(
+        *KEY,
+        low=pl.min_horizontal("expected", "observed"),
+        high=pl.max_horizontal("expected", "observed"),
+    ).sort(KEY).equals(differing)
+    assert set(conflicts["source"]) == {"petroivaniuk", "minfin"}
+    assert conflicts["run_id"].is_not_null().all()
+
+
+def _by_content(tables, name: str) -> pl.DataFrame:
+    """A published table with event ids replaced by their reports' content hashes and the
+    log positions (``seq``) dropped: what must not depend on ingest order."""
+    sha = dict(tables.reports.select("event_id", "sha256").iter_rows())
+    frame = getattr(tables, name)
+    if "event_ids" in frame.columns:
+        frame = frame.with_columns(
+            pl.col("event_ids").list.eval(pl.element().replace_strict(sha)).list.sort()
+        )
+    return frame.drop("seq", strict=False)
+
+
+def test_the_published_tables_do_not_depend_on_ingest_order(
+    two_sources, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Issue 11: the same two real files ingested the other way round."""
+    home = tmp_path_factory.mktemp("histories-reversed")
+    ingest(home, MINFIN, source="minfin")
+    ingest(home, EQUIPMENT, PERSONNEL, source="petroivaniuk")
+    reversed_ = build(home)
+    for name in ("daily_totals", "discrepancies", "disagreement_runs", "sources"):
+        assert _by_content(reversed_, name).equals(_by_content(two_sources, name)), name
+    assert two_sources.disagreement_runs.height == 90
+    assert two_sources.sources["source"].to_list() == ["minfin", "petroivaniuk"]
 
 
 def test_the_equipment_series_decreases_are_its_restatements(tmp_path: Path) -> None:
@@ -91,3 +125,25 @@ def test_a_newer_version_of_a_history_file_speaks_for_its_source(tmp_path: Path)
         (pl.col("date") == dt.date(2024, 1, 31)) & (pl.col("category") == "tanks")
     ).row(0, named=True)
     assert (tank["total"], tank["status"], tank["event_ids"]) == (6311, "single_source", [new_id])
+
+
+def test_status_shows_the_scorecard_of_the_sources(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from lossledger.pipeline import RunSettings
+    from lossledger.status import status_tables
+
+    home = tmp_path / "home"
+    ingest(home, MINFIN, source="minfin")
+    build(home, publish_to=home / "warehouse")
+    settings = RunSettings.resolve(home)
+    console = Console(width=200, record=True)
+    with settings.store() as store:
+        for table in status_tables(store, settings):
+            console.print(table)
+    text = console.export_text()
+    assert "sources" in text
+    line = next(line for line in text.splitlines() if line.lstrip("│ ").startswith("minfin"))
+    cells = [cell.strip() for cell in line.strip("│ ").split("│")]
+    assert cells[:5] == ["minfin", "history", str(minfin_series().height), "100.00%", "0"]
+    assert cells[-2:] == ["2022-02-24", "2026-08-22"]

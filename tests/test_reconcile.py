@@ -48,7 +48,11 @@ def test_all_sources_agreeing_is_confirmed() -> None:
             observation("hist-1", 3, HISTORY, "history", JAN30, "tanks", 6300),
         )
     )
-    assert result.daily_totals.row(0, named=True) == {
+    row = result.daily_totals.row(0, named=True)
+    assert row.pop("evidence") == "unanimous"
+    # Three sources of prior accuracy 0.8 are all wrong at once with chance 0.2**3.
+    assert row.pop("confidence") == pytest.approx(1 - 0.2**3, abs=0.01)
+    assert row == {
         "date": JAN30,
         "category": "tanks",
         "total": 6300,
@@ -127,33 +131,36 @@ def test_tie_of_equally_many_sources_goes_to_the_best_kind_among_them() -> None:
     assert set(conflicts["detail"]) == {"other: differs by -60; chosen by priority (official)"}
 
 
-def test_remaining_tie_goes_to_the_latest_received_then_the_highest_seq() -> None:
+def test_remaining_tie_is_contested_whatever_the_receipt_order() -> None:
+    """Issue 11: no evidence separates two tickers, so the cell is ``contested`` and the
+    published value (a content tie-break: the smaller total) never depends on which report
+    arrived first or got the higher seq."""
     late, early = received(JAN30, 10), received(JAN30, 8)
-    result = reconcile_totals(
-        observations(
-            observation("en-1", 5, TICKER, "ticker", JAN30, "tanks", 6310, received_at=late),
-            observation("de-1", 9, "ticker.de", "ticker", JAN30, "tanks", 6250, received_at=early),
+    published = []
+    for en_at, de_at, en_seq, de_seq in [(late, early, 5, 9), (early, late, 9, 5)]:
+        result = reconcile_totals(
+            observations(
+                observation("en-1", en_seq, TICKER, "ticker", JAN30, "tanks", 6310,
+                            received_at=en_at),
+                observation("de-1", de_seq, "ticker.de", "ticker", JAN30, "tanks", 6250,
+                            received_at=de_at),
+            )
         )
-    )
-    row = only(result.daily_totals, date=JAN30)
-    # Received later wins even though its seq is lower.
-    assert (row["total"], row["status"]) == (6310, "priority")
-    conflict = only(result.discrepancies, kind="source_conflict")
-    assert conflict["source"] == "ticker.de"
-    assert conflict["detail"] == f"other: differs by -60; chosen by latest received ({TICKER})"
-
-    result = reconcile_totals(
-        observations(
-            observation("en-1", 5, TICKER, "ticker", JAN30, "tanks", 6310, received_at=late),
-            observation("de-1", 9, "ticker.de", "ticker", JAN30, "tanks", 6250, received_at=late),
+        row = only(result.daily_totals, date=JAN30)
+        assert (row["total"], row["status"], row["evidence"]) == (6250, "contested", "none")
+        assert row["confidence"] == pytest.approx(0.5)
+        conflict = only(result.discrepancies, kind="source_conflict")
+        assert conflict["source"] == TICKER
+        # The detail blames neither side alone: it names both.
+        assert conflict["detail"] == (
+            "other: differs by +60; contested: no evidence separates 6250 (ticker.de) and "
+            "6310 (ticker.en); published the likelier (p=0.5)"
         )
-    )
-    assert only(result.daily_totals, date=JAN30)["total"] == 6250
-    conflict = only(result.discrepancies, kind="source_conflict")
-    assert conflict["detail"] == "other: differs by +60; chosen by latest received (ticker.de)"
+        published.append((result.daily_totals, result.discrepancies))
+    assert published[0][0].drop("seq").equals(published[1][0].drop("seq"))
 
 
-def test_latest_received_of_the_best_kind_speaks_for_an_agreed_value() -> None:
+def test_best_kind_then_source_name_speaks_for_an_agreed_value() -> None:
     uk = "generalstaff.uk"
     result = reconcile_totals(
         observations(
@@ -165,10 +172,11 @@ def test_latest_received_of_the_best_kind_speaks_for_an_agreed_value() -> None:
         )
     )
     row = only(result.daily_totals, date=JAN31)
-    assert (row["status"], row["stated_delta"]) == ("confirmed", 11)
+    # Issue 11: not the latest received (generalstaff.uk) but the first-named official source
+    # speaks, whatever the receipt times.
+    assert (row["status"], row["stated_delta"]) == ("confirmed", 10)
     assert row["sources"] == [GS, uk, TICKER]
-    mismatch = only(result.discrepancies, kind="delta_mismatch")
-    assert (mismatch["source"], mismatch["expected"], mismatch["observed"]) == (uk, 10, 11)
+    assert result.discrepancies.filter(kind="delta_mismatch").is_empty()
 
 
 def test_unknown_source_kind_ranks_below_every_listed_kind() -> None:
@@ -196,6 +204,8 @@ def test_latest_override_replaces_the_chosen_total() -> None:
         ),
     )
     assert result.daily_totals.row(0, named=True) == {
+        "confidence": 1.0,
+        "evidence": "override",
         "date": JAN30,
         "category": "tanks",
         "total": 6311,
@@ -286,7 +296,7 @@ def _cause_of(value: int, *, policy: ReconcilePolicy | None = None) -> str:
     )
     conflict = only(result.discrepancies, kind="source_conflict")
     assert (conflict["date"], conflict["source"], conflict["observed"]) == (JAN31, TICKER, value)
-    return str(conflict["detail"]).removesuffix("; chosen by priority (official)")
+    return str(conflict["detail"]).split("; ")[0]
 
 
 @pytest.mark.parametrize(
@@ -349,6 +359,7 @@ def test_seed_scenario_stale_ticker_copy() -> None:
         "detail": "stated +5 but totals imply +0 (1448 on 2024-01-30 to 1448)",
         "event_ids": ["gs-30", "tk-31"],
         "seq": 2,
+        "run_id": None,
     }
 
     official_31 = observation("gs-31", 3, GS, "official", JAN31, "special_equipment", 1452, 4)
@@ -356,7 +367,7 @@ def test_seed_scenario_stale_ticker_copy() -> None:
     row = only(result.daily_totals, date=JAN31)
     assert (row["total"], row["status"], row["delta"], row["stated_delta"]) == (
         1452,
-        "priority",
+        "series",
         4,
         4,
     )
@@ -368,9 +379,12 @@ def test_seed_scenario_stale_ticker_copy() -> None:
             "source": TICKER,
             "expected": 1452,
             "observed": 1448,
-            "detail": "stale: equals 2024-01-30 total; chosen by priority (official)",
+            # Issue 11: the official delta (1448 + 4) pins the total before priority is asked.
+            "detail": "stale: equals 2024-01-30 total; "
+            "decided by stated delta (a source's delta pins the total)",
             "event_ids": ["gs-31", "tk-31"],
             "seq": 3,
+            "run_id": f"{TICKER}/special_equipment/2024-01-31",
         }
     ]
 
@@ -418,6 +432,7 @@ def test_falling_total_is_a_restatement() -> None:
             "detail": "total fell from 6310 on 2024-01-30 to 6300 (-10)",
             "event_ids": ["gs-30", "gs-31"],
             "seq": 2,
+            "run_id": None,
         }
     ]
     assert only(result.daily_totals, date=JAN31)["delta"] == -10
@@ -441,6 +456,9 @@ def test_missing_day_is_inferred_from_the_next_stated_delta() -> None:
         "event_ids": ["gs-31"],
         "sources": [],
         "seq": 5,
+        # No more confidence than the day whose stated delta it rests on.
+        "confidence": only(result.daily_totals, date=JAN31)["confidence"],
+        "evidence": "inference",
     }
     assert only(result.daily_totals, date=JAN31)["delta"] == 4
     assert result.discrepancies.to_dicts() == [
@@ -454,6 +472,7 @@ def test_missing_day_is_inferred_from_the_next_stated_delta() -> None:
             "detail": "inferred from 2024-01-31 stated delta",
             "event_ids": ["gs-31"],
             "seq": 5,
+            "run_id": None,
         }
     ]
 
@@ -542,6 +561,7 @@ def test_newer_event_of_a_source_speaks_and_older_values_are_revisions() -> None
             "detail": "revised from 6310 to 6312 (event hist-v1 superseded by hist-v2)",
             "event_ids": ["hist-v1", "hist-v2"],
             "seq": 5,
+            "run_id": None,
         }
     ]
 
@@ -557,7 +577,8 @@ def test_event_ids_and_seq_trace_every_output_row() -> None:
         )
     )
     row = only(result.daily_totals, date=JAN31)
-    assert (row["event_ids"], row["seq"], row["status"]) == (["api-31", "gs-31"], 7, "majority")
+    # Issue 11: the ticker's 6290 falls below Jan 30's 6300, so the series decides.
+    assert (row["event_ids"], row["seq"], row["status"]) == (["api-31", "gs-31"], 7, "series")
     conflict = only(result.discrepancies, kind="source_conflict")
     assert (conflict["event_ids"], conflict["seq"]) == (["api-31", "gs-31", "tk-31"], 7)
     mismatch = only(result.discrepancies, kind="delta_mismatch")

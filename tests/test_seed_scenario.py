@@ -75,7 +75,8 @@ def test_same_day_official_post_wins_and_the_seed_conflicts(seed_home: Path) -> 
     special = total_row(tables, "special_equipment")
     assert special["total"] == 1452
     assert special["stated_delta"] == 4
-    assert special["status"] == "priority"
+    # Issue 11: decided by the official post's stated delta, before priority is asked.
+    assert (special["status"], special["evidence"]) == ("series", "stated_delta")
     conflict = tables.discrepancies.filter(
         (pl.col("kind") == "source_conflict") & (pl.col("category") == "special_equipment")
     ).to_dicts()

@@ -97,6 +97,9 @@ PARTITION_DATE: dict[str, pl.Expr] = {
     # Filed under the day the report arrived, never a date read from it: an undated or
     # absurdly dated input (year 4760) must not create partitions of its own.
     "quarantine": pl.col("received_at").dt.date(),
+    "disagreement_runs": pl.col("first_date"),
+    # One small table: every source under the month its reports begin.
+    "sources": pl.col("first_date"),
 }
 
 
@@ -226,7 +229,7 @@ def scan(table: str, *, home: Path | str = "data") -> pl.LazyFrame:
     ----------
     table
         One of ``reports``, ``observations``, ``daily_totals``, ``discrepancies``,
-        ``quarantine``.
+        ``quarantine``, ``disagreement_runs``, ``sources``.
     home
         The lossledger home directory (the warehouse is ``<home>/warehouse``).
 

@@ -8,28 +8,49 @@ Input ``observations`` (polars DataFrame, valid rows only, retracted reports alr
 Input ``overrides`` (polars DataFrame, active TotalOverridden decisions only):
     event_id: str, seq: Int64, date: Date, category: str, total: Int64, reason: str, actor: str
 
-Output :class:`Reconciliation` with two frames:
+Output :class:`Reconciliation` with four frames:
     daily_totals: date, category, total, delta, stated_delta, status, n_sources,
-                  event_ids (List[str]), sources (List[str]), seq (Int64)
+                  event_ids (List[str]), sources (List[str]), seq (Int64),
+                  confidence (Float64, 0..1), evidence (str, :data:`EVIDENCE`)
     discrepancies: date, category, kind, source, expected (Int64), observed (Int64),
-                   detail (str), event_ids (List[str]), seq (Int64)
+                   detail (str), event_ids (List[str]), seq (Int64), run_id (str)
+    disagreement_runs: :data:`lossledger.reconcile.runs.RUNS_SCHEMA`
+    sources: :data:`lossledger.reconcile.scorecard.SOURCES_SCHEMA`
 
 Rules (one function below per rule):
 
 * Per source, the observation of its newest event (highest ``seq``) speaks for it on a
   (date, category); older differing values become ``revision`` discrepancies.
-* Across distinct sources: the value most sources give wins (``majority``); on a tie the value
-  whose best source kind ranks highest in :attr:`ReconcilePolicy.priority` wins, then the value
-  whose leading source was received last (both ``priority``). ``confirmed`` when all (>= 2)
-  sources agree, ``single_source`` when only one reports. The latest active override replaces
-  the total (``overridden``).
+* Across distinct sources (issue 11), evidence in this order decides, and ``evidence`` says
+  which: (1) the cumulative series and stated deltas (:mod:`lossledger.reconcile.evidence`:
+  ``series_fit``, ``stated_delta``, ``stale``; status ``series``); (2) agreement of at least
+  two independent sources whose reliability-weighted probability reaches
+  :attr:`ReconcilePolicy.decide_probability` (:mod:`lossledger.reconcile.reliability`, copies
+  discounted by :mod:`lossledger.reconcile.copying`; status ``majority``); (3) the best source
+  kind in :attr:`ReconcilePolicy.priority` when it is unique (``priority``); otherwise the
+  cell is ``contested`` (confidence ``1 / candidates``; the likelier value by reliability, then
+  the smaller total, is published). Nothing depends on ``seq`` or ``received_at`` except which
+  event of one source is its newest. ``confirmed`` when all (>= 2) sources agree,
+  ``single_source`` when only one reports. The latest active override replaces the total
+  (``overridden``).
+* Which days a new observation on day d can change: the decisions of days d - w .. d + w
+  (w = :attr:`ReconcilePolicy.series_window_days`: series bounds and delta pins look at most
+  that far) and of the days of the calendar months those touch (the month's zero-change rate
+  says whether repeating yesterday is ``stale``), the lines of days d and d + 1 along the
+  category (delta, gaps, inference), and, through the source reliabilities (one cheap
+  global step over per-(source, category, year) counts), the probabilities of ``majority``
+  cells and the pick among a ``contested`` cell's candidates anywhere. A window run
+  recomputes the reliabilities globally, then decides only its window's cells from (their
+  candidates, the days within w, the reliabilities).
+* Disagreeing sources' consecutive days form ``disagreement_runs``
+  (:mod:`lossledger.reconcile.runs`); :mod:`lossledger.reconcile.scorecard` scores each source.
 * Every source that disagrees with the chosen total is a ``source_conflict`` whose detail starts
   with its likely cause (``stale``, ``typo`` or ``other``) and names the deciding rule.
 * Along each category: ``delta``, ``delta_mismatch``, ``restatement``, ``gap``; a missing day
   is ``inferred`` from the next day's stated delta.
 
-Status vocabulary (:data:`STATUSES`): ``confirmed``, ``single_source``, ``majority``,
-``priority``, ``overridden``, ``inferred``.
+Status vocabulary (:data:`STATUSES`): ``confirmed``, ``single_source``, ``series``,
+``majority``, ``priority``, ``contested``, ``overridden``, ``inferred``.
 
 Discrepancy kinds (:data:`DISCREPANCY_KINDS`), with ``expected``/``observed``, ``source`` and
 ``detail``:
@@ -38,8 +59,11 @@ Discrepancy kinds (:data:`DISCREPANCY_KINDS`), with ``expected``/``observed``, `
   ``"<cause>; <rule>"`` where cause is ``stale: equals <date> total``,
   ``typo: one digit changed (<observed> vs <expected>)``,
   ``typo: adjacent digits swapped (<observed> vs <expected>)`` or ``other: differs by <±n>``,
-  and rule is ``chosen by majority (<k> of <n> sources)``, ``chosen by priority (<kind>)``,
-  ``chosen by latest received (<source>)``, ``chosen by override: <reason> (<actor>)``
+  and rule is ``decided by series fit (settled <t> on <date> before, <t> on <date> after)``,
+  ``decided by stated delta (...)``, ``decided by series: the other value repeats the day
+  before's total``, ``chosen by majority (<k> of <n> sources)``, ``chosen by reliability
+  (p=<p>)``, ``chosen by priority (<kind>)``, ``contested: no evidence separates <v> (<sources>)
+  and <v> (<sources>); published the likelier (p=<p>)``, ``chosen by override: <reason> (<actor>)``
   (``confirmed by <n> sources`` / ``chosen as the only source`` cannot disagree).
 * ``revision``: newer / older value; the source;
   ``revised from <old> to <new> (event <old id> superseded by <new id>)``.
@@ -69,13 +93,22 @@ import polars as pl
 
 from lossledger.parse.parsers.base import SOURCE_KINDS
 from lossledger.reconcile._utils import conform, digit_slip, signed, sorted_ids
+from lossledger.reconcile.causes import likely_cause, stale_matches
+from lossledger.reconcile.copying import source_lags
+from lossledger.reconcile.evidence import delta_pins, evidence_verdicts, settled_totals
+from lossledger.reconcile.reliability import Truth, truth_discovery
+from lossledger.reconcile.runs import RUNS_SCHEMA, disagreement_runs, with_run_ids
+from lossledger.reconcile.scorecard import SOURCES_SCHEMA, source_scorecard
 
 __all__ = [
     "DAILY_TOTALS_SCHEMA",
     "DISCREPANCIES_SCHEMA",
     "DISCREPANCY_KINDS",
+    "EVIDENCE",
     "OBSERVATIONS_SCHEMA",
     "OVERRIDES_SCHEMA",
+    "RUNS_SCHEMA",
+    "SOURCES_SCHEMA",
     "STATUSES",
     "ReconcilePolicy",
     "Reconciliation",
@@ -120,6 +153,8 @@ DAILY_TOTALS_SCHEMA = pl.Schema(
         "event_ids": pl.List(pl.String),
         "sources": pl.List(pl.String),
         "seq": pl.Int64,
+        "confidence": pl.Float64,
+        "evidence": pl.String,
     }
 )
 DISCREPANCIES_SCHEMA = pl.Schema(
@@ -133,9 +168,31 @@ DISCREPANCIES_SCHEMA = pl.Schema(
         "detail": pl.String,
         "event_ids": pl.List(pl.String),
         "seq": pl.Int64,
+        "run_id": pl.String,
     }
 )
-STATUSES = ("confirmed", "single_source", "majority", "priority", "overridden", "inferred")
+STATUSES = (
+    "confirmed",
+    "single_source",
+    "series",
+    "majority",
+    "priority",
+    "contested",
+    "overridden",
+    "inferred",
+)
+EVIDENCE = (
+    "single_source",
+    "unanimous",
+    "series_fit",
+    "stated_delta",
+    "stale",
+    "agreement",
+    "priority",
+    "none",
+    "override",
+    "inference",
+)
 DISCREPANCY_KINDS = ("source_conflict", "revision", "delta_mismatch", "restatement", "gap")
 
 _KEY = ["date", "category"]
@@ -156,18 +213,58 @@ class ReconcilePolicy:
     stale_lookback_days: int = 3
     """How many earlier days a disagreeing value is compared with to call it ``stale``."""
 
+    series_window_days: int = 7
+    """How far (days) series evidence looks for a settled total before and after a cell."""
+
+    stale_max_zero_rate: float = 0.05
+    """A value repeating the day before's total loses only in a category whose settled total
+    stayed unchanged on at most this share of days that month."""
+
+    prior_accuracy: float = 0.8
+    """Accuracy assumed for a source before the data says otherwise."""
+
+    smoothing: float = 10.0
+    """Pseudo-observations shrinking a group's accuracy towards the level above it."""
+
+    false_values: int = 10
+    """Plausible false values per cell (Dong et al.'s ``n``): how unlikely two independent
+    sources are to give the same wrong value."""
+
+    decide_probability: float = 0.9
+    """Reliability-weighted agreement decides a cell only when its candidate's probability
+    reaches this; below it the cell goes to priority, then ``contested``."""
+
+    copy_min_shared: float = 3.0
+    """Expected shared false values from which two sources may be dependent."""
+
+    copy_min_share: float = 0.5
+    """Share of a pair's differing-or-shared-false cells that must be shared false values."""
+
+    lag_min_days: int = 3
+    """Days a source must equal the day before's (after's) total to be called late (early)."""
+
+    lag_min_share: float = 0.5
+    """Share of the days the total changed on which it must do so."""
+
     def __post_init__(self) -> None:
         if self.stale_lookback_days < 1:
             raise ValueError("stale_lookback_days must be at least 1")
+        if self.series_window_days < 1:
+            raise ValueError("series_window_days must be at least 1")
+        if not 0.5 < self.decide_probability <= 1:
+            raise ValueError("decide_probability must be in (0.5, 1]")
 
 
 @dataclass(frozen=True, slots=True)
 class Reconciliation:
-    """The reconciled series (:data:`DAILY_TOTALS_SCHEMA`) and what disagreed
-    (:data:`DISCREPANCIES_SCHEMA`)."""
+    """The reconciled series (:data:`DAILY_TOTALS_SCHEMA`), what disagreed
+    (:data:`DISCREPANCIES_SCHEMA`), sustained disagreements (:data:`RUNS_SCHEMA`) and a
+    scorecard of the sources (:data:`SOURCES_SCHEMA`)."""
 
     daily_totals: pl.DataFrame
     discrepancies: pl.DataFrame
+    disagreement_runs: pl.DataFrame
+    sources: pl.DataFrame
 
 
 # --- inputs -------------------------------------------------------------------------------
@@ -309,16 +406,23 @@ def value_candidates(
     """Return one row per (date, category, total) some source currently states.
 
     ``n_agree`` counts the sources giving it; the ``lead_*`` columns describe its best source
-    (highest priority, then latest received, then highest seq), whose observation speaks for
+    (highest priority, then one stating a delta, then the first source name), whose
+    observation speaks for
     the value; ``event_ids``/``seq`` cover every observation of those sources stating it,
     older events included.
     """
-    lead_order = pl.col("row").sort_by(
-        "rank", "received_at", "seq", descending=[False, True, True], nulls_last=True
+    # Content, never arrival order: the best kind, then a source that states a delta, then
+    # the source name (one vote per source, so the name settles it).
+    # One integer key (``src`` codes follow the sorted source names): an arg-min per group is
+    # several times cheaper than a multi-column sort per group.
+    lead_key = (
+        pl.col("rank").cast(pl.Int64) * 2**34
+        + pl.col("stated_delta").is_null().cast(pl.Int64) * 2**33
+        + pl.col("src").cast(pl.Int64)
     )
-    values = votes.group_by(_VALUE_KEY).agg(
+    values = votes.with_columns(lead_key.alias("_lead")).group_by(_VALUE_KEY).agg(
         pl.len().cast(pl.Int64).alias("n_agree"),
-        lead_order.first().alias("lead_row"),
+        pl.col("row").get(pl.col("_lead").arg_min()).alias("lead_row"),
         pl.col("source").sort().alias("sources"),
         # One vote per source, so the ids are already distinct.
         pl.col("event_id").sort().alias("event_ids"),
@@ -358,62 +462,243 @@ def with_older_support(candidates: pl.DataFrame, superseded: pl.DataFrame) -> pl
     )
 
 
-def consensus(candidates: pl.DataFrame) -> pl.DataFrame:
-    """Return the value the sources choose per (date, category), its status and rule."""
-    ordered = candidates.sort(
-        "n_agree",
-        "lead_rank",
-        "lead_received_at",
-        "lead_seq",
-        "total",
-        descending=[True, False, True, True, False],
-        nulls_last=True,
+def decided_totals(
+    candidates: pl.DataFrame, votes: pl.DataFrame, policy: ReconcilePolicy
+) -> tuple[pl.DataFrame, Truth]:
+    """Return the value chosen per (date, category), its ``status``, ``rule``, ``evidence``
+    and ``confidence``, and the source reliability learned on the way.
+
+    Every cell is decided from its own candidates, its neighbouring days (series evidence,
+    at most :attr:`ReconcilePolicy.series_window_days` away) and the reliability weights
+    (:func:`lossledger.reconcile.reliability.truth_discovery`); never from the order the
+    events arrived in.
+    """
+    settled = settled_totals(candidates)
+    n_values = pl.len().over("cell")
+    conflicting = candidates.filter(n_values > 1)
+    conflict_cells = conflicting.get_column("cell").unique()
+    verdicts = evidence_verdicts(
+        conflicting,
+        settled,
+        delta_pins(votes, settled, conflict_cells),
+        window_days=policy.series_window_days,
+        stale_max_zero_rate=policy.stale_max_zero_rate,
     )
-    decided = ordered.group_by("cell").agg(
+    year = pl.col("date").dt.year().alias("year")
+    in_conflict = pl.col("cell").is_in(conflict_cells.implode())
+    keyed_votes = votes.filter(in_conflict).select(
+        "cell", "source", "rank", "category", year, "total"
+    )
+    settled_counts = settled_vote_counts(votes, keyed_votes)
+    truth = truth_discovery(
+        settled_counts,
+        keyed_votes.join(
+            verdicts.select("cell", "total", "survives", "series_decided"),
+            on=["cell", "total"],
+        ),
+        prior=policy.prior_accuracy,
+        smoothing=policy.smoothing,
+        false_values=policy.false_values,
+        copy_min_shared=policy.copy_min_shared,
+        copy_min_share=policy.copy_min_share,
+        decide_probability=policy.decide_probability,
+    )
+    agreed = candidates.filter(n_values == 1).with_columns(
+        support_confidence(pl.col("n_agree"), policy.prior_accuracy).alias("confidence")
+    )
+    single = agreed.select(
+        "cell",
+        *_KEY,
+        "total",
+        pl.col("n_agree").alias("n_sources"),
+        pl.when(pl.col("n_agree") == 1)
+        .then(pl.lit("single_source"))
+        .otherwise(pl.lit("confirmed"))
+        .alias("status"),
+        pl.when(pl.col("n_agree") == 1)
+        .then(pl.lit("chosen as the only source"))
+        .otherwise(pl.format("confirmed by {} sources", "n_agree"))
+        .alias("rule"),
+        pl.when(pl.col("n_agree") == 1)
+        .then(pl.lit("single_source"))
+        .otherwise(pl.lit("unanimous"))
+        .alias("evidence"),
+        "confidence",
+    )
+    contested = conflict_decisions(verdicts, truth.posteriors, policy)
+    return pl.concat([single, contested.select(single.columns)]), truth
+
+
+def settled_vote_counts(votes: pl.DataFrame, conflict_votes: pl.DataFrame) -> pl.DataFrame:
+    """Return (source, category, year, n): the votes in settled cells, as all votes less those
+    in conflicting cells (grouping every vote on integer keys is the cheap way round)."""
+    keys = [
+        pl.col("src"),
+        (pl.col("cell") % 2**32).alias("code"),
+        pl.col("date").dt.year().alias("year"),
+    ]
+    every = votes.group_by(keys).agg(
+        pl.len().alias("n"), pl.col("source").first(), pl.col("category").first()
+    )
+    conflicting = conflict_votes.group_by("source", "category", "year").agg(
+        pl.len().alias("n_conflict")
+    )
+    return (
+        every.join(conflicting, on=["source", "category", "year"], how="left")
+        .select(
+            "source",
+            "category",
+            "year",
+            (pl.col("n") - pl.col("n_conflict").fill_null(0)).alias("n"),
+        )
+    )
+
+
+def support_confidence(n_sources: pl.Expr, accuracy: float) -> pl.Expr:
+    """Return the chance that not all of ``n_sources`` sources of ``accuracy`` are wrong,
+    ``1 - (1 - accuracy) ** n``.
+
+    The policy's prior accuracy, not the learned one: a settled cell's confidence then changes
+    only when its own sources do, so a new report does not rewrite every published partition
+    (learned reliabilities move a little with every observation).
+    """
+    return (1 - (1 - accuracy) ** n_sources).round(6)
+
+
+def conflict_decisions(
+    verdicts: pl.DataFrame,
+    posteriors: pl.DataFrame,
+    policy: ReconcilePolicy,
+) -> pl.DataFrame:
+    """Return the decision for every cell whose sources disagree (see the module docstring
+    for the order of evidence)."""
+    listed = pl.format(
+        "{} ({})", "total", pl.col("sources").list.join(", ")
+    )
+    ordered = (
+        verdicts.join(
+            posteriors.select("cell", "total", "posterior", "independent"), on=["cell", "total"]
+        )
+        .with_columns(
+            listed.alias("_listed"),
+            pl.when("survives").then("lead_rank").otherwise(2**40).alias("_rk"),
+        )
+        .sort(
+            "cell", "survives", "posterior", "lead_rank", "total",
+            descending=[False, True, True, False, False],
+        )
+    )
+    alive = pl.col("survives")
+    by_rank = pl.col("total").sort_by("_rk", "total")
+    cells = ordered.group_by("cell").agg(
         pl.col("date").first(),
         pl.col("category").first(),
-        pl.col("total").first(),
-        pl.col("n_agree").sum().alias("n_sources"),
-        pl.len().alias("n_values"),
+        pl.col("total").first().alias("top_total"),
+        pl.col("posterior").first().alias("top_posterior"),
+        pl.col("independent").first().alias("top_independent"),
+        # The series that ruled out the other candidates counts as one more witness.
+        support_confidence(pl.col("n_agree") + 1, policy.prior_accuracy).first().alias(
+            "top_support"
+        ),
         pl.col("n_agree").first().alias("top_n"),
-        pl.col("n_agree").get(1, null_on_oob=True).alias("runner_n"),
-        pl.col("lead_rank").first().alias("top_rank"),
-        pl.col("lead_rank").get(1, null_on_oob=True).alias("runner_rank"),
-        pl.col("lead_kind").first(),
-        pl.col("lead_source").first(),
+        pl.col("n_agree").filter(alive).get(1, null_on_oob=True).alias("runner_n"),
+        pl.col("n_agree").sum().alias("n_sources"),
+        pl.col("series_decided").first(),
+        pl.col("lower").first(),
+        pl.col("lower_date").first(),
+        pl.col("upper").first(),
+        pl.col("upper_date").first(),
+        by_rank.first().alias("rank_total"),
+        pl.col("posterior").sort_by("_rk", "total").first().alias(
+            "rank_posterior"
+        ),
+        pl.col("lead_rank").filter(alive).sort().first().alias("best_rank"),
+        pl.col("lead_rank").filter(alive).sort().get(1, null_on_oob=True).alias("second_rank"),
+        pl.col("lead_kind").sort_by("_rk", "total").first().alias(
+            "rank_kind"
+        ),
+        pl.col("_listed").filter(alive).sort().str.join(" and ").alias("alive_listed"),
+        alive.sum().alias("n_alive"),
     )
-    return decided.select("cell", *_KEY, "total", "n_sources", *_status_and_rule())
-
-
-def _status_and_rule() -> list[pl.Expr]:
-    # Evaluated in order: a lone source, unanimity, strict plurality, kind priority, recency.
-    cases = [
-        (pl.col("n_sources") == 1, "single_source", pl.lit("chosen as the only source")),
-        (
-            pl.col("n_values") == 1,
-            "confirmed",
-            pl.format("confirmed by {} sources", "n_sources"),
+    series = pl.col("series_decided").is_not_null()
+    # Agreement needs agreeing sources: one source's record alone, however good, does not
+    # outvote another source (two history files with no separating evidence are contested).
+    agreement = (pl.col("top_posterior") >= policy.decide_probability) & (
+        pl.col("top_independent") >= 2
+    )
+    priority = pl.col("best_rank") < pl.col("second_rank")
+    status = (
+        pl.when(series).then(pl.lit("series"))
+        .when(agreement).then(pl.lit("majority"))
+        .when(priority).then(pl.lit("priority"))
+        .otherwise(pl.lit("contested"))
+    )
+    evidence = (
+        pl.when(series).then("series_decided")
+        .when(agreement).then(pl.lit("agreement"))
+        .when(priority).then(pl.lit("priority"))
+        .otherwise(pl.lit("none"))
+    )
+    bounds = pl.concat_str(
+        pl.when(pl.col("lower").is_not_null()).then(
+            pl.format("{} on {} before", "lower", "lower_date")
         ),
-        (
-            pl.col("top_n") > pl.col("runner_n"),
-            "majority",
-            pl.format("chosen by majority ({} of {} sources)", "top_n", "n_sources"),
+        pl.when(pl.col("upper").is_not_null()).then(
+            pl.format("{} on {} after", "upper", "upper_date")
         ),
-        (
-            pl.col("top_rank") < pl.col("runner_rank"),
-            "priority",
-            pl.format("chosen by priority ({})", "lead_kind"),
-        ),
-    ]
-    status = pl.when(cases[0][0]).then(pl.lit(cases[0][1]))
-    rule = pl.when(cases[0][0]).then(cases[0][2])
-    for condition, name, text in cases[1:]:
-        status = status.when(condition).then(pl.lit(name))
-        rule = rule.when(condition).then(text)
-    return [
-        status.otherwise(pl.lit("priority")).alias("status"),
-        rule.otherwise(pl.format("chosen by latest received ({})", "lead_source")).alias("rule"),
-    ]
+        separator=", ",
+        ignore_nulls=True,
+    )
+    series_rule = (
+        pl.when(pl.col("series_decided") == "series_fit")
+        .then(pl.format("decided by series fit (settled {})", bounds))
+        .when(pl.col("series_decided") == "stated_delta")
+        .then(pl.lit("decided by stated delta (a source's delta pins the total)"))
+        .otherwise(pl.lit("decided by series: the other value repeats the day before's total"))
+    )
+    agreement_rule = (
+        pl.when(pl.col("top_n") > pl.col("runner_n").fill_null(0))
+        .then(pl.format("chosen by majority ({} of {} sources)", "top_n", "n_sources"))
+        .otherwise(
+            pl.format(
+                "chosen by reliability (p={})", pl.col("top_posterior").round(2).cast(pl.String)
+            )
+        )
+    )
+    rule = (
+        pl.when(series).then(series_rule)
+        .when(agreement).then(agreement_rule)
+        .when(priority).then(pl.format("chosen by priority ({})", "rank_kind"))
+        .otherwise(
+            pl.format(
+                "contested: no evidence separates {}; published the likelier (p={})",
+                "alive_listed",
+                pl.col("top_posterior").round(2).cast(pl.String),
+            )
+        )
+    )
+    # A contested cell claims no more than a coin toss among the candidates left standing:
+    # the reliability that picked the published one is named in the rule, not claimed here.
+    confidence = (
+        pl.when(series).then("top_support")
+        # Two decimals: learned probabilities move a little with every new observation.
+        .when(agreement).then(pl.col("top_posterior").round(2))
+        .when(priority).then(pl.col("rank_posterior").round(2))
+        .otherwise(1 / pl.col("n_alive"))
+    )
+    return cells.select(
+        "cell",
+        *_KEY,
+        pl.when(~series & ~agreement & priority)
+        .then("rank_total")
+        .otherwise("top_total")
+        .alias("total"),
+        "n_sources",
+        status.alias("status"),
+        rule.alias("rule"),
+        evidence.alias("evidence"),
+        confidence.clip(0.0, 1.0).round(6).alias("confidence"),
+    )
 
 
 def chosen_totals(
@@ -433,6 +718,14 @@ def chosen_totals(
         .otherwise("status")
         .alias("status"),
         pl.coalesce("override_rule", "rule").alias("rule"),
+        pl.when(pl.col("override_total").is_not_null())
+        .then(pl.lit("override"))
+        .otherwise("evidence")
+        .alias("evidence"),
+        pl.when(pl.col("override_total").is_not_null())
+        .then(pl.lit(1.0))
+        .otherwise("confidence")
+        .alias("confidence"),
         pl.col("n_sources").fill_null(0),
         "override_event_id",
         "override_seq",
@@ -455,6 +748,8 @@ def chosen_totals(
         pl.col("sources").fill_null(_NO_IDS),
         event_ids.alias("event_ids"),
         pl.max_horizontal("seq", "override_seq").alias("seq"),
+        "confidence",
+        "evidence",
         "cell",
     )
 
@@ -492,6 +787,9 @@ def inferred_totals(chosen: pl.DataFrame) -> pl.DataFrame:
             _NO_IDS.alias("sources"),
             "event_ids",
             "seq",
+            # The next day's confidence, no more: the inference rests on its stated delta.
+            "confidence",
+            pl.lit("inference").alias("evidence"),
             # The cell key of the day before: one day is 2**32 apart (see _cell).
             (pl.col("cell") - 2**32).alias("cell"),
         )
@@ -638,47 +936,23 @@ def source_conflicts(
             "source",
             pl.col("chosen_total").alias("expected"),
             pl.col("total").alias("observed"),
-            pl.format("{}; {}", _likely_cause(), "rule").alias("detail"),
+            pl.format("{}; {}", likely_cause(), "rule").alias("detail"),
             sorted_ids(pl.concat_list("event_id", "chosen_event_ids")).alias("event_ids"),
             pl.max_horizontal("seq", "chosen_seq").alias("seq"),
         )
     )
 
 
-def stale_matches(
-    conflicts: pl.DataFrame, series: pl.DataFrame, lookback_days: int
-) -> pl.DataFrame:
-    """Return, per conflict, the latest of the previous ``lookback_days`` days whose chosen
-    total equals the conflicting value (conflicts with no such day are absent)."""
-    earlier_totals = series.select(
-        "category", pl.col("date").alias("earlier"), pl.col("total")
-    )
-    return (
-        conflicts.select("conflict", "category", "date", "total")
-        .with_columns(pl.int_ranges(1, lookback_days + 1).alias("back"))
-        .explode("back")
-        .with_columns((pl.col("date") - pl.duration(days=pl.col("back"))).alias("earlier"))
-        .join(earlier_totals, on=["category", "earlier", "total"])
-        .group_by("conflict")
-        .agg(pl.col("earlier").max().alias("stale_date"))
-    )
-
-
-def _likely_cause() -> pl.Expr:
-    return (
-        pl.when(pl.col("stale_date").is_not_null())
-        .then(pl.format("stale: equals {} total", "stale_date"))
-        .when(pl.col("slip").is_not_null())
-        .then(pl.format("typo: {} ({} vs {})", "slip", "total", "chosen_total"))
-        .otherwise(
-            pl.format("other: differs by {}", signed(pl.col("total") - pl.col("chosen_total")))
-        )
-    )
-
-
 def discrepancies(*parts: pl.DataFrame) -> pl.DataFrame:
     """Return all discrepancy rows in the contract's shape and a deterministic order."""
-    frames = [conform(part, DISCREPANCIES_SCHEMA) for part in parts]
+    frames = [
+        conform(
+            part if "run_id" in part.columns
+            else part.with_columns(pl.lit(None, pl.String).alias("run_id")),
+            DISCREPANCIES_SCHEMA,
+        )
+        for part in parts
+    ]
     return (
         pl.concat(frames)
         .with_columns(pl.col("event_ids").list.join(",").alias("_ids"))
@@ -740,11 +1014,11 @@ def reconcile_totals(
     >>> totals = result.daily_totals.select("date", "total", "delta", "status", "event_ids")
     >>> totals.rows()  # doctest: +NORMALIZE_WHITESPACE
     [(datetime.date(2024, 1, 30), 1448, None, 'single_source', ['gs-30']),
-     (datetime.date(2024, 1, 31), 1452, 4, 'priority', ['gs-31'])]
+     (datetime.date(2024, 1, 31), 1452, 4, 'series', ['gs-31'])]
     >>> result.discrepancies.select("kind", "source", "observed", "expected").rows()
     [('source_conflict', 'ticker.en', 1448, 1452)]
     >>> result.discrepancies["detail"][0]
-    'stale: equals 2024-01-30 total; chosen by priority (official)'
+    "stale: equals 2024-01-30 total; decided by stated delta (a source's delta pins the total)"
     """
     policy = policy or ReconcilePolicy()
     overrides = active_overrides(overrides)
@@ -753,17 +1027,23 @@ def reconcile_totals(
     votes = source_votes(ranked)
     superseded = superseded_observations(ranked, votes)
     candidates = value_candidates(ranked, votes, superseded)
-    chosen = chosen_totals(
-        consensus(candidates), latest_overrides(overrides, categories), candidates
-    )
+    decided, truth = decided_totals(candidates, votes, policy)
+    chosen = chosen_totals(decided, latest_overrides(overrides, categories), candidates)
     series = daily_series(chosen, inferred_totals(chosen))
+    lags = source_lags(
+        votes, series, min_days=policy.lag_min_days, min_share=policy.lag_min_share
+    )
+    conflicts = with_run_ids(source_conflicts(votes, chosen, series, policy.stale_lookback_days))
+    runs = disagreement_runs(conflicts, series, lags)
     return Reconciliation(
         daily_totals=daily_totals(series),
         discrepancies=discrepancies(
-            source_conflicts(votes, chosen, series, policy.stale_lookback_days),
+            conflicts,
             revisions(superseded),
             delta_mismatches(series),
             restatements(series),
             gaps(chosen),
         ),
+        disagreement_runs=runs,
+        sources=source_scorecard(votes, conflicts, runs, truth, lags),
     )

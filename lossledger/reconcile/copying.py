@@ -1,0 +1,101 @@
+"""Copy and lag detection: agreement that is not independent evidence.
+
+* Two sources that share *false* values (values the consensus does not hold) far more than
+  independent sources would are dependent (Dong, Berti-Equille and Srivastava, VLDB 2009:
+  sharing a true value is expected, sharing the same wrong value is not). The copier is the one
+  with the lower configured priority, then the later source name: a property of the content,
+  never of the order events arrived in. A copier's vote for a value its original also gives
+  does not count again.
+* A source whose value equals the published total of the day before (after the total changed)
+  on most days it could is a day late; one equal to the next day's total, a day early. Its lag
+  is named in the ``sources`` table and its runs get the ``lag`` pattern.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+__all__ = ["copy_pairs", "source_lags"]
+
+_DAY = 2**32
+
+
+def copy_pairs(
+    conflict_votes: pl.DataFrame, *, min_shared: float, min_share: float
+) -> pl.DataFrame:
+    """Return (``source``, ``original``) for every source found to copy another.
+
+    Parameters
+    ----------
+    conflict_votes
+        One row per (cell, source) of conflicting cells: ``cell``, ``source``, ``rank``,
+        ``total`` and ``p_true`` (the current probability that this value is the truth).
+    min_shared
+        Expected number of shared false values from which a pair can be dependent.
+    min_share
+        Share of the pair's disagreements-or-shared-false cells that must be shared false.
+    """
+    columns = conflict_votes.select("cell", "source", "rank", "total", "p_true")
+    pairs = columns.join(columns, on="cell", suffix="_b").filter(
+        pl.col("source") < pl.col("source_b")
+    )
+    counts = pairs.group_by("source", "source_b").agg(
+        ((pl.col("total") == pl.col("total_b")).cast(pl.Float64) * (1 - pl.col("p_true")))
+        .sum()
+        .alias("shared_false"),
+        (pl.col("total") != pl.col("total_b")).sum().alias("differ"),
+        pl.col("rank").first(),
+        pl.col("rank_b").first(),
+    )
+    dependent = counts.filter(
+        (pl.col("shared_false") >= min_shared)
+        & (pl.col("shared_false") >= min_share * (pl.col("shared_false") + pl.col("differ")))
+    )
+    a_copies = pl.col("rank") > pl.col("rank_b")
+    same_rank = pl.col("rank") == pl.col("rank_b")
+    a_copies = a_copies | (same_rank & (pl.col("source") > pl.col("source_b")))
+    return dependent.select(
+        pl.when(a_copies).then("source").otherwise("source_b").alias("source"),
+        pl.when(a_copies).then("source_b").otherwise("source").alias("original"),
+    ).sort("source", "original")
+
+
+def source_lags(
+    votes: pl.DataFrame, published: pl.DataFrame, *, min_days: int, min_share: float
+) -> pl.DataFrame:
+    """Return (``source``, ``lag_days``, ``lag_share``) for every source a day late (1) or
+    early (-1) on at least ``min_days`` days and ``min_share`` of the days the total changed.
+    """
+    # Integer cell keys (date * 2**32 + category code, see consensus._cell): one day is 2**32.
+    # The neighbours are looked up on the small published series, then joined to the votes
+    # once.
+    totals = published.select("cell", pl.col("total").alias("pub"))
+    before = (pl.col("cell") + _DAY).alias("cell")
+    after = (pl.col("cell") - _DAY).alias("cell")
+    neighbours = (
+        totals.join(
+            totals.select(before, pl.col("pub").alias("pub_before")), on="cell", how="left"
+        ).join(totals.select(after, pl.col("pub").alias("pub_after")), on="cell", how="left")
+    )
+    frame = votes.select("source", "cell", "total").join(neighbours, on="cell")
+    changed_before = pl.col("pub") != pl.col("pub_before")
+    changed_after = pl.col("pub") != pl.col("pub_after")
+    counts = frame.group_by("source").agg(
+        (changed_before & (pl.col("total") == pl.col("pub_before"))).sum().alias("late"),
+        changed_before.sum().alias("late_possible"),
+        (changed_after & (pl.col("total") == pl.col("pub_after"))).sum().alias("early"),
+        changed_after.sum().alias("early_possible"),
+    )
+    late_share = pl.col("late") / pl.col("late_possible")
+    early_share = pl.col("early") / pl.col("early_possible")
+    late = (pl.col("late") >= min_days) & (late_share >= min_share)
+    early = (pl.col("early") >= min_days) & (early_share >= min_share)
+    return (
+        counts.filter(late | early)
+        .select(
+            "source",
+            pl.when(late).then(1).otherwise(-1).cast(pl.Int64).alias("lag_days"),
+            pl.when(late).then(late_share).otherwise(early_share).alias("lag_share"),
+        )
+        .sort("source")
+    )

@@ -204,10 +204,15 @@ def _bring_up_to_date(
     dask_address: str | None,
     dask_workers: int,
 ) -> dict[str, Any]:
-    if run_plan.parse_ranges:
+    if run_plan.parse_ranges and (dask_address or dask_workers > 0):
         parse_reports.with_options(task_runner=_parse_runner(dask_address, dask_workers))(
             settings, list(run_plan.parse_ranges)
         )
+    else:
+        # In this process, one batch after the other: a subflow would cost seconds of
+        # orchestration (its own flow run, heartbeat thread) for no parallelism.
+        for first, last in run_plan.parse_ranges:
+            parse_batch(settings, first, last)
     tables = project(settings, run_plan.upto)
     published = publish_warehouse(settings, tables, run_plan.upto)
     return report_run(tables, published, ingested, run_plan.watermark_before)

@@ -197,6 +197,25 @@ def revert(
         target_event_id=target.event_id, reason=reason, actor=_actor()))
 
 
+@app.command()
+def server(
+    port: Annotated[int, typer.Option(help="Port to listen on (127.0.0.1 only).")] = 4200,
+    home: HomeOption = Path("data"),
+) -> None:
+    """Keep a Prefect server running, so that each `run` skips starting a temporary one.
+
+    Runs `prefect server start` on 127.0.0.1 with lossledger's PREFECT_HOME ($PREFECT_HOME,
+    else <home>/.prefect) until Ctrl-C, and prints the `export PREFECT_API_URL=...` line.
+    """
+    from flows.interactive import serve
+
+    try:
+        code = serve(home, port=port, say=lambda text: out.print(text, highlight=False))
+    except OSError as exc:
+        raise UserError(str(exc)) from None
+    raise typer.Exit(code)
+
+
 def main() -> None:
     """Console entry point: user errors print one line and exit 2, no traceback."""
     _prefect_defaults()
@@ -215,16 +234,25 @@ def _prefect_defaults() -> None:
 
 
 def _run_flow(**parameters: Any) -> dict[str, Any]:
-    from flows.pipeline import pipeline
+    # Prefect is imported only now that there is work (its import alone costs ~1.5 s).
+    from flows.interactive import log_file, run_pipeline
 
+    home = Path(parameters["home"])
     try:
-        return pipeline(**parameters)
+        outcome = run_pipeline(
+            notify=lambda text: err.print(text, markup=False, highlight=False),
+            **parameters,
+        )
     except (UserError, StoreError, IngestError, ConfigError):
         raise
     except Exception as exc:
-        # Prefect has logged the traceback; the user gets the cause in one line.
-        err.print(f"[red]run failed:[/] {type(exc).__name__}: {exc}", soft_wrap=True)
+        # Prefect has logged the traceback (API and log file); the user gets the cause.
+        err.print(f"[red]run failed:[/] {type(exc).__name__}: {exc} (details: "
+                  f"{log_file(home)})", soft_wrap=True, highlight=False)
         raise typer.Exit(1) from exc
+    if outcome.flow_run_url:
+        outcome.summary["flow_run_url"] = outcome.flow_run_url
+    return outcome.summary
 
 
 def _print_summary(summary: dict[str, Any], settings: RunSettings) -> None:
@@ -234,7 +262,9 @@ def _print_summary(summary: dict[str, Any], settings: RunSettings) -> None:
     from lossledger.report.run_summary import run_markdown
 
     out.print(run_markdown(summary), markup=False, highlight=False)
-    out.print(f"warehouse: {settings.warehouse}")
+    out.print(f"warehouse: {settings.warehouse}", highlight=False)
+    if summary.get("flow_run_url"):
+        out.print(f"flow run: {summary['flow_run_url']}", highlight=False, soft_wrap=True)
 
 
 def _append_decision(home: Path, store: str | None, decision: Any) -> None:

@@ -23,7 +23,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,8 @@ class FlowOutcome:
     summary: dict[str, Any]
     flow_run_url: str | None
     log_file: Path
+    temporary_server: bool
+    """Whether Prefect ran a temporary server in this process for the run."""
 
 
 def prefect_home(home: Path, *, environ: Mapping[str, str] | None = None) -> Path:
@@ -94,18 +96,21 @@ def run_pipeline(*, notify: Callable[[str], None], **parameters: Any) -> FlowOut
     """
     home = Path(parameters.get("home") or os.environ.get("LOSSLEDGER_HOME") or "data")
     os.environ.setdefault("PREFECT_HOME", str(prefect_home(home)))
+    temporary = False
     if not os.environ.get("PREFECT_API_URL"):
         # A profile may still name a server; only Prefect's settings know (read after import).
         from prefect.settings import PREFECT_API_URL
 
-        if not PREFECT_API_URL.value():
+        temporary = not PREFECT_API_URL.value()
+        if temporary:
             notify(temporary_server_notice())
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from flows.pipeline import pipeline
 
     target = log_file(home)
-    with _logs_to_file(target), temporary_settings(
+    _logs_to_file(target)
+    with temporary_settings(
         # Heartbeats find crashed flow runs of workers; a terminal sees its run end, and the
         # heartbeat thread would hold every run's end for up to a second.
         updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
@@ -113,12 +118,12 @@ def run_pipeline(*, notify: Callable[[str], None], **parameters: Any) -> FlowOut
         state = pipeline(**parameters, return_state=True)
         url = _flow_run_url(state.state_details.flow_run_id)
         summary = state.result()
-    return FlowOutcome(summary, url, target)
+    return FlowOutcome(summary, url, target, temporary)
 
 
-@contextlib.contextmanager
-def _logs_to_file(path: Path) -> Iterator[None]:
-    """Send what Prefect would print on the console to ``path`` instead (the API handlers stay)."""
+def _logs_to_file(path: Path) -> None:
+    """From now on, send what Prefect would print on the console to ``path`` instead (its API
+    handlers stay). For the rest of the process: a temporary server says it stops at exit."""
     from prefect.logging.formatters import PrefectFormatter
     from prefect.logging.handlers import PrefectConsoleHandler
 
@@ -129,24 +134,14 @@ def _logs_to_file(path: Path) -> Iterator[None]:
         flow_run_fmt="%(asctime)s | %(levelname)-7s | Flow run %(flow_run_name)r - %(message)s",
         task_run_fmt="%(asctime)s | %(levelname)-7s | Task run %(task_run_name)r - %(message)s",
     ))
-    replaced: list[tuple[logging.Logger, logging.Handler]] = []
     for name in _CONSOLE_LOGGERS:
         logger = logging.getLogger(name)
         for console in [h for h in logger.handlers if _is_console(h, PrefectConsoleHandler)]:
             logger.removeHandler(console)
-            replaced.append((logger, console))
         if logger.propagate is False or name == "":
             logger.addHandler(handler)
     # The run's own INFO lines (flow and task runs) reach the file as they reach the API.
     logging.getLogger("prefect").setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        for name in _CONSOLE_LOGGERS:
-            logging.getLogger(name).removeHandler(handler)
-        for logger, console in replaced:
-            logger.addHandler(console)
-        handler.close()
 
 
 def _is_console(handler: logging.Handler, console_type: type) -> bool:

@@ -254,6 +254,8 @@ def _prefect_defaults() -> None:
     # configured otherwise.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    # Prefect's default (20 s) is too short for a temporary server on a busy 2-core machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def _run_flow(**parameters: Any) -> dict[str, Any]:
@@ -261,7 +263,6 @@ def _run_flow(**parameters: Any) -> dict[str, Any]:
     from flows.interactive import log_file, run_pipeline
 
     global _FLOW_RAN
-    _FLOW_RAN = True
     home = Path(parameters["home"])
     try:
         outcome = run_pipeline(
@@ -275,6 +276,8 @@ def _run_flow(**parameters: Any) -> dict[str, Any]:
         err.print(f"[red]run failed:[/] {type(exc).__name__}: {exc} (details: "
                   f"{log_file(home)})", soft_wrap=True, highlight=False)
         raise typer.Exit(1) from exc
+    # A temporary server is stopped by the interpreter's exit handlers: let them run.
+    _FLOW_RAN = not outcome.temporary_server
     if outcome.flow_run_url:
         outcome.summary["flow_run_url"] = outcome.flow_run_url
     return outcome.summary

@@ -18,8 +18,9 @@ from lossledger.reconcile.consensus import (
     OBSERVATIONS_SCHEMA,
     OVERRIDES_SCHEMA,
     ReconcilePolicy,
-    reconcile_totals,
+    Reconciliation,
 )
+from lossledger.reconcile.window import reconcile_incremental
 from lossledger.store.events import (
     DecisionReverted,
     RecordedEvent,
@@ -32,6 +33,7 @@ from schemas.tables import TABLE_MODELS
 
 __all__ = [
     "Decisions",
+    "Previous",
     "WarehouseTables",
     "active_decisions",
     "warehouse_tables",
@@ -49,6 +51,8 @@ class WarehouseTables:
     daily_totals: pl.DataFrame
     discrepancies: pl.DataFrame
     quarantine: pl.DataFrame
+    reconciled: str = "full"
+    """How the totals were reconciled: ``full``, ``window (...)`` or ``unchanged``."""
 
     def items(self) -> Iterable[tuple[str, pl.DataFrame]]:
         return ((name, getattr(self, name)) for name in TABLES)
@@ -94,11 +98,22 @@ def active_decisions(events: Iterable[RecordedEvent]) -> Decisions:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Previous:
+    """The reconciliation of the log up to ``seq`` (a cache), for an incremental run."""
+
+    reconciliation: Reconciliation
+    seq: int
+    decisions_changed: bool
+    """Whether a decision was taken (or reverted) after ``seq``: then it cannot be used."""
+
+
 def warehouse_tables(
     parsed: ParsedBatch,
     decisions: Decisions,
     *,
     policy: ReconcilePolicy | None = None,
+    previous: Previous | None = None,
 ) -> WarehouseTables:
     """Project the published tables from the parsed reports and the decisions in force.
 
@@ -111,6 +126,9 @@ def warehouse_tables(
         :func:`active_decisions` of the same part of the log.
     policy
         How consensus is chosen; the default ranks official > api > ticker > history.
+    previous
+        The reconciliation of an earlier part of the same log: only the dates the newer
+        observations can affect are reconciled again (:mod:`lossledger.reconcile.window`).
     """
     reports = _report_frame(parsed)
     # No name keeps the candidates alive: validation copies them, and memory peaks here.
@@ -120,11 +138,15 @@ def warehouse_tables(
     in_consensus = (
         valid.filter(~pl.col("event_id").is_in(retracted.implode())) if retracted.len() else valid
     )
-    reconciled = reconcile_totals(
+    windowed = reconcile_incremental(
         in_consensus.select(OBSERVATIONS_SCHEMA.names()),
+        previous=previous.reconciliation if previous else None,
+        after_seq=previous.seq if previous else None,
+        decisions_changed=previous.decisions_changed if previous else False,
         overrides=decisions.overrides,
         policy=policy,
     )
+    reconciled = windowed.reconciliation
     del in_consensus
     quarantine = _quarantine_frame(reports, parsed, invalid)
     return WarehouseTables(
@@ -133,6 +155,8 @@ def warehouse_tables(
         daily_totals=reconciled.daily_totals.select(table_schema("daily_totals").names()),
         discrepancies=reconciled.discrepancies.select(table_schema("discrepancies").names()),
         quarantine=quarantine,
+        reconciled=windowed.mode if windowed.mode == "unchanged" else
+        f"{windowed.mode} ({windowed.reason})",
     )
 
 

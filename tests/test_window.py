@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+from pathlib import Path
 
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+from lossledger.pipeline import RunSettings
 from lossledger.reconcile.consensus import (
     OBSERVATIONS_SCHEMA,
     OVERRIDES_SCHEMA,
@@ -16,6 +19,9 @@ from lossledger.reconcile.consensus import (
     reconcile_totals,
 )
 from lossledger.reconcile.window import dirty_cells, reconcile_incremental, reconcile_window
+from lossledger.store.events import TotalOverridden
+from tests.conftest import GS_EN_0130, GS_EN_0131, SEED
+from tests.helpers import build, ingest
 
 SOURCES = (("gs.en", "official"), ("api.1", "api"), ("ticker.de", "ticker"), ("hist", "history"))
 CATEGORIES = ("tanks", "aircraft", "drones")
@@ -53,7 +59,7 @@ def overrides_frame(rows: list[tuple[int, int, int]]) -> pl.DataFrame:
     )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     rows=st.lists(observation, min_size=1, max_size=60),
     split=st.floats(0, 1),
@@ -108,3 +114,28 @@ def test_decisions_since_the_previous_result_mean_a_full_reconcile() -> None:
                                         decisions_changed=False)
     assert nothing_new.mode == "unchanged"
     assert nothing_new.reconciliation is before
+
+
+def test_the_pipeline_reconciles_a_window_and_publishes_what_a_rebuild_would(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    ingest(home, GS_EN_0130, source="generalstaff.en")
+    assert build(home).reconciled.startswith("full")
+    ingest(home, GS_EN_0131, source="generalstaff.en")
+    ingest(home, SEED, source="ticker.en")
+    incremental = build(home)
+    assert incremental.reconciled.startswith("window"), incremental.reconciled
+    shutil.rmtree(home / "cache" / "reconciled")
+    rebuilt = build(home)
+    assert rebuilt.reconciled.startswith("full")
+    for name in ("daily_totals", "discrepancies"):
+        assert_frame_equal(getattr(incremental, name), getattr(rebuilt, name))
+    # A decision taken since the last run: the window is not used.
+    settings = RunSettings.resolve(home)
+    with settings.store() as store:
+        store.append([TotalOverridden(date=dt.date(2024, 1, 31), category="tanks", total=6312,
+                                      reason="checked", actor="test")])
+    decided = build(home)
+    assert decided.reconciled.startswith("full (decisions"), decided.reconciled
+    assert decided.daily_totals.filter(pl.col("status") == "overridden").height == 1

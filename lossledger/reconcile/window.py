@@ -46,8 +46,6 @@ __all__ = ["WindowedResult", "dirty_cells", "reconcile_incremental", "reconcile_
 
 #: The frames :func:`reconcile_window` merges; a Reconciliation with others falls back to full.
 _MERGEABLE = ("daily_totals", "discrepancies")
-#: Above this share of a category's rows in the window, the whole thing is reconciled.
-_FULL_ABOVE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +95,6 @@ def reconcile_window(
         return WindowedResult(previous, "unchanged", "no new observation")
     bounds = _bounds(previous.daily_totals, dirty, policy.stale_lookback_days)
     in_window = _in_window(observations, bounds, "start")
-    if in_window.height > _FULL_ABOVE * observations.height:
-        full = reconcile_totals(observations, overrides=overrides, policy=policy)
-        return WindowedResult(full, "full", "the window covers most observations")
     part = reconcile_totals(
         in_window,
         overrides=None if overrides is None else _in_window(overrides, bounds, "start"),

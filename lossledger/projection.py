@@ -39,6 +39,8 @@ __all__ = [
     "warehouse_tables",
 ]
 
+#: Observations validated at once (see :func:`_validated_observations`).
+_VALIDATE_ROWS = 250_000
 TABLES = ("reports", "observations", "daily_totals", "discrepancies", "quarantine")
 
 
@@ -189,21 +191,25 @@ def _validated_observations(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.
     The rest come back one row per failed check, with a reason naming the check.
     """
     indexed = candidates.with_row_index("_row")
-    try:
-        ObservationSchema.validate(indexed, lazy=True)
-    except pa_errors.SchemaErrors as errors:
-        failures = _failure_reasons(errors.failure_cases)
-    else:
+    found = []
+    # In slices: pandera's masks and failure cases for all rows at once would set the peak.
+    for offset in range(0, indexed.height, _VALIDATE_ROWS):
+        try:
+            ObservationSchema.validate(indexed.slice(offset, _VALIDATE_ROWS), lazy=True)
+        except pa_errors.SchemaErrors as errors:
+            found.append(_failure_reasons(errors.failure_cases, offset=offset))
+    if not found:
         return candidates, indexed.head(0).with_columns(reason=pl.lit(None, pl.String))
+    failures = pl.concat(found)
     invalid = indexed.join(failures, left_on="_row", right_on="index", how="inner")
     valid = indexed.join(failures, left_on="_row", right_on="index", how="anti")
     return valid.drop("_row"), invalid.drop("_row")
 
 
-def _failure_reasons(failure_cases: pl.DataFrame) -> pl.DataFrame:
+def _failure_reasons(failure_cases: pl.DataFrame, *, offset: int = 0) -> pl.DataFrame:
     cases = failure_cases.filter(pl.col("index").is_not_null())
     described = cases.select(
-        pl.col("index").cast(pl.UInt32),
+        (pl.col("index") + offset).cast(pl.UInt32),
         reason=pl.when(pl.col("schema_context") == "Column")
         .then(pl.format("{} failed {}: {}", "column", "check", "failure_case"))
         .otherwise(pl.col("check")),

@@ -18,7 +18,12 @@ from lossledger.reconcile.consensus import (
     ReconcilePolicy,
     reconcile_totals,
 )
-from lossledger.reconcile.window import dirty_cells, reconcile_incremental, reconcile_window
+from lossledger.reconcile.window import (
+    dirty_cells,
+    reconcile_by_category,
+    reconcile_incremental,
+    reconcile_window,
+)
 from lossledger.store.events import TotalOverridden
 from tests.conftest import GS_EN_0130, GS_EN_0131, SEED
 from tests.helpers import build, ingest
@@ -86,6 +91,10 @@ def test_an_incremental_run_equals_a_full_rebuild(
     full = reconcile_totals(everything, overrides=decisions, policy=policy)
     assert_frame_equal(incremental.daily_totals, full.daily_totals)
     assert_frame_equal(incremental.discrepancies, full.discrepancies)
+    # A few categories at a time (memory): the same tables.
+    chunked = reconcile_by_category(everything, overrides=decisions, policy=policy, chunk_rows=8)
+    assert_frame_equal(chunked.daily_totals, full.daily_totals)
+    assert_frame_equal(chunked.discrepancies, full.discrepancies)
 
 
 def test_a_new_day_reconciles_a_window_not_the_history() -> None:

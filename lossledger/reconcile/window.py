@@ -42,10 +42,21 @@ from lossledger.reconcile.consensus import (
     reconcile_totals,
 )
 
-__all__ = ["WindowedResult", "dirty_cells", "reconcile_incremental", "reconcile_window"]
+__all__ = [
+    "WindowedResult",
+    "dirty_cells",
+    "reconcile_by_category",
+    "reconcile_incremental",
+    "reconcile_window",
+]
 
 #: The frames :func:`reconcile_window` merges; a Reconciliation with others falls back to full.
 _MERGEABLE = ("daily_totals", "discrepancies")
+#: Whether the reconciliation is per category only (its result has no global part), so that
+#: categories can be reconciled apart: in a window, or a few at a time to bound memory.
+PER_CATEGORY = tuple(f.name for f in dataclasses.fields(Reconciliation)) == _MERGEABLE
+#: A full reconcile takes the categories in groups of about this many observations.
+CHUNK_ROWS = 400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +148,48 @@ def reconcile_incremental(
             observations, previous=previous, dirty=dirty_cells(observations, after_seq=after_seq),
             overrides=overrides, policy=policy,
         )
-    full = reconcile_totals(observations, overrides=overrides, policy=policy)
+    full = reconcile_by_category(observations, overrides=overrides, policy=policy)
     return WindowedResult(full, "full", reason)
+
+
+def reconcile_by_category(
+    observations: pl.DataFrame,
+    *,
+    overrides: pl.DataFrame | None = None,
+    policy: ReconcilePolicy | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> Reconciliation:
+    """``reconcile_totals`` a few categories at a time (groups of about ``chunk_rows``
+    observations): the same result, with the intermediate frames of one group in memory at
+    once rather than of all. One call when the reconciliation has global parts.
+    """
+    if not PER_CATEGORY or observations.height <= chunk_rows:
+        return reconcile_totals(observations, overrides=overrides, policy=policy)
+    sizes = observations.group_by(pl.col("category").cast(pl.String)).len().sort("category")
+    groups: list[list[str]] = [[]]
+    filled = 0
+    for category, size in sizes.iter_rows():
+        if groups[-1] and filled + size > chunk_rows:
+            groups.append([])
+            filled = 0
+        groups[-1].append(category)
+        filled += size
+    if overrides is not None:
+        # Overrides of categories no source reports still make rows: they join the last group.
+        extra = set(overrides["category"].to_list()) - set(sizes["category"].to_list())
+        groups[-1].extend(sorted(extra))
+    parts = []
+    for group in groups:
+        chosen = pl.col("category").cast(pl.String).is_in(group)
+        parts.append(reconcile_totals(
+            observations.filter(chosen),
+            overrides=None if overrides is None else overrides.filter(chosen),
+            policy=policy,
+        ))
+    return Reconciliation(
+        daily_totals=pl.concat([p.daily_totals for p in parts]).sort("date", "category"),
+        discrepancies=discrepancies(*(p.discrepancies for p in parts)),
+    )
 
 
 def _why_full(
@@ -148,9 +199,9 @@ def _why_full(
         return "no previous reconciliation"
     if decisions_changed:
         return "decisions taken since the previous reconciliation"
-    fields = tuple(f.name for f in dataclasses.fields(previous))
-    if fields != _MERGEABLE:
-        return f"the reconciliation has global parts ({', '.join(fields)})"
+    if not PER_CATEGORY:
+        fields = ", ".join(f.name for f in dataclasses.fields(previous))
+        return f"the reconciliation has global parts ({fields})"
     return None
 
 

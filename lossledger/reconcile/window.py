@@ -236,6 +236,10 @@ def _bounds(totals: pl.DataFrame, dirty: pl.DataFrame, lookback_days: int) -> pl
 
 def _in_window(frame: pl.DataFrame, bounds: pl.DataFrame, column: str) -> pl.DataFrame:
     """Rows of the touched categories dated at or after ``column`` (all when it is null)."""
+    if bounds[column].null_count() == 0:
+        # Usually the window is the last days of the history: one pass over the dates leaves
+        # few rows for the join.
+        frame = frame.filter(pl.col("date") >= bounds[column].min())
     return (
         frame.with_columns(pl.col("category").cast(pl.String).alias("_category"))
         .join(bounds.select(pl.col("category").alias("_category"), column), on="_category")

@@ -24,6 +24,7 @@ import polars as pl
 
 from lossledger.parse.stage import PARTS, ParsedBatch
 from lossledger.reconcile.consensus import ReconcilePolicy, Reconciliation
+from lossledger.reconcile.window import PER_CATEGORY
 
 __all__ = ["ParseCache", "ReconcileCache"]
 
@@ -144,7 +145,12 @@ class ReconcileCache:
         self.directory = Path(home) / "cache" / "reconciled" / key
 
     def load(self, *, upto: int) -> tuple[int, Reconciliation] | None:
-        """The newest cached reconciliation of the log up to a ``seq <= upto``, if any."""
+        """The newest cached reconciliation of the log up to a ``seq <= upto``, if any.
+
+        Never one when the reconciliation has global parts: no window could use it.
+        """
+        if not PER_CATEGORY:
+            return None
         done = sorted(
             (int(m.group(1)) for m in map(_RECONCILED.match, self._names()) if m), reverse=True
         )
@@ -162,6 +168,8 @@ class ReconcileCache:
 
     def save(self, daily_totals: pl.DataFrame, discrepancies: pl.DataFrame, *, seq: int) -> None:
         """Keep the reconciliation of the log up to ``seq`` (and forget older ones)."""
+        if not PER_CATEGORY:
+            return
         self.directory.mkdir(parents=True, exist_ok=True)
         for part, frame in zip(_RECONCILED_PARTS, (daily_totals, discrepancies), strict=True):
             with tempfile.NamedTemporaryFile(dir=self.directory, delete=False) as handle:

@@ -146,8 +146,11 @@ def project_tables(settings: RunSettings, *, upto: int) -> WarehouseTables:
         seq, reconciliation = cached
         changed = any(event.seq > seq for event in decision_events)
         previous = Previous(reconciliation, seq, decisions_changed=changed)
-    parsed = ParseCache(settings.home, PARSERS_FINGERPRINT).load().upto(upto)
-    tables = project_warehouse(parsed, decisions, policy=policy, previous=previous).validated()
+    # No name keeps the parse results alive: the projection frees what it has consumed.
+    tables = project_warehouse(
+        ParseCache(settings.home, PARSERS_FINGERPRINT).load().upto(upto), decisions,
+        policy=policy, previous=previous,
+    ).validated()
     memo.save(tables.daily_totals, tables.discrepancies, seq=upto)
     return tables
 

@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 #: Observations validated at once (see :func:`_validated_observations`).
-_VALIDATE_ROWS = 250_000
+_VALIDATE_ROWS = 150_000
 TABLES = ("reports", "observations", "daily_totals", "discrepancies", "quarantine")
 
 
@@ -133,8 +133,15 @@ def warehouse_tables(
         observations can affect are reconciled again (:mod:`lossledger.reconcile.window`).
     """
     reports = _report_frame(parsed)
-    # No name keeps the candidates alive: validation copies them, and memory peaks here.
-    valid, invalid = _validated_observations(_observation_candidates(reports, parsed))
+    candidates = _observation_candidates(reports, parsed)
+    # The parsed observations are in the candidates now; what follows needs only the problems.
+    # Without this name holding them (and with the caller not keeping ``parsed`` either),
+    # their memory is free before validation and reconciliation peak.
+    parsed = ParsedBatch(parsed.events, parsed.reports, parsed.observations.clear(),
+                         parsed.problems)
+    # Validation may copy the candidates (when some fail): memory peaks here.
+    valid, invalid = _validated_observations(candidates)
+    del candidates
     retracted = decisions.retractions.get_column("event_id")
     # Filtering copies every column; with nothing retracted (the usual case) skip the copy.
     in_consensus = (

@@ -56,7 +56,7 @@ _MERGEABLE = ("daily_totals", "discrepancies")
 #: categories can be reconciled apart: in a window, or a few at a time to bound memory.
 PER_CATEGORY = tuple(f.name for f in dataclasses.fields(Reconciliation)) == _MERGEABLE
 #: A full reconcile takes the categories in groups of about this many observations.
-CHUNK_ROWS = 400_000
+CHUNK_ROWS = 200_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,8 +122,9 @@ def run_pipeline(*, notify: Callable[[str], None], **parameters: Any) -> FlowOut
 
 
 def _logs_to_file(path: Path) -> None:
-    """From now on, send what Prefect would print on the console to ``path`` instead (its API
-    handlers stay). For the rest of the process: a temporary server says it stops at exit."""
+    """From now on, send Prefect's log lines to ``path`` (its API handlers stay), and only
+    warnings and errors to the console. For the rest of the process: a temporary server says
+    it stops at exit."""
     from prefect.logging.formatters import PrefectFormatter
     from prefect.logging.handlers import PrefectConsoleHandler
 
@@ -137,7 +138,9 @@ def _logs_to_file(path: Path) -> None:
     for name in _CONSOLE_LOGGERS:
         logger = logging.getLogger(name)
         for console in [h for h in logger.handlers if _is_console(h, PrefectConsoleHandler)]:
-            logger.removeHandler(console)
+            # Warnings (a run waiting for another's lock, an inbox created empty) and errors
+            # still reach the terminal; INFO lines only the file and the API.
+            console.setLevel(max(console.level, logging.WARNING))
         if logger.propagate is False or name == "":
             logger.addHandler(handler)
     # The run's own INFO lines (flow and task runs) reach the file as they reach the API.

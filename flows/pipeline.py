@@ -170,7 +170,7 @@ def pipeline(
     settings = RunSettings.resolve(home, store=store, warehouse=warehouse, as_of=as_of)
     run_id, started = uuid.uuid4().hex, dt.datetime.now(dt.UTC)
     with settings.store() as event_store, event_store.lock(
-        "pipeline", on_wait=lambda: logger.info("another lossledger run holds the lock; waiting")
+        "pipeline", on_wait=lambda: logger.warning("another lossledger run holds the lock; waiting")
     ):
         ingested = ingest_inbox(settings, inbox, source) if inbox else None
         run_plan = plan(settings, as_of, replay)

@@ -104,7 +104,7 @@ def _instrument(timers: Timers) -> None:
         (ParseCache, "load", "project.cache_load"),
         (pipeline, "active_decisions", "project.active_decisions"),
         (projection, "_validated_observations", "project.validate_observations"),
-        (projection, "reconcile_totals", "project.reconcile"),
+        (projection, "reconcile_incremental", "project.reconcile"),
         (projection.WarehouseTables, "validated", "project.validate_tables"),
         (warehouse, "_partition_hashes", "publish.content_hash"),
         (warehouse, "_stored_hash", "publish.stored_hash"),

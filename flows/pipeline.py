@@ -193,7 +193,7 @@ def pipeline(
                            until=fetch_until)
     run_id, started = uuid.uuid4().hex, dt.datetime.now(dt.UTC)
     with settings.store() as event_store, event_store.lock(
-        "pipeline", on_wait=lambda: logger.info("another lossledger run holds the lock; waiting")
+        "pipeline", on_wait=lambda: logger.warning("another lossledger run holds the lock; waiting")
     ):
         # Holding the lock, no other run is going on: one still recorded as running was killed.
         abandon_stale_run(event_store, lock_held=True)
@@ -230,10 +230,15 @@ def _bring_up_to_date(
     dask_address: str | None,
     dask_workers: int,
 ) -> dict[str, Any]:
-    if run_plan.parse_ranges:
+    if run_plan.parse_ranges and (dask_address or dask_workers > 0):
         parse_reports.with_options(task_runner=_parse_runner(dask_address, dask_workers))(
             settings, list(run_plan.parse_ranges)
         )
+    else:
+        # In this process, one batch after the other: a subflow would cost seconds of
+        # orchestration (its own flow run, heartbeat thread) for no parallelism.
+        for first, last in run_plan.parse_ranges:
+            parse_batch(settings, first, last)
     tables = project(settings, run_plan.upto)
     published = publish_warehouse(settings, tables, run_plan.upto)
     return report_run(tables, published, ingested, run_plan.watermark_before)

@@ -17,11 +17,11 @@ from pathlib import Path
 import polars as pl
 
 from lossledger.config import ConfigError, load_policy
-from lossledger.parse.cache import ParseCache
+from lossledger.parse.cache import ParseCache, ReconcileCache
 from lossledger.parse.parsers import PARSERS_FINGERPRINT
 from lossledger.parse.registry import Registry, registry_for
 from lossledger.parse.stage import DEFAULT_MAX_REPORT_BYTES, parse_events
-from lossledger.projection import WarehouseTables, active_decisions
+from lossledger.projection import Previous, WarehouseTables, active_decisions
 from lossledger.projection import warehouse_tables as project_warehouse
 from lossledger.publish.warehouse import (
     PublishResult,
@@ -218,20 +218,34 @@ def parse_range(settings: RunSettings, first: int, last: int) -> int:
 
 
 def project_tables(settings: RunSettings, *, upto: int) -> WarehouseTables:
-    """The warehouse as the log up to ``upto`` determines it (parse results from the cache)."""
+    """The warehouse as the log up to ``upto`` determines it (parse results from the cache).
+
+    The reconciliation of an earlier run (``<home>/cache/reconciled``) lets only the dates the
+    newer observations can affect be reconciled again; this run's is kept for the next.
+    """
+    policy = load_policy(settings.home)
+    fingerprint = settings.registry().fingerprint
+    memo = ReconcileCache(settings.home, fingerprint, policy)
+    cached = memo.load(upto=upto)
     with settings.store() as store:
-        decisions = active_decisions(
+        decision_events = [
             require_intact(event)
             for event in store.read(upto=upto, kinds=DECISION_KINDS, with_body=False)
-        )
+        ]
         failures = fetch_failures(store, upto=upto)
-    parsed = settings.parse_cache().load().upto(upto)
-    return project_warehouse(
-        parsed,
-        decisions,
-        policy=load_policy(settings.home),
-        fetch_failures=failures,
+    decisions = active_decisions(decision_events)
+    previous = None
+    if cached is not None:
+        seq, reconciliation = cached
+        changed = any(event.seq > seq for event in decision_events)
+        previous = Previous(reconciliation, seq, decisions_changed=changed)
+    # No name keeps the parse results alive: the projection frees what it has consumed.
+    tables = project_warehouse(
+        settings.parse_cache(fingerprint).load().upto(upto), decisions,
+        policy=policy, previous=previous, fetch_failures=failures,
     ).validated()
+    memo.save(tables.daily_totals, tables.discrepancies, seq=upto)
+    return tables
 
 
 def publish(settings: RunSettings, tables: WarehouseTables, *, watermark: int) -> PublishResult:
@@ -297,6 +311,7 @@ def run_summary(
         "partitions_written": len(published.written),
         "partitions_removed": len(published.removed),
         "partitions_unchanged": published.unchanged,
+        "reconciled": tables.reconciled,
         "watermark_before": max(watermark_before, 0),
         "watermark_after": published.watermark,
         "finished_at": dt.datetime.now(dt.UTC).isoformat(),

@@ -18,8 +18,9 @@ from lossledger.reconcile.consensus import (
     OBSERVATIONS_SCHEMA,
     OVERRIDES_SCHEMA,
     ReconcilePolicy,
-    reconcile_totals,
+    Reconciliation,
 )
+from lossledger.reconcile.window import reconcile_incremental
 from lossledger.sources.history import explain_gaps
 from lossledger.store.events import (
     DecisionReverted,
@@ -33,11 +34,14 @@ from schemas.tables import TABLE_MODELS
 
 __all__ = [
     "Decisions",
+    "Previous",
     "WarehouseTables",
     "active_decisions",
     "warehouse_tables",
 ]
 
+#: Observations validated at once (see :func:`_validated_observations`).
+_VALIDATE_ROWS = 150_000
 TABLES = (
     "reports",
     "observations",
@@ -60,6 +64,8 @@ class WarehouseTables:
     quarantine: pl.DataFrame
     disagreement_runs: pl.DataFrame
     sources: pl.DataFrame
+    reconciled: str = "full"
+    """How the totals were reconciled: ``full``, ``window (...)`` or ``unchanged``."""
 
     def items(self) -> Iterable[tuple[str, pl.DataFrame]]:
         return ((name, getattr(self, name)) for name in TABLES)
@@ -105,12 +111,23 @@ def active_decisions(events: Iterable[RecordedEvent]) -> Decisions:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Previous:
+    """The reconciliation of the log up to ``seq`` (a cache), for an incremental run."""
+
+    reconciliation: Reconciliation
+    seq: int
+    decisions_changed: bool
+    """Whether a decision was taken (or reverted) after ``seq``: then it cannot be used."""
+
+
 def warehouse_tables(
     parsed: ParsedBatch,
     decisions: Decisions,
     *,
     policy: ReconcilePolicy | None = None,
     fetch_failures: pl.DataFrame | None = None,
+    previous: Previous | None = None,
 ) -> WarehouseTables:
     """Project the published tables from the parsed reports and the decisions in force.
 
@@ -126,20 +143,34 @@ def warehouse_tables(
     fetch_failures
         ``FetchFailed`` events of the same part of the log
         (:func:`lossledger.sources.history.fetch_failures`): they explain ``gap`` rows.
+    previous
+        The reconciliation of an earlier part of the same log: only the dates the newer
+        observations can affect are reconciled again (:mod:`lossledger.reconcile.window`).
     """
     reports = _report_frame(parsed)
-    # No name keeps the candidates alive: validation copies them, and memory peaks here.
-    valid, invalid = _validated_observations(_observation_candidates(reports, parsed))
+    candidates = _observation_candidates(reports, parsed)
+    # The parsed observations are in the candidates now; what follows needs only the problems.
+    # Without this name holding them (and with the caller not keeping ``parsed`` either),
+    # their memory is free before validation and reconciliation peak.
+    parsed = ParsedBatch(parsed.events, parsed.reports, parsed.observations.clear(),
+                         parsed.problems)
+    # Validation may copy the candidates (when some fail): memory peaks here.
+    valid, invalid = _validated_observations(candidates)
+    del candidates
     retracted = decisions.retractions.get_column("event_id")
     # Filtering copies every column; with nothing retracted (the usual case) skip the copy.
     in_consensus = (
         valid.filter(~pl.col("event_id").is_in(retracted.implode())) if retracted.len() else valid
     )
-    reconciled = reconcile_totals(
+    windowed = reconcile_incremental(
         in_consensus.select(OBSERVATIONS_SCHEMA.names()),
+        previous=previous.reconciliation if previous else None,
+        after_seq=previous.seq if previous else None,
+        decisions_changed=previous.decisions_changed if previous else False,
         overrides=decisions.overrides,
         policy=policy,
     )
+    reconciled = windowed.reconciliation
     del in_consensus
     quarantine = _quarantine_frame(reports, parsed, invalid)
     return WarehouseTables(
@@ -153,6 +184,8 @@ def warehouse_tables(
             table_schema("disagreement_runs").names()
         ),
         sources=reconciled.sources.select(table_schema("sources").names()),
+        reconciled=windowed.mode if windowed.mode == "unchanged" else
+        f"{windowed.mode} ({windowed.reason})",
     )
 
 
@@ -185,21 +218,25 @@ def _validated_observations(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.
     The rest come back one row per failed check, with a reason naming the check.
     """
     indexed = candidates.with_row_index("_row")
-    try:
-        ObservationSchema.validate(indexed, lazy=True)
-    except pa_errors.SchemaErrors as errors:
-        failures = _failure_reasons(errors.failure_cases)
-    else:
+    found = []
+    # In slices: pandera's masks and failure cases for all rows at once would set the peak.
+    for offset in range(0, indexed.height, _VALIDATE_ROWS):
+        try:
+            ObservationSchema.validate(indexed.slice(offset, _VALIDATE_ROWS), lazy=True)
+        except pa_errors.SchemaErrors as errors:
+            found.append(_failure_reasons(errors.failure_cases, offset=offset))
+    if not found:
         return candidates, indexed.head(0).with_columns(reason=pl.lit(None, pl.String))
+    failures = pl.concat(found)
     invalid = indexed.join(failures, left_on="_row", right_on="index", how="inner")
     valid = indexed.join(failures, left_on="_row", right_on="index", how="anti")
     return valid.drop("_row"), invalid.drop("_row")
 
 
-def _failure_reasons(failure_cases: pl.DataFrame) -> pl.DataFrame:
+def _failure_reasons(failure_cases: pl.DataFrame, *, offset: int = 0) -> pl.DataFrame:
     cases = failure_cases.filter(pl.col("index").is_not_null())
     described = cases.select(
-        pl.col("index").cast(pl.UInt32),
+        (pl.col("index") + offset).cast(pl.UInt32),
         reason=pl.when(pl.col("schema_context") == "Column")
         .then(pl.format("{} failed {}: {}", "column", "check", "failure_case"))
         .otherwise(pl.col("check")),

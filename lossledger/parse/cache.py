@@ -17,6 +17,8 @@ reused seq can never pick up another event's parse.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -28,8 +30,10 @@ import polars as pl
 
 from lossledger._files import make_readable
 from lossledger.parse.stage import PARTS, ParsedBatch
+from lossledger.reconcile.consensus import ReconcilePolicy, Reconciliation
+from lossledger.reconcile.window import PER_CATEGORY
 
-__all__ = ["ParseCache"]
+__all__ = ["ParseCache", "ReconcileCache"]
 
 _MAX_BATCHES = 64
 #: Bumped when the cached frames change shape, so an old cache is simply not found.
@@ -160,3 +164,73 @@ def _outermost(batches: list[tuple[int, int]]) -> list[tuple[int, int]]:
         (a, b) for a, b in batches
         if not any(c <= a and b <= d and (c, d) != (a, b) for c, d in batches)
     ]
+
+
+# --- the previous run's reconciliation ---------------------------------------------------------
+
+_RECONCILE_SOURCES = Path(__file__).resolve().parents[1] / "reconcile"
+_RECONCILED = re.compile(r"^(\d+)\.done$")
+_RECONCILED_PARTS = ("daily_totals", "discrepancies")
+
+
+def _reconcile_fingerprint() -> str:
+    """Hash of the reconcile package's code: other rules, other results, a cache of its own."""
+    digest = hashlib.sha256()
+    for path in sorted(_RECONCILE_SOURCES.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+class ReconcileCache:
+    """The reconciliation (daily totals and discrepancies) of the log up to some ``seq``,
+    under ``<home>/cache/reconciled/<key>/``, keyed on everything that determines it besides
+    the log: the parsers, the consensus policy and the reconcile code.
+
+    A convenience like the parse cache: deleting it makes the next run reconcile in full.
+    """
+
+    def __init__(self, home: Path, parsers_fingerprint: str, policy: ReconcilePolicy) -> None:
+        key = hashlib.sha256(
+            f"{parsers_fingerprint}|{policy!r}|{_reconcile_fingerprint()}".encode()
+        ).hexdigest()[:20]
+        self.directory = Path(home) / "cache" / "reconciled" / key
+
+    def load(self, *, upto: int) -> tuple[int, Reconciliation] | None:
+        """The newest cached reconciliation of the log up to a ``seq <= upto``, if any.
+
+        Never one when the reconciliation has global parts: no window could use it.
+        """
+        if not PER_CATEGORY:
+            return None
+        done = sorted(
+            (int(m.group(1)) for m in map(_RECONCILED.match, self._names()) if m), reverse=True
+        )
+        for seq in done:
+            if seq <= upto:
+                try:
+                    frames = {
+                        part: pl.read_parquet(self.directory / f"{seq}.{part}.parquet")
+                        for part in _RECONCILED_PARTS
+                    }
+                except OSError:
+                    continue
+                return seq, Reconciliation(**frames)
+        return None
+
+    def save(self, daily_totals: pl.DataFrame, discrepancies: pl.DataFrame, *, seq: int) -> None:
+        """Keep the reconciliation of the log up to ``seq`` (and forget older ones)."""
+        if not PER_CATEGORY:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for part, frame in zip(_RECONCILED_PARTS, (daily_totals, discrepancies), strict=True):
+            with tempfile.NamedTemporaryFile(dir=self.directory, delete=False) as handle:
+                frame.write_parquet(handle.name, compression="lz4")
+            os.replace(handle.name, self.directory / f"{seq}.{part}.parquet")
+        (self.directory / f"{seq}.done").write_text(json.dumps({"seq": seq}))
+        for name in self._names():
+            number = name.split(".", 1)[0]
+            if number.isdigit() and int(number) != seq and not name.startswith("tmp"):
+                (self.directory / name).unlink(missing_ok=True)
+
+    def _names(self) -> list[str]:
+        return os.listdir(self.directory) if self.directory.is_dir() else []

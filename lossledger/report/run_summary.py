@@ -47,6 +47,7 @@ def run_markdown(summary: dict[str, Any]) -> str:
         f"- partitions: {summary['partitions_written']} written, "
         f"{summary['partitions_removed']} removed, {summary['partitions_unchanged']} unchanged",
         f"- new discrepancies: {summary['new_discrepancies']}",
+        *([f"- reconciled: {summary['reconciled']}"] if summary.get("reconciled") else []),
         "",
         "| discrepancy kind | rows |",
         "| --- | ---: |",

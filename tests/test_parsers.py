@@ -251,14 +251,12 @@ def test_unknown_label_is_a_problem_never_dropped_or_guessed(text: str, label: s
 @pytest.mark.parametrize(
     "text",
     [
-        # the seed layout, its source line a day off the header
-        (FIXTURES / SEED).read_text().replace("dated January 31st", "dated January 30th"),
         "Stand: 31. Januar 2024\nPanzer: 6310\nQuelle: Ukrainischer Generalstab vom 30. Januar\n",
         "Stand: 31. Januar 2024\nStand: 31.01.2023\nPanzer: 6310\n",
         "The total combat losses of the enemy from 24.02.22 to 31.01.24 were:\ntanks ‒ 6310,\n"
         "The total combat losses of the enemy from 24.02.22 to 01.02.24 were:\ntanks ‒ 6320,\n",
     ],
-    ids=["ticker_en", "ticker_de", "ticker_de_two_stands", "gs_en_two_headers"],
+    ids=["ticker_de", "ticker_de_two_stands", "gs_en_two_headers"],
 )
 def test_contradictory_dates_quarantine_the_report(text: str) -> None:
     result = parse_text(text)
@@ -268,10 +266,24 @@ def test_contradictory_dates_quarantine_the_report(text: str) -> None:
     assert reasons(result)[0].startswith("contradictory report dates")
 
 
-def test_report_without_date_has_no_observations() -> None:
+def test_source_line_date_beats_the_page_scrape_date() -> None:
+    # Changed with issue 10: the General Staff's own date on the source line is the report's
+    # date (its year taken from the page header); the page's scrape date only completes it.
+    text = (FIXTURES / SEED).read_text().replace("dated January 31st", "dated January 30th")
+    result = parse_text(text)
+    assert (result.parser, result.report_date) == ("text", dt.date(2024, 1, 30))
+    assert {(o.date_source, o.date_text) for o in result.observations} == {
+        ("completed", "January 30")
+    }
+
+
+def test_report_without_date_keeps_undated_figures_for_inference() -> None:
+    # Changed with issue 10: figures without a date are kept, undated, so the projection can
+    # infer the day their totals pin (or quarantine them); the parser never guesses a date.
     result = parse_text("Tank: 6310 (+10)\nDrones: 7100\n")
-    assert (result.parser, result.observations) == ("ticker_en", ())
-    assert reasons(result) == ["no report date found in the text"]
+    assert (result.parser, result.report_date) == ("text", None)
+    assert figures(result) == {"tanks": (6310, 10), "uav": (7100, None)}
+    assert {(o.date, o.date_source) for o in result.observations} == {(None, "inferred")}
 
 
 def test_impossible_date() -> None:
@@ -353,14 +365,20 @@ def test_html_page_with_figures_is_read() -> None:
         b"<p>Source: Ukrainian General Staff dated January 31st.</p></body></html>"
     )
     result = parse_report(body, media_type="text/html", file_name="page.html")
-    assert (result.parser, result.problems) == ("ticker_en", ())
+    # Since issue 10 HTML goes through trafilatura, whose bulleted list the general reader reads.
+    assert (result.parser, result.problems) == ("text", ())
+    assert result.report_date == dt.date(2024, 1, 31)
     assert figures(result) == {"tanks": (6310, 10), "uav": (7100, 16)}
 
 
-def test_ambiguous_report_is_quarantined() -> None:
+def test_report_two_templates_claim_is_read_by_the_general_reader() -> None:
+    # Changed with issue 10: two claimants no longer quarantine a report the general reader
+    # can read; agreeing repeats settle to one figure, disagreeing ones are a problem.
     result = parse_text(" date 2024-01-31\nTank: 6310\nPanzer: 6310\n")
-    assert result.parser is None
-    assert reasons(result) == ["ambiguous: claimed by ticker_de, ticker_en"]
+    assert (result.parser, figures(result)) == ("text", {"tanks": (6310, None)})
+    result = parse_text(" date 2024-01-31\nTank: 6310\nPanzer: 6311\n")
+    assert result.observations == ()
+    assert reasons(result)[0].startswith("conflicting figures for tanks")
 
 
 def test_encodings_utf8_bom_and_utf16() -> None:
@@ -378,7 +396,9 @@ def test_broken_parser_does_not_raise(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(parser, "parse", explode)
     result = parse_fixture(SEED)
-    assert result.parser == "ticker_en"
+    # Since issue 10 the general reader still reads the page; the crash is reported beside it.
+    assert result.parser == "text"
+    assert len(result.observations) == 13
     assert reasons(result) == ["parser ticker_en failed: RuntimeError('boom')"]
 
 

@@ -53,7 +53,11 @@ _CORE = (
     rf"|{_WORD}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?(?![\d.:])(?:,?\s+\d{{4}}(?!\d))?)"
 )
 # An optional weekday or "morning of" before the date: "Montag, 4. Juli", "ранок 7 квітня".
-_DATE = rf"(?:(?:the\s+)?(?:morning\s+of\s+(?:the\s+)?|{_WORD}\.?,?\s+))?(?P<date>{_CORE})"
+_PREFIX = rf"(?:(?:the\s+)?(?:morning\s+of\s+(?:the\s+)?|{_WORD}\.?,?\s+))"
+# Lazy first ("dated January 30th": "January" is the month, not a weekday), greedy second
+# ("ранок 7 квітня": "ранок" is not a month).
+_DATE = rf"{_PREFIX}??(?P<date>{_CORE})"
+_DATE_GREEDY = rf"{_PREFIX}?(?P<date>{_CORE})"
 _START = r"24[./\s]\s*(?:0?2|лютого|февраля|februar|february|feb|lutego|février|febbraio)\.?"
 _CUES: tuple[tuple[str, int, int, str], ...] = (
     # (name, tier, days to add, pattern before the date); tier 1 beats tier 2.
@@ -78,6 +82,9 @@ _CUE_RE = re.compile(
     "|".join(f"(?P<c{i}>{pattern}){_DATE.replace('?P<date>', f'?P<d{i}>')}"
              for i, (_, _, _, pattern) in enumerate(_CUES)),
     re.IGNORECASE,
+)
+_GREEDY = tuple(
+    re.compile(f"(?:{pattern}){_DATE_GREEDY}", re.IGNORECASE) for _, _, _, pattern in _CUES
 )
 _NUMERIC = re.compile(r"(\d{1,2})[./](\d{1,2})(?:[./](\d{4}|\d{2}))?")
 _ISO = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
@@ -156,13 +163,16 @@ def find_dates(text: str) -> list[FoundDate]:
         index = next(int(name[1:]) for name, value in match.groupdict().items()
                      if value is not None and name.startswith("d"))
         cue, tier, shift, _ = _CUES[index]
-        date_text = match[f"d{index}"]
+        date_text, start, end = match[f"d{index}"], match.start(f"d{index}"), match.end(
+            f"d{index}")
         parts = read_date_text(date_text)
         if parts is None:
-            continue
+            greedy = _GREEDY[index].match(text, match.start())
+            if greedy is None or (parts := read_date_text(greedy["date"])) is None:
+                continue
+            date_text, start, end = greedy["date"], greedy.start("date"), greedy.end("date")
         year, month, day = parts
-        found.append(FoundDate(year, month, day, date_text, match.start(f"d{index}"),
-                               match.end(f"d{index}"), cue, tier, shift))
+        found.append(FoundDate(year, month, day, date_text, start, end, cue, tier, shift))
     return found
 
 

@@ -1,0 +1,119 @@
+"""Doubt against the series: dates inferred from figures, figures implausible for their date.
+
+Both are pure functions on the observation candidates of the projection (one row per figure,
+with ``event_id``, ``parser``, ``date``, ``category``, ``total``). Each returns the rows it
+keeps and the rows it quarantines, with a reason.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+__all__ = ["PLAUSIBLE_RATIO", "implausible_figures", "infer_dates"]
+
+#: A figure further than this factor (and 20 units) from the other sources' totals of the
+#: category within a week of its date is implausible.
+PLAUSIBLE_RATIO = 1.5
+_WINDOW_DAYS = 7
+#: Parsers whose figures are checked against the series (the general reader of real pages).
+CHECKED_PARSERS = ("text",)
+
+
+def infer_dates(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Give undated figures the day their report's totals pin in the other reports' series.
+
+    The day chosen is the one on which the most of the report's figures equal a total another
+    report states for that category; it must be unique and match at least two figures (or the
+    only one). Otherwise the figures are quarantined: "no date and figures do not pin a day".
+
+    >>> import datetime as dt
+    >>> rows = {"event_id": ["a", "a", "b", "b"], "parser": ["gs_en", "gs_en", "text", "text"],
+    ...         "date": [dt.date(2024, 1, 31), dt.date(2024, 1, 31), None, None],
+    ...         "category": ["tanks", "uav", "tanks", "uav"], "total": [6310, 7100, 6310, 7100],
+    ...         "date_source": ["stated", "stated", "inferred", "inferred"]}
+    >>> kept, dropped = infer_dates(pl.DataFrame(rows))
+    >>> kept.filter(pl.col("event_id") == "b")["date"].to_list(), dropped.height
+    ([datetime.date(2024, 1, 31), datetime.date(2024, 1, 31)], 0)
+    """
+    undated_mask = pl.col("date").is_null()
+    undated = candidates.filter(undated_mask)
+    if undated.is_empty():
+        return candidates, candidates.head(0).with_columns(reason=pl.lit(None, pl.String))
+    series = candidates.filter(~undated_mask).select("category", "total", "date").unique()
+    sizes = undated.group_by("event_id").agg(n=pl.len())
+    votes = (
+        undated.select("event_id", "category", "total")
+        .join(series, on=["category", "total"], how="inner")
+        .group_by("event_id", "date")
+        .agg(matches=pl.col("category").n_unique())
+        .join(sizes, on="event_id")
+        .filter((pl.col("matches") >= 2) | (pl.col("n") == 1))
+    )
+    best = votes.filter(pl.col("matches") == pl.col("matches").max().over("event_id"))
+    pinned = (
+        best.group_by("event_id")
+        .agg(pl.col("date").first().alias("_pinned"), pl.len().alias("_ties"))
+        .filter(pl.col("_ties") == 1)
+        .select("event_id", "_pinned")
+    )
+    filled = undated.drop("date").join(pinned, on="event_id", how="left").rename(
+        {"_pinned": "date"}
+    ).select(candidates.columns)
+    unpinned = filled.filter(pl.col("date").is_null()).with_columns(
+        reason=pl.lit("no date and figures do not pin a day")
+    )
+    kept = pl.concat([candidates.filter(~undated_mask), filled.filter(pl.col("date").is_not_null())])
+    return kept, unpinned
+
+
+def implausible_figures(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split off figures far from the other sources' totals of the category around that date.
+
+    Only figures of :data:`CHECKED_PARSERS` are checked; a figure with no other source within
+    a week is kept (nothing to compare with).
+
+    >>> import datetime as dt
+    >>> day = dt.date(2024, 1, 31)
+    >>> rows = {"event_id": ["a", "b", "b"], "parser": ["gs_en", "text", "text"],
+    ...         "date": [day, day, day], "category": ["uav", "uav", "tanks"],
+    ...         "total": [7100, 20, 6310]}
+    >>> kept, dropped = implausible_figures(pl.DataFrame(rows))
+    >>> dropped["reason"].to_list()
+    ['implausible against the series: 20 where other sources state about 7100 around 2024-01-31']
+    """
+    empty = candidates.head(0).with_columns(reason=pl.lit(None, pl.String))
+    checked_mask = pl.col("parser").is_in(CHECKED_PARSERS) & pl.col("date").is_not_null()
+    checked = candidates.filter(checked_mask)
+    if checked.is_empty():
+        return candidates, empty
+    indexed = candidates.with_row_index("_row")
+    reference = indexed.select(
+        pl.col("event_id").alias("_ref_event"), "category",
+        pl.col("date").alias("_ref_date"), pl.col("total").alias("_ref_total"),
+    ).filter(pl.col("_ref_date").is_not_null())
+    medians = (
+        indexed.filter(checked_mask)
+        .select("_row", "event_id", "category", "date", "total")
+        .join(reference, on="category", how="inner")
+        .filter(
+            (pl.col("_ref_event") != pl.col("event_id"))
+            & ((pl.col("_ref_date") - pl.col("date")).dt.total_days().abs() <= _WINDOW_DAYS)
+        )
+        .group_by("_row")
+        .agg(_median=pl.col("_ref_total").median())
+    )
+    flagged = (
+        indexed.join(medians, on="_row", how="inner")
+        .filter(
+            (pl.col("total") > pl.col("_median") * PLAUSIBLE_RATIO + 20)
+            | (pl.col("total") < pl.col("_median") / PLAUSIBLE_RATIO - 20)
+        )
+        .with_columns(reason=pl.format(
+            "implausible against the series: {} where other sources state about {} around {}",
+            "total", pl.col("_median").round(0).cast(pl.Int64), "date",
+        ))
+    )
+    if flagged.is_empty():
+        return candidates, empty
+    kept = indexed.join(flagged.select("_row"), on="_row", how="anti").drop("_row")
+    return kept, flagged.drop("_row", "_median")

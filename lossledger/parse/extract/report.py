@@ -94,10 +94,13 @@ def extract_report(
     [('2024-04-07', 'tanks', 6853, 11, 'completed')]
     """
     found = find_dates(text)
-    header = next((f for f in found if f.cue == "page header" and f.year is not None), None)
-    anchor = (
-        dt.date(header.year, header.month, header.day) if header and header.year else None
-    )
+    # A year stated anywhere on the page (its header first) completes the dates without one.
+    with_year = sorted((f for f in found if f.year is not None), key=lambda f: f.cue != "page header")
+    header = with_year[0] if with_year else None
+    try:
+        anchor = dt.date(header.year, header.month, header.day) if header and header.year else None
+    except ValueError:
+        anchor = None
     stated = report_date(found, reference=anchor or page_date or reference)
     figures, doubts = extract_figures(text, masked=[(f.start, f.end) for f in found])
     anything = bool(figures or doubts)

@@ -230,10 +230,15 @@ def _parse_report(
     result = None
     if len(claimants) == 1:
         result = _run(claimants[0], text, media_type)
-        if result.observations:
+        if result.observations and not result.problems:
             return _with_failures(result, failures)
     general = _general(text, media_type, received_at, page_date)
-    if general is not None and (general.observations or (general.problems and result is None)):
+    if result is not None and result.observations:
+        # The template read part of it: the general reader wins only if it reads more.
+        if general is None or len(general.observations) <= len(result.observations):
+            return _with_failures(result, failures)
+        return _with_failures(general, failures)
+    if general is not None and (general.observations or general.problems):
         # A template parser that crashed says so beside the general reader's result.
         if result is not None:
             failures += [p for p in result.problems if p.reason.startswith("parser ")]

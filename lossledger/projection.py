@@ -14,13 +14,13 @@ import pandera.errors as pa_errors
 import polars as pl
 
 from lossledger.parse.stage import ParsedBatch
-from lossledger.reconcile.dating import implausible_figures, infer_dates
 from lossledger.reconcile.consensus import (
     OBSERVATIONS_SCHEMA,
     OVERRIDES_SCHEMA,
     ReconcilePolicy,
     reconcile_totals,
 )
+from lossledger.reconcile.dating import implausible_figures, infer_dates
 from lossledger.store.events import (
     DecisionReverted,
     RecordedEvent,

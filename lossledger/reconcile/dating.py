@@ -62,7 +62,9 @@ def infer_dates(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     unpinned = filled.filter(pl.col("date").is_null()).with_columns(
         reason=pl.lit("no date and figures do not pin a day")
     )
-    kept = pl.concat([candidates.filter(~undated_mask), filled.filter(pl.col("date").is_not_null())])
+    kept = pl.concat(
+        [candidates.filter(~undated_mask), filled.filter(pl.col("date").is_not_null())]
+    )
     return kept, unpinned
 
 

@@ -236,7 +236,7 @@ def _read_line(text: str, line: str, offset: int, languages: tuple[str, ...],
         found = _label_before(line[previous_end:value.start], previous_end, commas=False,
                               languages=languages)
         if found is not None:
-            value.label, start, end, separated = found
+            value.label, start, end, _ = found
             value.label_span, value.strong = (start, end), True
             taken.append((start, end))
     # 2. label after, unless the next value owns it

@@ -89,11 +89,11 @@ _FUZZY_KEYS = tuple(key for key in _EXACT if len(key) >= _MIN_FUZZY_CHARS - 2)
 
 _UKRAINIAN = re.compile(r"[іїєґІЇЄҐ]")
 _STOPWORDS: dict[str, frozenset[str]] = {
-    "en": frozenset("the and of to in has have were was from since".split()),
-    "de": frozenset("der die das und von mit den dem ist seit nach".split()),
-    "fr": frozenset("les des et le la du au depuis selon sont".split()),
-    "it": frozenset("il di e che della dei gli sono dal secondo".split()),
-    "pl": frozenset("i w z na się oraz od do według przez".split()),
+    "en": frozenset(["the", "and", "of", "to", "in", "has", "have", "were", "was", "since"]),
+    "de": frozenset(["der", "die", "das", "und", "von", "mit", "den", "dem", "ist", "seit"]),
+    "fr": frozenset(["les", "des", "et", "le", "la", "du", "au", "depuis", "selon", "sont"]),
+    "it": frozenset(["il", "di", "e", "che", "della", "dei", "gli", "sono", "dal", "secondo"]),
+    "pl": frozenset(["i", "w", "z", "na", "się", "oraz", "od", "do", "według", "przez"]),
 }
 _LATIN_WORD = re.compile(r"[^\W\d_]+")
 

@@ -51,7 +51,9 @@ def html_page_date(markup: str) -> dt.date | None:
     try:
         from htmldate import find_date
 
-        found = find_date(markup, extensive_search=False, original_date=True, outputformat="%Y-%m-%d")
+        found = find_date(
+            markup, extensive_search=False, original_date=True, outputformat="%Y-%m-%d"
+        )
     except Exception:
         return None
     return dt.date.fromisoformat(found) if found else None

@@ -95,7 +95,9 @@ def extract_report(
     """
     found = find_dates(text)
     # A year stated anywhere on the page (its header first) completes the dates without one.
-    with_year = sorted((f for f in found if f.year is not None), key=lambda f: f.cue != "page header")
+    with_year = sorted(
+        (f for f in found if f.year is not None), key=lambda f: f.cue != "page header"
+    )
     header = with_year[0] if with_year else None
     try:
         anchor = dt.date(header.year, header.month, header.day) if header and header.year else None

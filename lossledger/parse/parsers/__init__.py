@@ -13,8 +13,8 @@ import email.utils
 import hashlib
 from collections.abc import Mapping
 
-from lossledger.parse.ontology import ontology_fingerprint
 from lossledger.parse.extract.markup import html_main_text, html_page_date
+from lossledger.parse.ontology import ontology_fingerprint
 from lossledger.parse.parsers._utils import (
     UndecodableReport,
     decode_report,
@@ -33,8 +33,8 @@ from lossledger.parse.parsers.gs_en import GeneralStaffEnglishParser
 from lossledger.parse.parsers.gs_uk import GeneralStaffUkrainianParser
 from lossledger.parse.parsers.history_minfin import MinfinHistoryParser
 from lossledger.parse.parsers.history_petroivaniuk import PetroivaniukHistoryParser
-from lossledger.parse.parsers.ticker_de import TickerGermanParser
 from lossledger.parse.parsers.text import GeneralTextParser
+from lossledger.parse.parsers.ticker_de import TickerGermanParser
 from lossledger.parse.parsers.ticker_en import TickerEnglishParser
 
 __all__ = [

@@ -324,7 +324,8 @@ def _distractor(kind: str, language: str, day: Day, rng: random.Random) -> Distr
         value = int(round(people * rng.uniform(0.55, 0.8), -3))
         text = {
             "en": f"US officials put Russian casualties at around {value:,}.",
-            "de": f"US-Beamte schätzen die russischen Verluste auf rund {value:,}.".replace(",", "."),
+            "de": f"US-Beamte schätzen die russischen Verluste auf rund {value:,}.".replace(
+                ",", "."),
             "fr": f"Selon Washington, les pertes russes avoisinent {value:,} hommes.".replace(
                 ",", " "),
             "it": f"Secondo gli Stati Uniti, le perdite russe sarebbero circa {value}.",

@@ -672,7 +672,7 @@ def _delta_first(items: list[_Item], number_form: str, rng: random.Random,
                               "особового складу")
             item.figure = Figure(item.category, item.figure.total, delta, (None,))
         else:
-            unchanged.append(f"{LABELS['uk'][item.category][1]} — {item.total}")
+            unchanged.append(f"{LABELS['uk'][item.category][-1]} — {item.total}")
             item.figure = Figure(item.category, item.figure.total, None, (0,))
     features.append("layout:delta_first:agreement")
     text = "Окупанти втратили за минулу добу: " + "; ".join(changed) + "."

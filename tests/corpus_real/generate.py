@@ -35,6 +35,7 @@ __all__ = [
     "Distractor",
     "Figure",
     "build_corpus",
+    "pins_one_day",
     "format_number",
     "render_report",
     "write_corpus",
@@ -749,10 +750,11 @@ def _html_page(text: str, language: str, date: dt.date, rng: random.Random) -> s
 # (language, layouts to cycle, share of the corpus)
 _PLAN: dict[str, tuple[tuple[str, ...], int]] = {
     "en": (("lines", "bullets", "prose", "twice", "echo", "pairs", "early_en", "html_ul",
-            "colon", "html_p"), 40),
-    "uk": (("runon", "lines", "bullets", "delta_first", "html_ul", "prose", "html_p"), 34),
-    "de": (("number_first", "colon", "lines", "prose", "echo", "pairs", "html_ul", "bullets"),
-           34),
+            "colon", "html_p", "twice", "early_en"), 44),
+    "uk": (("runon", "lines", "bullets", "delta_first", "html_ul", "prose", "html_p", "runon",
+            "delta_first"), 38),
+    "de": (("number_first", "colon", "lines", "prose", "echo", "pairs", "html_ul", "bullets",
+            "number_first"), 38),
     "ru": (("lines", "runon", "bullets", "prose", "html_p"), 20),
     "fr": (("prose", "bullets", "lines"), 14),
     "pl": (("prose", "bullets", "html_p"), 13),
@@ -812,11 +814,32 @@ def build_corpus(*, seed: int = 0, count: int | None = None) -> list[CorpusRepor
             n_distractors = (i % 3) + (1 if layout in ("prose", "twice") else 0)
             chosen = tuple(kinds[(i + k) % len(kinds)] for k in range(n_distractors))
             truncate = layout in ("lines", "bullets", "runon", "colon") and i % 5 == 3
-            reports.append(render_report(
+            report = render_report(
                 index, language=language, layout=layout, day=day, number_form=number_form,
-                date_form=date_form, distractors=chosen, truncate=truncate, seed=seed))
+                date_form=date_form, distractors=chosen, truncate=truncate, seed=seed)
+            while "inferred" in report.date_sources and not pins_one_day(report.figures):
+                # Only figures can date this report: they must single out one day.
+                report = render_report(
+                    index, language=language, layout=layout, day=rng.choice(pool),
+                    number_form=number_form, date_form=date_form, distractors=chosen,
+                    truncate=truncate, seed=seed)
+            reports.append(report)
             index += 1
     return reports if count is None else reports[:count]
+
+
+def pins_one_day(figures: Sequence[Figure]) -> bool:
+    """Whether exactly one day of the history has all these totals (so a date can be inferred).
+
+    >>> day = all_days()[400]
+    >>> pins_one_day([Figure(c, t, None) for c, t in day.totals.items()])
+    True
+    >>> pins_one_day([Figure("submarines", 1, None)])
+    False
+    """
+    matches = [d for d in all_days()
+               if all(d.totals.get(f.category) == f.total for f in figures)]
+    return len(matches) == 1
 
 
 def write_corpus(out: Path, *, seed: int = 0) -> list[CorpusReport]:

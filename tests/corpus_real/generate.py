@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import hashlib
 import html
 import json
 import random
@@ -35,8 +36,9 @@ __all__ = [
     "Distractor",
     "Figure",
     "build_corpus",
-    "pins_one_day",
+    "corpus_digest",
     "format_number",
+    "pins_one_day",
     "render_report",
     "write_corpus",
 ]
@@ -826,6 +828,16 @@ def build_corpus(*, seed: int = 0, count: int | None = None) -> list[CorpusRepor
             reports.append(report)
             index += 1
     return reports if count is None else reports[:count]
+
+
+def corpus_digest(corpus: Sequence[CorpusReport]) -> str:
+    """A short hash of every report's bytes and expectation (pinned in the tests)."""
+    digest = hashlib.sha256()
+    for report in corpus:
+        digest.update(report.body)
+        digest.update(json.dumps(report.expectation(), sort_keys=True,
+                                 ensure_ascii=False).encode())
+    return digest.hexdigest()[:16]
 
 
 def pins_one_day(figures: Sequence[Figure]) -> bool:

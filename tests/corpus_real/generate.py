@@ -327,10 +327,9 @@ def _distractor(kind: str, language: str, day: Day, rng: random.Random) -> Distr
         value = int(round(people * rng.uniform(0.55, 0.8), -3))
         text = {
             "en": f"US officials put Russian casualties at around {value:,}.",
-            "de": f"US-Beamte schätzen die russischen Verluste auf rund {value:,}.".replace(
-                ",", "."),
-            "fr": f"Selon Washington, les pertes russes avoisinent {value:,} hommes.".replace(
-                ",", " "),
+            "de": f"US-Beamte schätzen die russischen Verluste auf rund {_group(value, '.')}.",
+            "fr": f"Selon Washington, les pertes russes avoisinent {_group(value, ' ')} "
+                  "hommes.",
             "it": f"Secondo gli Stati Uniti, le perdite russe sarebbero circa {value}.",
             "pl": f"Amerykanie szacują straty Rosji na około {value} żołnierzy.",
             "uk": f"У США оцінюють втрати росії приблизно в {value} осіб.",

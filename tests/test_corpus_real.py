@@ -184,3 +184,68 @@ def test_corpus_can_be_written(tmp_path: Path) -> None:
     written = write_corpus(tmp_path)
     assert len(list(tmp_path.glob("*.txt"))) + len(list(tmp_path.glob("*.html"))) == len(written)
     assert (tmp_path / "expectations.json").stat().st_size > 10_000
+
+
+# --- the scorer itself (passes today: it judges the readers, so it must be right) ----------
+
+
+def _tables_reading(corpus: list[CorpusReport], rows: list[dict[str, object]]) -> object:
+    """Tables shaped like the projection's, holding the given observation rows."""
+    import types
+
+    import polars as pl
+
+    from tests.corpus_real.harness import SOURCE_PREFIX
+
+    observations = pl.DataFrame(rows, schema={
+        "source": pl.String, "date": pl.Date, "category": pl.String, "total": pl.Int64,
+        "stated_delta": pl.Int64, "date_source": pl.String, "retracted": pl.Boolean})
+    reports = pl.DataFrame({"source": [SOURCE_PREFIX + r.id for r in corpus],
+                            "status": ["parsed"] * len(corpus)})
+    quarantine = pl.DataFrame(schema={"source": pl.String, "reason": pl.String})
+    return types.SimpleNamespace(observations=observations, reports=reports,
+                                 quarantine=quarantine)
+
+
+def _perfect_rows(corpus: list[CorpusReport]) -> list[dict[str, object]]:
+    from tests.corpus_real.harness import SOURCE_PREFIX
+
+    return [{"source": SOURCE_PREFIX + r.id, "date": r.date, "category": f.category,
+             "total": f.total, "stated_delta": f.stated_delta, "date_source": r.date_source,
+             "retracted": False} for r in corpus for f in r.figures]
+
+
+def test_scorer_gives_full_marks_to_a_perfect_reading() -> None:
+    from tests.corpus_real.harness import score
+
+    totals = score(CORPUS, _tables_reading(CORPUS, _perfect_rows(CORPUS))).totals()
+    assert (totals["precision"], totals["recall"], totals["dates_right"],
+            totals["deltas_right"]) == (1.0, 1.0, 1.0, 1.0)
+
+
+def test_scorer_counts_each_kind_of_mistake() -> None:
+    from tests.corpus_real.harness import score
+
+    corpus = [r for r in CORPUS if r.distractors and len(r.figures) >= 3][:4]
+    rows = _perfect_rows(corpus)
+    first, second, third = [r for r in rows if r["source"] == f"corpus.{corpus[0].id}"][:3]
+    first["category"] = "ships" if first["category"] != "ships" else "tanks"  # wrong category
+    second["total"] = int(second["total"]) + 1  # wrong total (a digit slip)
+    third["stated_delta"] = 999_999  # wrong change
+    rows.append({**third, "category": corpus[0].distractors[0].category or "tanks",
+                 "total": corpus[0].distractors[0].value, "stated_delta": None})
+    late = next(r for r in rows if r["source"] == f"corpus.{corpus[1].id}")
+    rows.remove(late)
+    rows.append({**late, "date": corpus[1].date + dt.timedelta(days=1)})
+    for row in rows:
+        if row["source"] == f"corpus.{corpus[2].id}":
+            row["date_source"] = "inferred" if corpus[2].date_source != "inferred" else "stated"
+    scores = score(corpus, _tables_reading(corpus, rows))
+    kinds = scores.false_positive_kinds()
+    assert kinds["distractor"] == 1 and kinds["wrong_total"] + kinds["wrong_category"] == 2
+    totals = scores.totals()
+    assert totals["recall"] == 1 - 2 / totals["figures_expected"]
+    assert totals["precision"] == (totals["figures_expected"] - 2) / (
+        totals["figures_expected"] - 2 + 3)
+    assert totals["dates_right"] == 1 - 2 / 4
+    assert totals["deltas_right"] < 1.0

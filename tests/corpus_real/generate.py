@@ -401,6 +401,20 @@ def _distractor(kind: str, language: str, day: Day, rng: random.Random) -> Distr
             "tr": f"Böylece Rusya {value}'den fazla tank kaybetti.",
         }[language]
         return Distractor(kind, int(value), "tanks", text)
+    if kind == "headline":
+        lost = day.deltas.get("personnel") or rng.randint(300, 900)
+        few = day.deltas.get("tanks") or rng.randint(2, 9)
+        text = {
+            "en": f"Russia loses another {lost:,} troops and {few} tanks in a day, Kyiv says",
+            "uk": f"Ще {lost} окупантів і {few} танків за добу: Генштаб оновив втрати ворога",
+            "de": f"Russland verliert an einem Tag weitere {lost} Soldaten und {few} Panzer",
+            "ru": f"За сутки армия РФ потеряла ещё {lost} военных и {few} танков",
+            "fr": f"La Russie perd encore {lost} soldats et {few} chars en une journée",
+            "pl": f"Rosja traci w ciągu doby kolejnych {lost} żołnierzy i {few} czołgów",
+            "it": f"La Russia perde altri {lost} soldati e {few} carri armati in un giorno",
+            "tr": f"Rusya bir günde {lost} asker ve {few} tank daha kaybetti",
+        }[language]
+        return Distractor(kind, lost, "personnel", text)
     if kind == "sector":
         value = rng.randint(120, 380)
         text = {
@@ -562,9 +576,11 @@ def render_report(index: int, *, language: str, layout: str, day: Day, number_fo
     chosen = [_distractor(kind, language, day, rng) for kind in distractors]
     for distractor in chosen:
         features.append(f"distractor:{distractor.kind}")
-    before = [d.text for d in chosen[: len(chosen) // 2]]
-    after = [d.text for d in chosen[len(chosen) // 2:]]
-    lines += before
+    headlines = [d.text for d in chosen if d.kind == "headline"]
+    others = [d for d in chosen if d.kind != "headline"]
+    before = [d.text for d in others[: len(others) // 2]]
+    after = [d.text for d in others[len(others) // 2:]]
+    lines = headlines + lines + before
     body, items = _body(layout, language, items, head, number_form, rng, features)
     lines.append(body)
     lines += after
@@ -763,15 +779,17 @@ _PLAN: dict[str, tuple[tuple[str, ...], int]] = {
     "tr": (("prose", "bullets", "colon"), 12),
 }
 _DISTRACTORS: dict[str, tuple[str, ...]] = {
-    "en": ("oryx", "us_estimate", "rounded", "uk_estimate", "russia_claim", "battalion",
-           "caption", "monthly", "sector"),
-    "uk": ("rounded", "monthly", "russia_claim", "battalion", "sector", "caption", "oryx"),
-    "de": ("oryx", "caption", "sector", "rounded", "uk_estimate", "us_estimate", "battalion"),
-    "ru": ("russia_claim", "oryx", "rounded", "sector", "monthly"),
-    "fr": ("oryx", "us_estimate", "russia_claim", "monthly"),
-    "pl": ("uk_estimate", "oryx", "rounded", "russia_claim"),
-    "it": ("oryx", "us_estimate", "monthly", "rounded"),
-    "tr": ("russia_claim", "rounded", "uk_estimate", "monthly"),
+    "en": ("oryx", "headline", "us_estimate", "rounded", "uk_estimate", "russia_claim",
+           "battalion", "caption", "monthly", "sector"),
+    "uk": ("rounded", "headline", "monthly", "russia_claim", "battalion", "sector", "caption",
+           "oryx"),
+    "de": ("oryx", "headline", "caption", "sector", "rounded", "uk_estimate", "us_estimate",
+           "battalion"),
+    "ru": ("russia_claim", "headline", "oryx", "rounded", "sector", "monthly"),
+    "fr": ("oryx", "headline", "us_estimate", "russia_claim", "monthly"),
+    "pl": ("uk_estimate", "headline", "oryx", "rounded", "russia_claim"),
+    "it": ("oryx", "headline", "us_estimate", "monthly", "rounded"),
+    "tr": ("russia_claim", "headline", "rounded", "uk_estimate", "monthly"),
 }
 _NUMBER_CYCLE: dict[str, tuple[str, ...]] = {
     "en": ("comma", "plain", "space", "mixed", "million_comma_dot", "nbsp"),

@@ -85,6 +85,7 @@ def _timed_run(home: Path, count: int) -> dict[str, Any]:
     events = [ReportReceived(source=f"{SOURCE_PREFIX}{i}", file_name=r.file_name,
                              media_type=r.media_type, body=r.body, received_at=r.received_at)
               for i, r in enumerate(reports)]
+    cpu_started = time.process_time()
     with timers.phase("ingest"), settings.store() as store:
         appended = store.append(events)
     with timers.phase("parse"):
@@ -92,6 +93,7 @@ def _timed_run(home: Path, count: int) -> dict[str, Any]:
         parsed = sum(parse_range(settings, first, last) for first, last in plan.parse_ranges)
     with timers.phase("project"):
         tables = project_tables(settings, upto=plan.upto)
+    cpu = time.process_time() - cpu_started
     seconds = timers.as_dict()
     validate = seconds.get("validate.observations", 0.0) + seconds.get("validate.tables", 0.0)
     core = seconds["ingest"] + seconds["parse"] + validate
@@ -102,6 +104,8 @@ def _timed_run(home: Path, count: int) -> dict[str, Any]:
         "reports_per_s": round(len(reports) / core, 1) if core else None,
         "with_project_reports_per_s": round(
             len(reports) / (seconds["ingest"] + seconds["parse"] + seconds["project"]), 1),
+        "cpu_s": round(cpu, 3),
+        "cpu_reports_per_s": round(len(reports) / cpu, 1) if cpu else None,
     }
 
 
@@ -150,7 +154,10 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
                   f"{phases['parse']:.2f} s, validate "
                   f"{phases['validate.observations'] + phases['validate.tables']:.2f} s → "
                   f"**{rate:,.0f} reports/s** (whole project_tables incl. reconcile: "
-                  f"{phases['project']:.2f} s)", ""]
+                  f"{phases['project']:.2f} s); per CPU-second of ingest + parse + the whole "
+                  f"project_tables: {statistics.median(s['cpu_reports_per_s'] for s in ok):,.0f}"
+                  f" reports/s (less sensitive to a busy machine; load before the runs: "
+                  f"{[s.get('load_before') for s in ok]})", ""]
     totals = result["accuracy"]["totals"]
     rows = [("precision", totals["precision"], TARGETS["precision"], "%"),
             ("recall", totals["recall"], TARGETS["recall"], "%"),

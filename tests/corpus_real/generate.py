@@ -532,6 +532,8 @@ def render_report(index: int, *, language: str, layout: str, day: Day, number_fo
                   ) -> CorpusReport:
     """Render one report (deterministic in its arguments)."""
     rng = random.Random(f"{seed}:{index}:{language}:{layout}:{day.date}")
+    if layout == "pairs" and number_form in ("comma", "mixed", "million_comma_dot"):
+        number_form = "plain"  # "Label, N," pairs with "241,330," would be a riddle, not a page
     features: list[str] = [f"lang:{language}", f"layout:{layout}", f"numbers:{number_form}",
                            f"date:{date_form}"]
     categories = [c for c in CATEGORIES if c in day.totals and c in LABELS[language]]

@@ -57,7 +57,8 @@ def test_corpus_covers_issue_10() -> None:
                    "numbers:million_comma_dot", "numbers:mixed", "distractor:oryx",
                    "distractor:us_estimate", "distractor:uk_estimate",
                    "distractor:russia_claim", "distractor:monthly", "distractor:rounded",
-                   "distractor:headline", "date:none", "date:weekday_only", "date:past_day", "date:dm_range"):
+                   "distractor:headline", "date:none", "date:weekday_only", "date:past_day",
+                   "date:dm_range"):
         assert needed in features, needed
     sources = {r.date_source for r in CORPUS}
     assert sources == {"stated", "completed", "inferred"}

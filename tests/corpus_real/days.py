@@ -12,12 +12,16 @@ import csv
 import datetime as dt
 import functools
 import json
+import os
 from pathlib import Path
 
 __all__ = ["CATEGORIES", "DAYS_CSV", "PETROIVANIUK_KEYS", "Day", "all_days", "day", "vendor"]
 
 DAYS_CSV = Path(__file__).with_name("days.csv")
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "petroivaniuk"
+#: The petroivaniuk files: ``$LOSSLEDGER_SHARED/data/petroivaniuk`` or ``../shared`` beside the
+#: checkout (the harness ingests them as the reference series).
+SHARED = Path(os.environ.get("LOSSLEDGER_SHARED") or Path(__file__).resolve().parents[3]
+              / "shared") / "data" / "petroivaniuk"
 
 #: petroivaniuk's record keys -> lossledger category codes (our own table, not the parser's).
 PETROIVANIUK_KEYS: dict[str, str] = {

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import polars as pl
 
+from lossledger.parse.extract.report import MERGED_INTO
+from lossledger.parse.ontology import CATEGORIES
+
 __all__ = ["PLAUSIBLE_RATIO", "implausible_figures", "infer_dates"]
 
 #: A figure further than this factor (and 20 units) from the other sources' totals of the
@@ -56,9 +59,11 @@ def infer_dates(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         .filter(pl.col("_ties") == 1)
         .select("event_id", "_pinned")
     )
-    filled = undated.drop("date").join(pinned, on="event_id", how="left").rename(
-        {"_pinned": "date"}
-    ).select(candidates.columns)
+    filled = (
+        undated.drop("date").join(pinned, on="event_id", how="left").rename({"_pinned": "date"})
+        .with_columns(category=_merged_category())
+        .select(candidates.columns)
+    )
     unpinned = filled.filter(pl.col("date").is_null()).with_columns(
         reason=pl.lit("no date and figures do not pin a day")
     )
@@ -66,6 +71,17 @@ def infer_dates(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         [candidates.filter(~undated_mask), filled.filter(pl.col("date").is_not_null())]
     )
     return kept, unpinned
+
+
+def _merged_category() -> pl.Expr:
+    """Categories the General Staff merged, read as the merged one after the merge date."""
+    expression = pl.col("category")
+    for code, category in CATEGORIES.items():
+        if category.valid_to is not None and code in MERGED_INTO:
+            expression = pl.when(
+                (pl.col("category") == code) & (pl.col("date") > category.valid_to)
+            ).then(pl.lit(MERGED_INTO[code])).otherwise(expression)
+    return expression
 
 
 def implausible_figures(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

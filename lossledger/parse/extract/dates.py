@@ -48,7 +48,7 @@ def _month_names() -> dict[str, int]:
 _WORD = r"[^\W\d_]{3,12}"
 _CORE = (
     r"(?:\d{4}-\d{1,2}-\d{1,2}"
-    r"|\d{1,2}[./]\d{1,2}(?:[./](?:\d{4}|\d{2}))?(?![\d:]|\.\d)"
+    r"|\d{1,2}[./]\d{1,2}(?:[./](?:\d{4}|\d{2}))?(?!\d|\.\d|:\d|\s*Uhr)"
     rf"|\d{{1,2}}(?:st|nd|rd|th|-?го|-?е)?\.?\s+(?:of\s+)?{_WORD}\.?(?:,?\s+\d{{4}}(?!\d))?"
     rf"|{_WORD}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?(?![\d.:])(?:,?\s+\d{{4}}(?!\d))?)"
 )
@@ -58,19 +58,23 @@ _PREFIX = rf"(?:(?:the\s+)?(?:morning\s+of\s+(?:the\s+)?|{_WORD}\.?,?\s+))"
 # ("ранок 7 квітня": "ранок" is not a month).
 _DATE = rf"{_PREFIX}??(?P<date>{_CORE})"
 _DATE_GREEDY = rf"{_PREFIX}?(?P<date>{_CORE})"
-_START = r"24[./\s]\s*(?:0?2|лютого|февраля|februar|february|feb|lutego|février|febbraio)\.?"
+_START = (
+    r"24[./\s]\s*(?:0?2|лютого|февраля|februar|february|feb|lutego|février|febbraio|şubat)\.?"
+)
 _CUES: tuple[tuple[str, int, int, str], ...] = (
     # (name, tier, days to add, pattern before the date); tier 1 beats tier 2.
     ("period", 1, 0,
      rf"\b(?:from|з|із|від|vom|von|с|od|du|dal|since)\s+{_START}(?:[./\s]\s*(?:20)?22)?\s*"
      r"(?:to|till|until|по|до|bis(?:\s+zum)?|do|au|al)\s+"),
+    ("period", 1, 0, rf"(?<![\d.])\b{_START}(?:[./\s]\s*(?:20)?22)?\s*[–—-]\s*"),
     ("as of", 1, 0,
      r"(?:\bas\s+of|\bстаном\s+на|\bпо\s+состоянию\s+на|\bна\s+утро|\bна\s+ранок|\bstand"
-     r"(?:\s+vom|\s+am)?|\bau|\bà\s+la\s+date\s+du|\bna\s+dzień|\bwedług\s+stanu\s+na"
-     r"|\baggiornat[oi]\s+al|\bitibarıyla)\s*:?\s*"),
+     r"(?:\s+am\s+morgen\s+des|\s+vom|\s+am)?|\bau|\bà\s+la\s+date\s+du|\bna\s+dzień"
+     r"|\bwedług\s+stanu\s+na|\bstan\s+na(?:\s+rano)?|\baggiornat[oi]\s+al"
+     r"|\baggiornamento\s+del|\bal\s+mattino\s+del|\bdati\s+al)\s*:?\s*"),
     ("past day", 1, 1,
      r"(?:\bза\s+минулу\s+добу|\bза\s+прошедшие\s+сутки|\bза\s+последние\s+сутки"
-     r"|\bover\s+the\s+past\s+day|\bin\s+the\s+past\s+day)\s*,?\s*\(?\s*"),
+     r"|\bover\s+the\s+past\s+day|\bin\s+the\s+past\s+day|\bim\s+laufe\s+des)\s*,?\s*\(?\s*"),
     ("source", 1, 0,
      r"(?:general\s+staff|generalstab\w*|генштаб\w*|генеральн\w+\s+штаб\w*|sztab\w*\s+generaln\w*"
      r"|état-major)[^\n:]{0,40}?\b(?:dated|vom|від|от|of|on|z\s+dnia|du)\s+"),
@@ -86,6 +90,8 @@ _CUE_RE = re.compile(
 _GREEDY = tuple(
     re.compile(f"(?:{pattern}){_DATE_GREEDY}", re.IGNORECASE) for _, _, _, pattern in _CUES
 )
+# Turkish puts the cue after the date: "20 Eylül 2024 itibarıyla", "7 Nisan sabahı itibarıyla".
+_SUFFIX_CUE = re.compile(rf"(?P<date>{_CORE})(?:\s+sabah[ıi])?\s+itibar[ıi]yla", re.IGNORECASE)
 _NUMERIC = re.compile(r"(\d{1,2})[./](\d{1,2})(?:[./](\d{4}|\d{2}))?")
 _ISO = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 _DAY_MONTH = re.compile(rf"(\d{{1,2}})(?:st|nd|rd|th|-?го|-?е)?\.?\s+(?:of\s+)?({_WORD})\.?"
@@ -173,6 +179,11 @@ def find_dates(text: str) -> list[FoundDate]:
             date_text, start, end = greedy["date"], greedy.start("date"), greedy.end("date")
         year, month, day = parts
         found.append(FoundDate(year, month, day, date_text, start, end, cue, tier, shift))
+    for match in _SUFFIX_CUE.finditer(text):
+        parts = read_date_text(match["date"])
+        if parts is not None:
+            found.append(FoundDate(*parts, match["date"], match.start("date"), match.end("date"),
+                                   "as of", 1, 0))
     return found
 
 

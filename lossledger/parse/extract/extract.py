@@ -59,9 +59,13 @@ _WORDS = re.compile(r"[^\W\d_][\w'’\-]*(?:\s*/\s*[^\W\d_][\w'’\-]*)?")
 _TRAILING_SEPARATOR = re.compile(rf"[\s:=|{DASHES}]+$")
 _TRAILING_COMMA = re.compile(rf"[\s,:=|{DASHES}]+$")
 _LAST_BREAK = re.compile(
-    rf".*(?:[,;•|()\[\]!?«»\"“”]|(?<=[^\W\d_]{{2}})\.\s|\.\s(?=\S)|\s[{DASHES}]\s)", re.DOTALL
+    rf".*(?:[,;•|\[\]!?«»\"“”]|(?<=[^\W\d_]{{2}})\.\s|\.\s(?=\S)|\s[{DASHES}]\s)", re.DOTALL
 )
 _FIRST_BREAK = re.compile(rf"[,;•|()\[\]!?:«»\"“”]|\.(?:\s|$)|\s[{DASHES}]\s")
+# A conjunction after a label ends the item: "..., 15 Schiffe/Boote und 1 U-Boot".
+_CONJUNCTION = re.compile(r"\s*(?:and|und|sowie|і|та|й|и|et|i|oraz|e|ed|ve)\b", re.IGNORECASE)
+# What may stand between an item's start and its number when the label follows the number.
+_ITEM_START = re.compile(rf"(?:^|[,;•|:]|\.\s|\s[{DASHES}]\s)[\W_]*$")
 _LEADING_NOISE = re.compile(
     r"^(?:[\s\W_]|\b(?:од|шт|ед|units?|persons|pcs|szt|Stück|unités|unità|осіб|чел)\b\.?)+",
     re.IGNORECASE,
@@ -118,6 +122,32 @@ def _languages(text: str) -> tuple[str, ...]:
     return script_languages(text)
 
 
+def _windows(text: str, words: list[re.Match[str]], *, suffix: bool) -> list[tuple[int, int]]:
+    """Word windows of a label candidate, longest first, anchored at the number's side."""
+    count = len(words)
+    if suffix:
+        return [(i, count - 1) for i in range(max(0, count - _MAX_LABEL_WORDS), count)]
+    return [(0, j) for j in range(min(count, _MAX_LABEL_WORDS) - 1, -1, -1)]
+
+
+def _best_window(
+    text: str, words: list[re.Match[str]], *, suffix: bool, fuzzy: bool,
+    languages: tuple[str, ...],
+) -> tuple[LabelMatch, int, int] | None:
+    windows = _windows(text, words, suffix=suffix)
+    for first, last in windows:
+        found = lookup_label(text[words[first].start():words[last].end()], languages)
+        if found is not None:
+            return found, first, last
+    if fuzzy and words:  # near-misses only for the whole label, and only if nothing else fits
+        first, last = windows[0]
+        found = lookup_label(text[words[first].start():words[last].end()], languages,
+                             fuzzy=True)
+        if found is not None:
+            return found, first, last
+    return None
+
+
 def _label_before(segment: str, offset: int, *, commas: bool, languages: tuple[str, ...]) -> (
     tuple[LabelMatch, int, int, bool] | None
 ):
@@ -128,13 +158,12 @@ def _label_before(segment: str, offset: int, *, commas: bool, languages: tuple[s
     words = list(_WORDS.finditer(stripped, begin))
     if not words:
         return None
-    first = max(0, len(words) - _MAX_LABEL_WORDS)
-    for index in range(first, len(words)):
-        window = stripped[words[index].start():words[-1].end()]
-        found = lookup_label(window, languages, fuzzy=index == first and separated)
-        if found is not None:
-            return found, offset + words[index].start(), offset + words[-1].end(), separated
-    return None
+    best = _best_window(stripped, words, suffix=True, fuzzy=separated and len(words) <= 6,
+                        languages=languages)
+    if best is None:
+        return None
+    found, first, last = best
+    return found, offset + words[first].start(), offset + words[last].end(), separated
 
 
 def _label_after(segment: str, offset: int, *, languages: tuple[str, ...]) -> (
@@ -146,14 +175,13 @@ def _label_after(segment: str, offset: int, *, languages: tuple[str, ...]) -> (
     words = list(_WORDS.finditer(head))
     if not words or head[: words[0].start()].strip():
         return None
-    last = min(len(words), _MAX_LABEL_WORDS)
-    for count in range(last, 0, -1):
-        window = head[words[0].start():words[count - 1].end()]
-        found = lookup_label(window, languages, fuzzy=count == len(words))
-        if found is not None:
-            whole = count == len(words)
-            return found, offset + words[0].start(), offset + words[count - 1].end(), whole
-    return None
+    best = _best_window(head, words, suffix=False, fuzzy=len(words) <= 6, languages=languages)
+    if best is None:
+        return None
+    found, first, last = best
+    rest = head[words[last].end():]
+    whole = not rest.strip() or _CONJUNCTION.match(rest) is not None
+    return found, offset + words[first].start(), offset + words[last].end(), whole
 
 
 def _overlaps(span: tuple[int, int], taken: list[tuple[int, int]]) -> bool:
@@ -247,7 +275,9 @@ def _read_line(text: str, line: str, offset: int, languages: tuple[str, ...],
         found = _label_after(line[value.end:next_start], value.end, languages=languages)
         if found is not None and not _overlaps(found[1:3], taken):
             value.label, start, end, whole = found
-            value.label_span, value.strong = (start, end), whole
+            previous_end = values[index - 1].end if index else 0
+            starts_item = _ITEM_START.search(line, previous_end, value.start) is not None
+            value.label_span, value.strong = (start, end), whole and starts_item
             taken.append((start, end))
     # 3. "Label, N," pairs
     for index, value in enumerate(values):

@@ -93,6 +93,7 @@ _STOPWORDS: dict[str, frozenset[str]] = {
     "de": frozenset(["der", "die", "das", "und", "von", "mit", "den", "dem", "ist", "seit"]),
     "fr": frozenset(["les", "des", "et", "le", "la", "du", "au", "depuis", "selon", "sont"]),
     "it": frozenset(["il", "di", "e", "che", "della", "dei", "gli", "sono", "dal", "secondo"]),
+    "tr": frozenset(["ve", "bir", "ile", "için", "bu", "olarak", "göre", "daha"]),
     "pl": frozenset(["i", "w", "z", "na", "się", "oraz", "od", "do", "według", "przez"]),
 }
 _LATIN_WORD = re.compile(r"[^\W\d_]+")

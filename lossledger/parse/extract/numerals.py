@@ -44,7 +44,8 @@ QUALIFIERS: dict[str, str] = {
     "майже": "about", "около": "about", "примерно": "approximately", "более": "more than",
     "свыше": "more than", "почти": "about",
     "environ": "about", "plus de": "more than", "près de": "about",
-    "około": "about", "ponad": "more than", "prawie": "about",
+    "około": "about", "ok.": "about", "ponad": "more than", "prawie": "about",
+    "yaklaşık": "about", "en az": "more than",
     "oltre": "more than", "quasi": "about",
 }
 QUALIFIER_PATTERN = "|".join(

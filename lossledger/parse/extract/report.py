@@ -10,10 +10,10 @@ from lossledger.parse.extract.extract import Doubt, Figure, extract_figures
 from lossledger.parse.ontology import CATEGORIES
 from lossledger.parse.parsers.base import ParsedObservation, Problem
 
-__all__ = ["ExtractedReport", "extract_report"]
+__all__ = ["MERGED_INTO", "ExtractedReport", "extract_report"]
 
 #: Categories the General Staff merged: a label of the old one after the merge means the new.
-_MERGED_INTO = {"military_vehicles": "vehicles_fuel_tanks", "fuel_tanks": "vehicles_fuel_tanks"}
+MERGED_INTO = {"military_vehicles": "vehicles_fuel_tanks", "fuel_tanks": "vehicles_fuel_tanks"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +28,8 @@ class ExtractedReport:
 
 def _category_on(code: str, date: dt.date | None) -> str:
     valid_to = CATEGORIES[code].valid_to
-    if date is not None and valid_to is not None and date > valid_to and code in _MERGED_INTO:
-        return _MERGED_INTO[code]
+    if date is not None and valid_to is not None and date > valid_to and code in MERGED_INTO:
+        return MERGED_INTO[code]
     return code
 
 
@@ -42,7 +42,13 @@ def _settle(
         by_category.setdefault(_category_on(figure.category, date), []).append(figure)
     observations: list[ParsedObservation] = []
     problems: list[Problem] = []
+    stated_changes = {
+        (code, f.delta) for code, found in by_category.items() for f in found if f.delta
+    }
     for code, found in by_category.items():
+        # A number equal to the category's stated change is that change ("1 340 soldiers in a
+        # day" beside "personnel 1 446 150 (+1 340)"), never a second total.
+        found = [f for f in found if (code, f.total) not in stated_changes] or found
         pool = [f for f in found if f.strong] or found
         if len({f.total for f in pool}) > 1:
             listed = ", ".join(f"'{f.label}' {f.total} ({f.delta})" for f in pool)

@@ -70,7 +70,7 @@ _LEADING_NOISE = re.compile(
     r"^(?:[\s\W_]|\b(?:од|шт|ед|units?|persons|pcs|szt|Stück|unités|unità|осіб|чел)\b\.?)+",
     re.IGNORECASE,
 )
-_SENTENCE_BREAK = re.compile(r"[.!?:;](?=\s)|\n")
+_SENTENCE_BREAK = re.compile(r"[.!?:;](?=\s)|(?<=[^\W\d_]{3})[.!?](?=[^\W\d_])|\n")
 _BRACKETED = re.compile(r"\([^()]*\)")
 
 
@@ -313,7 +313,7 @@ def _emit(text: str, line: str, offset: int, value: _Value, figures: list[Figure
     qualifier = QUALIFIERS.get(" ".join(match["qual"].casefold().split())) if match["qual"] \
         else None
     if match["scale"] or total is None or (
-        qualifier == "more than" and total is not None and total >= 10_000 and total % 1000 == 0
+        qualifier == "more than" and total is not None and total >= 1000 and total % 1000 == 0
     ):
         if match["scale"] or total is not None:
             doubts.append(Doubt(f"rounded figure '{written}' for '{label_text}'", label.code,

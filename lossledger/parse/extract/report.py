@@ -78,7 +78,11 @@ def _settle(
 
 
 def extract_report(
-    text: str, *, reference: dt.date | None = None, page_date: dt.date | None = None
+    text: str,
+    *,
+    reference: dt.date | None = None,
+    page_date: dt.date | None = None,
+    html: bool = False,
 ) -> ExtractedReport:
     """Read a report's date and figures with the general extractor.
 
@@ -90,6 +94,8 @@ def extract_report(
         When the report was received: completes a date stated without a year.
     page_date
         The page's own date (HTML metadata, HTTP headers), preferred for completing a year.
+    html
+        Whether the text was extracted from HTML (reserved: HTML and text read alike today).
 
     Examples
     --------
@@ -110,6 +116,7 @@ def extract_report(
     except ValueError:
         anchor = None
     stated = report_date(found, reference=anchor or page_date or reference)
+    # A page cut mid-number ("avions – 4" of 434) is caught against the series (projection).
     figures, doubts = extract_figures(text, masked=[(f.start, f.end) for f in found])
     anything = bool(figures or doubts)
     if stated.problem is not None:

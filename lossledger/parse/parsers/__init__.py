@@ -219,7 +219,8 @@ def _parse_report(
     except UndecodableReport as error:
         return _quarantined(str(error))
     page_date = _metadata_date(metadata)
-    if looks_like_html(text, media_type):
+    html = looks_like_html(text, media_type)
+    if html:
         page_date = html_page_date(text) or page_date
         text = html_main_text(text)
     # Items and lines are split on "\n"; old Mac and Windows line ends must not merge them.
@@ -232,7 +233,7 @@ def _parse_report(
         result = _run(claimants[0], text, media_type)
         if result.observations and not result.problems:
             return _with_failures(result, failures)
-    general = _general(text, media_type, received_at, page_date)
+    general = _general(text, media_type, received_at, page_date, html)
     if result is not None and result.observations:
         # The template read part of it: the general reader wins only if it reads more.
         if general is None or len(general.observations) <= len(result.observations):
@@ -268,11 +269,15 @@ def _with_failures(result: ParseResult, failures: list[Problem]) -> ParseResult:
 
 
 def _general(
-    text: str, media_type: str, received_at: dt.datetime | None, page_date: dt.date | None
+    text: str,
+    media_type: str,
+    received_at: dt.datetime | None,
+    page_date: dt.date | None,
+    html: bool,
 ) -> ParseResult | None:
     try:
         result = GENERAL_PARSER.parse(
-            text, media_type=media_type, received_at=received_at, page_date=page_date
+            text, media_type=media_type, received_at=received_at, page_date=page_date, html=html
         )
     except Exception as error:  # quarantine the report, not the pipeline
         return ParseResult(

@@ -41,11 +41,12 @@ class GeneralTextParser(Parser):
         media_type: str,
         received_at: dt.datetime | None = None,
         page_date: dt.date | None = None,
+        html: bool = False,
     ) -> ParseResult:
         if is_structured(text):
             return ParseResult(self.name, self.version, self.source_kind, None)
         reference = received_at.date() if received_at is not None else None
-        report = extract_report(text, reference=reference, page_date=page_date)
+        report = extract_report(text, reference=reference, page_date=page_date, html=html)
         return ParseResult(
             parser=self.name,
             parser_version=self.version,

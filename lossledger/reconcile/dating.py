@@ -15,7 +15,7 @@ from lossledger.parse.ontology import CATEGORIES
 __all__ = ["PLAUSIBLE_RATIO", "implausible_figures", "infer_dates"]
 
 #: A figure further than this factor (and 20 units) from the other sources' totals of the
-#: category within a week of its date is implausible.
+#: category on the nearest day (within a week) that other sources report is implausible.
 PLAUSIBLE_RATIO = 1.5
 _WINDOW_DAYS = 7
 #: Parsers whose figures are checked against the series (the general reader of real pages).
@@ -113,10 +113,10 @@ def implausible_figures(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.Data
         indexed.filter(checked_mask)
         .select("_row", "event_id", "category", "date", "total")
         .join(reference, on="category", how="inner")
-        .filter(
-            (pl.col("_ref_event") != pl.col("event_id"))
-            & ((pl.col("_ref_date") - pl.col("date")).dt.total_days().abs() <= _WINDOW_DAYS)
-        )
+        .with_columns(_gap=(pl.col("_ref_date") - pl.col("date")).dt.total_days().abs())
+        .filter((pl.col("_ref_event") != pl.col("event_id")) & (pl.col("_gap") <= _WINDOW_DAYS))
+        # The nearest days only: early in the war totals grew fast within a week.
+        .filter(pl.col("_gap") == pl.col("_gap").min().over("_row"))
         .group_by("_row")
         .agg(_median=pl.col("_ref_total").median())
     )

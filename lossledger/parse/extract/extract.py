@@ -230,9 +230,18 @@ def extract_figures(text: str, *, masked: list[tuple[int, int]] = ()) -> tuple[
     >>> [(f.category, f.total, f.delta) for f in figures]
     [('tanks', 11507, 8), ('armored_vehicles', 23857, 2)]
     """
+    # Exact labels first: a page with none is no loss report, and loading a lemma dictionary
+    # (seconds) for it would be waste. Only a page with figures gets the lemma pass.
+    figures, doubts = _extract(text, masked, ())
+    if not figures:
+        return figures, doubts
+    return _extract(text, masked, _languages(text[:4000]))
+
+
+def _extract(text: str, masked: list[tuple[int, int]] | tuple[()], languages: tuple[str, ...]
+             ) -> tuple[list[Figure], list[Doubt]]:
     figures: list[Figure] = []
     doubts: list[Doubt] = []
-    languages = _languages(text[:4000])
     spans = list(masked)
     for match in _CHANGE_FIRST.finditer(text):
         label = match["label"].strip()

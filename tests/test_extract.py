@@ -304,3 +304,20 @@ def test_seed_page_reads_exactly_through_the_general_reader() -> None:
     assert (by_code["personnel"].total, by_code["personnel"].stated_delta) == (385230, 1090)
     assert by_code["uav"].total == 7100  # not the "20 drones" of the night's attack
     assert "mlrs" not in by_code
+
+
+@pytest.mark.parametrize(
+    ("name", "first"),
+    [("000_214734c09c7dd4cc.txt", "Persons: around 385,230 (+1090 on the previous day)"),
+     ("generalstaff_uk_2024-01-31.txt", "особового складу ‒ близько 385230 (+1090) осіб")],
+)
+def test_template_parsers_record_the_span_of_every_figure(name: str, first: str) -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).parent / "fixtures" / name).read_text(encoding="utf-8")
+    result = parse_report(text.encode(), media_type="text/plain", file_name=name)
+    spans = [text[o.span_start:o.span_end] for o in result.observations]
+    assert spans[0] == first
+    assert all(o.label is not None and span.startswith(o.label.split()[0])
+               for o, span in zip(result.observations, spans, strict=True))
+    assert {o.date_source for o in result.observations} == {"stated"}

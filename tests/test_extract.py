@@ -321,3 +321,15 @@ def test_template_parsers_record_the_span_of_every_figure(name: str, first: str)
     assert all(o.label is not None and span.startswith(o.label.split()[0])
                for o, span in zip(result.observations, spans, strict=True))
     assert {o.date_source for o in result.observations} == {"stated"}
+
+
+def test_http_metadata_gives_charset_and_the_year() -> None:
+    text = "Станом на ранок 7 квітня:\nтанків — 7074 (+11)\nлітаків — 347\n"
+    body = text.encode("cp1251")
+    metadata = {"charset": "windows-1251", "last_modified": "Sun, 07 Apr 2024 06:00:00 GMT"}
+    result = parse_report(body, media_type="text/plain", file_name="p.txt", metadata=metadata)
+    assert result.report_date == dt.date(2024, 4, 7)
+    assert got(result) == {"tanks": (7074, 11), "aircraft": (347, None)}
+    # Without the header the same bytes are not even text.
+    bare = parse_report(body, media_type="text/plain", file_name="p.txt")
+    assert bare.observations == ()

@@ -291,6 +291,15 @@ def markdown(scores: Scores, *, examples: int = 3) -> str:
                          f"{_pct(row['recall'])} | {_pct(row['precision'])} | "
                          f"{_pct(row['dates_right'])} |")
         lines.append("")
+    missed = Counter((r.report.language, category) for r in scores.reports
+                     for category, _ in r.missed)
+    reasons = Counter(_reason_class(reason) for r in scores.reports for reason in r.problems)
+    lines += ["**biggest classes of misses**", "",
+              "missed figures by language and category: "
+              + (", ".join(f"{lang}/{cat} {n}" for (lang, cat), n in missed.most_common(10))
+                 or "none"),
+              "", "reasons given for what was quarantined: "
+              + ("; ".join(f"{why} ({n})" for why, n in reasons.most_common(8)) or "none"), ""]
     lines += ["**examples of misses**", ""]
     shown: Counter[str] = Counter()
     for row in scores.reports:
@@ -310,6 +319,23 @@ def markdown(scores: Scores, *, examples: int = 3) -> str:
             lines.append(f"- date: {row.report.file_name} expected {row.report.date} "
                          f"{row.report.date_sources}, got {row.dates} {row.date_sources}")
     return "\n".join(lines) + "\n"
+
+
+def _reason_class(reason: str) -> str:
+    """A quarantine reason without its figures, so that alike reasons count together.
+
+    >>> _reason_class("conflicting figures for tanks: 'Panzer' 31 (None), 'Kampfpanzer' 269")
+    'conflicting figures for tanks'
+    >>> _reason_class("weakly matched label 'żołnierzy i' (nearest 'żołnierzy', score 0.90)")
+    'weakly matched label'
+    """
+    head = reason.split(":", 1)[0]
+    words = []
+    for word in head.split():
+        if any(ch.isdigit() for ch in word) or word.startswith(("'", '"', "(")):
+            break
+        words.append(word)
+    return " ".join(words) or head[:40]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

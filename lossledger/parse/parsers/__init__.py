@@ -13,6 +13,7 @@ import email.utils
 import hashlib
 from collections.abc import Mapping
 
+from lossledger.parse.extract.extract import CUES_PATH
 from lossledger.parse.extract.markup import html_main_text, html_page_date
 from lossledger.parse.ontology import ontology_fingerprint
 from lossledger.parse.parsers._utils import (
@@ -66,12 +67,14 @@ GENERAL_PARSER = GeneralTextParser()
 
 def _fingerprint(parsers: tuple[Parser, ...]) -> str:
     digest = hashlib.sha256(ontology_fingerprint().encode())
+    digest.update(CUES_PATH.read_bytes())  # the general reader's distractor cues are data too
     for parser in sorted((*parsers, GENERAL_PARSER), key=lambda p: p.name):
         digest.update(f"\0{parser.name}\0{parser.version}".encode())
     return digest.hexdigest()[:16]
 
 
-#: Cache key of parse results: changes with any parser's name or version or the ontology tables.
+#: Cache key of parse results: changes with any parser's name or version, the ontology tables
+#: or the distractor cues.
 PARSERS_FINGERPRINT: str = _fingerprint(PARSERS)
 
 

@@ -105,16 +105,23 @@ def implausible_figures(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.Data
     if checked.is_empty():
         return candidates, empty
     indexed = candidates.with_row_index("_row")
-    reference = indexed.select(
-        pl.col("event_id").alias("_ref_event"), "category",
-        pl.col("date").alias("_ref_date"), pl.col("total").alias("_ref_total"),
-    ).filter(pl.col("_ref_date").is_not_null())
+    # One total per (category, date, event) of every report, then each checked figure looks at
+    # the days around its own (an exact-key join per day offset: no category-wide cross join).
+    reference = (
+        indexed.filter(pl.col("date").is_not_null())
+        .group_by("category", "date", "event_id")
+        .agg(_ref_total=pl.col("total").median())
+        .rename({"event_id": "_ref_event", "date": "_ref_date"})
+    )
+    offsets = pl.DataFrame({"_gap": list(range(-_WINDOW_DAYS, _WINDOW_DAYS + 1))})
     medians = (
         indexed.filter(checked_mask)
-        .select("_row", "event_id", "category", "date", "total")
-        .join(reference, on="category", how="inner")
-        .with_columns(_gap=(pl.col("_ref_date") - pl.col("date")).dt.total_days().abs())
-        .filter((pl.col("_ref_event") != pl.col("event_id")) & (pl.col("_gap") <= _WINDOW_DAYS))
+        .select("_row", "event_id", "category", "date")
+        .join(offsets, how="cross")
+        .with_columns(_ref_date=pl.col("date") + pl.duration(days=pl.col("_gap")),
+                      _gap=pl.col("_gap").abs())
+        .join(reference, on=["category", "_ref_date"], how="inner")
+        .filter(pl.col("_ref_event") != pl.col("event_id"))
         # The nearest days only: early in the war totals grew fast within a week.
         .filter(pl.col("_gap") == pl.col("_gap").min().over("_row"))
         .group_by("_row")

@@ -141,9 +141,13 @@ def read_date_text(text: str) -> tuple[int | None, int, int] | None:
         return (year + 2000 if year is not None and year < 100 else year), int(match[2]), int(
             match[1])
     months = _month_names()
-    if (match := _DAY_MONTH.fullmatch(text)) is not None and match[2].casefold() in months:
+    if (match := _DAY_MONTH.fullmatch(text)) is not None:
+        if match[2].casefold() not in months:
+            return None  # "ранок 7": the word is no month in any of the languages
         return (int(match[3]) if match[3] else None), months[match[2].casefold()], int(match[1])
-    if (match := _MONTH_DAY.fullmatch(text)) is not None and match[1].casefold() in months:
+    if (match := _MONTH_DAY.fullmatch(text)) is not None:
+        if match[1].casefold() not in months:
+            return None
         return (int(match[3]) if match[3] else None), months[match[1].casefold()], int(match[2])
     return _dateparser(text)
 

@@ -17,6 +17,7 @@ inside running prose is *weak*: it counts only when no list item gives the categ
 
 from __future__ import annotations
 
+import bisect
 import csv
 import functools
 import re
@@ -57,6 +58,7 @@ _CHANGE_FIRST = re.compile(
 _LINE = re.compile(r"[^\n]+")
 _WORDS = re.compile(r"[^\W\d_][\w'’\-]*(?:\s*/\s*[^\W\d_][\w'’\-]*)?")
 _TRAILING_SEPARATOR = re.compile(rf"[\s:=|{DASHES}]+$")
+_LABEL_SEPARATOR = re.compile(rf"[^\W\d_][^\S\n]*[:={DASHES}][^\S\n]*$")
 _TRAILING_COMMA = re.compile(rf"[\s,:=|{DASHES}]+$")
 _LAST_BREAK = re.compile(
     rf".*(?:[,;•|\[\]!?«»\"“”]|(?<=[^\W\d_]{{2}})\.\s|\.\s(?=\S)|\s[{DASHES}]\s)", re.DOTALL
@@ -188,14 +190,27 @@ def _overlaps(span: tuple[int, int], taken: list[tuple[int, int]]) -> bool:
     return any(span[0] < end and start < span[1] for start, end in taken)
 
 
-def _in_distractor(text: str, start: int, end: int) -> bool:
-    before = text.rfind("\n", 0, start)
-    head = max(before, *(m.end() for m in _SENTENCE_BREAK.finditer(text, max(0, start - 300),
-                                                                       start)), 0)
-    tail_match = _SENTENCE_BREAK.search(text, end)
-    tail = tail_match.start() if tail_match else len(text)
-    sentence = _BRACKETED.sub(" ", text[head:tail])
-    return _cues().search(sentence) is not None
+class _Distractors:
+    """Which sentences of a text name a distractor: computed once per text, asked per value."""
+
+    def __init__(self, text: str) -> None:
+        brackets = [(m.start(), m.end()) for m in _BRACKETED.finditer(text)]
+        self._cues = [
+            m.start() for m in _cues().finditer(text)
+            if not any(start <= m.start() < end for start, end in brackets)
+        ]
+        self._breaks = [m.end() for m in _SENTENCE_BREAK.finditer(text)] if self._cues else []
+
+    def around(self, start: int, end: int) -> bool:
+        """Whether the sentence holding ``start..end`` has a distractor cue."""
+        if not self._cues:
+            return False
+        index = bisect.bisect_right(self._breaks, start)
+        head = self._breaks[index - 1] if index else 0
+        tail_index = bisect.bisect_left(self._breaks, end)
+        tail = self._breaks[tail_index] if tail_index < len(self._breaks) else 1 << 62
+        position = bisect.bisect_left(self._cues, head)
+        return position < len(self._cues) and self._cues[position] < tail
 
 
 def _mask(text: str, spans: list[tuple[int, int]]) -> str:
@@ -232,16 +247,21 @@ def extract_figures(text: str, *, masked: list[tuple[int, int]] = ()) -> tuple[
     """
     # Exact labels first: a page with none is no loss report, and loading a lemma dictionary
     # (seconds) for it would be waste. Only a page with figures gets the lemma pass.
-    figures, doubts = _extract(text, masked, ())
-    if not figures:
+    distractors = _Distractors(text)
+    figures, doubts, unlabeled = _extract(text, masked, (), distractors)
+    if not figures or not unlabeled:
         return figures, doubts
-    return _extract(text, masked, _languages(text[:4000]))
+    figures, doubts, _ = _extract(text, masked, _languages(text[:4000]), distractors)
+    return figures, doubts
 
 
-def _extract(text: str, masked: list[tuple[int, int]] | tuple[()], languages: tuple[str, ...]
-             ) -> tuple[list[Figure], list[Doubt]]:
+def _extract(
+    text: str, masked: list[tuple[int, int]] | tuple[()], languages: tuple[str, ...],
+    distractors: _Distractors,
+) -> tuple[list[Figure], list[Doubt], int]:
     figures: list[Figure] = []
     doubts: list[Doubt] = []
+    unlabeled = 0
     spans = list(masked)
     for match in _CHANGE_FIRST.finditer(text):
         label = match["label"].strip()
@@ -251,21 +271,23 @@ def _extract(text: str, masked: list[tuple[int, int]] | tuple[()], languages: tu
         if found is None or found.code == IGNORED or total is None:
             continue
         spans.append((match.start(), match.end()))
-        if _in_distractor(text, match.start(), match.end()):
+        if distractors.around(match.start(), match.end()):
             continue
         figures.append(Figure(found.code, total, delta, None, label, match.start(), match.end(),
                               found.confidence, True))
     work = _mask(text, spans)
     for line in _LINE.finditer(work):
-        _read_line(text, line.group(), line.start(), languages, figures, doubts)
-    return figures, doubts
+        unlabeled += _read_line(text, line.group(), line.start(), languages, figures, doubts,
+                                distractors)
+    return figures, doubts, unlabeled
 
 
 def _read_line(text: str, line: str, offset: int, languages: tuple[str, ...],
-               figures: list[Figure], doubts: list[Doubt]) -> None:
+               figures: list[Figure], doubts: list[Doubt], distractors: _Distractors) -> int:
+    """Read one line's figures; return how many list items kept a label nobody knows."""
     values = [_Value(m, m.start(), m.end()) for m in _VALUE.finditer(line)]
     if not values:
-        return
+        return 0
     taken: list[tuple[int, int]] = []
     # 1. label before, ended by a separator (or nothing) but never across a comma
     for index, value in enumerate(values):
@@ -299,18 +321,25 @@ def _read_line(text: str, line: str, offset: int, languages: tuple[str, ...],
             value.label, start, end, _ = found
             value.label_span, value.strong = (start, end), True
             taken.append((start, end))
-    for value in values:
+    unlabeled = 0
+    for index, value in enumerate(values):
         if value.label is not None and value.label.code != IGNORED:
-            _emit(text, line, offset, value, figures, doubts)
+            _emit(text, line, offset, value, figures, doubts, distractors)
+        elif value.label is None:
+            previous_end = values[index - 1].end if index else 0
+            before = line[previous_end:value.start]
+            # "label ‒ 123": an item whose label the table lacks (the lemma pass may know it)
+            unlabeled += bool(_LABEL_SEPARATOR.search(before) and _WORDS.search(before))
+    return unlabeled
 
 
 def _emit(text: str, line: str, offset: int, value: _Value, figures: list[Figure],
-          doubts: list[Doubt]) -> None:
+          doubts: list[Doubt], distractors: _Distractors) -> None:
     match, label = value.match, value.label
     assert label is not None
     start = offset + min(value.start, value.label_span[0])
     end = offset + max(value.end, value.label_span[1])
-    if _in_distractor(text, offset + value.start, offset + value.end):
+    if distractors.around(offset + value.start, offset + value.end):
         return
     label_text = line[value.label_span[0]:value.label_span[1]]
     written = " ".join(match.group().split())

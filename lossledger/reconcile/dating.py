@@ -14,7 +14,7 @@ from lossledger.parse.ontology import CATEGORIES
 
 __all__ = ["PLAUSIBLE_RATIO", "implausible_figures", "infer_dates"]
 
-#: A figure further than this factor (and 20 units) from the other sources' totals of the
+#: A figure further than this factor (and 20 units) from every other source's total of the
 #: category on the nearest day (within a week) that other sources report is implausible.
 PLAUSIBLE_RATIO = 1.5
 _WINDOW_DAYS = 7
@@ -116,7 +116,7 @@ def implausible_figures(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.Data
     offsets = pl.DataFrame({"_gap": list(range(-_WINDOW_DAYS, _WINDOW_DAYS + 1))})
     medians = (
         indexed.filter(checked_mask)
-        .select("_row", "event_id", "category", "date")
+        .select("_row", "event_id", "category", "date", "total")
         .join(offsets, how="cross")
         .with_columns(_ref_date=pl.col("date") + pl.duration(days=pl.col("_gap")),
                       _gap=pl.col("_gap").abs())
@@ -125,14 +125,17 @@ def implausible_figures(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.Data
         # The nearest days only: early in the war totals grew fast within a week.
         .filter(pl.col("_gap") == pl.col("_gap").min().over("_row"))
         .group_by("_row")
-        .agg(_median=pl.col("_ref_total").median())
+        .agg(
+            _median=pl.col("_ref_total").median(),
+            # Plausible when close to any other source: one bad copy must not condemn a good one.
+            _close=(
+                (pl.col("total") <= pl.col("_ref_total") * PLAUSIBLE_RATIO + 20)
+                & (pl.col("total") >= pl.col("_ref_total") / PLAUSIBLE_RATIO - 20)
+            ).any(),
+        )
     )
     flagged = (
-        indexed.join(medians, on="_row", how="inner")
-        .filter(
-            (pl.col("total") > pl.col("_median") * PLAUSIBLE_RATIO + 20)
-            | (pl.col("total") < pl.col("_median") / PLAUSIBLE_RATIO - 20)
-        )
+        indexed.join(medians.filter(~pl.col("_close")), on="_row", how="inner")
         .with_columns(reason=pl.format(
             "implausible against the series: {} where other sources state about {} around {}",
             "total", pl.col("_median").round(0).cast(pl.Int64), "date",
@@ -141,4 +144,4 @@ def implausible_figures(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.Data
     if flagged.is_empty():
         return candidates, empty
     kept = indexed.join(flagged.select("_row"), on="_row", how="anti").drop("_row")
-    return kept, flagged.drop("_row", "_median")
+    return kept, flagged.drop("_row", "_median", "_close")

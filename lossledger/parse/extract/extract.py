@@ -74,6 +74,7 @@ _LEADING_NOISE = re.compile(
 )
 _SENTENCE_BREAK = re.compile(r"[.!?:;](?=\s)|(?<=[^\W\d_]{3})[.!?](?=[^\W\d_])|\n")
 _BRACKETED = re.compile(r"\([^()]*\)")
+_ONE_CHAR_LOWER = {"İ": "i"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +118,8 @@ def _cues() -> re.Pattern[str]:
         cues = [row["cue"] for row in csv.DictReader(handle) if row["kind"] == "distractor"]
     alternatives = "|".join(re.escape(c).replace(r"\ ", r"\s+") for c in sorted(cues, key=len,
                                                                             reverse=True))
-    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+    # Cues are lower case; pages are lower-cased before the search (faster than IGNORECASE).
+    return re.compile(rf"(?<!\w)(?:{alternatives.casefold()})(?!\w)")
 
 
 def _languages(text: str) -> tuple[str, ...]:
@@ -195,8 +197,12 @@ class _Distractors:
 
     def __init__(self, text: str) -> None:
         brackets = [(m.start(), m.end()) for m in _BRACKETED.finditer(text)]
+        lower = text.lower()
+        if len(lower) != len(text):  # a character grew when lower-cased: keep the offsets
+            lower = "".join(c.lower() if len(c.lower()) == 1 else _ONE_CHAR_LOWER.get(c, c)
+                            for c in text)
         self._cues = [
-            m.start() for m in _cues().finditer(text)
+            m.start() for m in _cues().finditer(lower)
             if not any(start <= m.start() < end for start, end in brackets)
         ]
         self._breaks = [m.end() for m in _SENTENCE_BREAK.finditer(text)] if self._cues else []

@@ -35,7 +35,7 @@ def html_main_text(markup: str) -> str:
 
         text = trafilatura.extract(
             markup, include_tables=True, include_comments=False, favor_recall=True,
-            deduplicate=False, with_metadata=False,
+            deduplicate=False, with_metadata=False, fast=True,
         )
     except Exception:  # a library failure must not lose the page: strip it instead
         text = None

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import realcorpus
 from bench.corpus import MANIFEST, NEXT_DAY, generate
 from bench.stages import RESULT_PREFIX
 
@@ -136,6 +137,8 @@ class Bench:
     prefect: list[dict[str, Any]] = field(default_factory=list)
     prefect_cold: dict[str, Any] | None = None
     _server: tuple[subprocess.Popen[bytes], str] | None = None
+    real_corpus: dict[str, Any] | None = None
+    """Accuracy and throughput on the real-world corpus (:mod:`bench.realcorpus`)."""
 
     @property
     def env(self) -> dict[str, str]:
@@ -540,6 +543,8 @@ def markdown(bench: Bench, results: dict[str, Any]) -> str:
         lines.append(f"| peak RSS {task} (MB) | " + " | ".join(cells) + " |")
     lines += ["", *_orchestration_lines(results, scales), "", *_phase_lines(results, scales),
               "", *_target_lines(results)]
+    if results.get("real_corpus"):
+        lines += ["", *realcorpus.summary_lines(results["real_corpus"])]
     return "\n".join(lines) + "\n"
 
 
@@ -662,6 +667,7 @@ def results_of(bench: Bench) -> dict[str, Any]:
         "scales": scales,
         "linearity": linear,
         "targets": evaluate(metrics, linear),
+        "real_corpus": bench.real_corpus,
     }
 
 
@@ -706,11 +712,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--merge", action="store_true",
                         help="keep the other scales (and, with --no-flow, Prefect) of the "
                              "existing results file")
+    parser.add_argument("--no-real-corpus", action="store_true",
+                        help="skip the real-world corpus section (accuracy + throughput)")
+    parser.add_argument("--real-corpus-only", action="store_true",
+                        help="run only the real-world corpus section (keeps other results)")
     parser.add_argument("--report-only", action="store_true",
                         help="measure nothing: print the report of the existing results file")
     args = parser.parse_args(argv)
     if args.quick:
         args.scales, args.repeat = "1", 1
+    if args.real_corpus_only:
+        args.merge, args.no_flow, args.scales = True, True, ""
     return args
 
 
@@ -727,11 +739,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if bench.flow:
         bench.prefect_startup()
     try:
-        for scale in (int(s) for s in args.scales.split(",")):
+        for scale in (int(s) for s in args.scales.split(",") if s):
             bench.scale(scale)
             _write(bench, args.results)  # partial results survive an interrupted long run
     finally:
         bench.stop_server()
+    if not args.no_real_corpus:
+        bench.log("real-world corpus: accuracy and throughput")
+        bench.real_corpus = realcorpus.run(seed=args.seed, repeat=bench.repeat)
     results = _write(bench, args.results)
     print(markdown(bench, results))
     if not args.no_fetch:
@@ -750,6 +765,7 @@ def restore(bench: Bench, path: Path, *, keep_prefect: bool) -> None:
         bench.runs[int(key)] = ScaleRun(
             int(key), bench.workdir / f"x{key}", manifest=scale["corpus"],
             samples=scale["samples"], corpus_s=scale.get("corpus_generation_s"))
+    bench.real_corpus = earlier.get("real_corpus")
     if keep_prefect:
         bench.prefect = earlier["prefect"].get("samples", [])
         bench.prefect_cold = earlier["prefect"].get("cold_sample")

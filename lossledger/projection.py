@@ -20,6 +20,7 @@ from lossledger.reconcile.consensus import (
     ReconcilePolicy,
     Reconciliation,
 )
+from lossledger.reconcile.dating import implausible_figures, infer_dates
 from lossledger.reconcile.window import reconcile_incremental
 from lossledger.sources.history import explain_gaps
 from lossledger.store.events import (
@@ -148,7 +149,9 @@ def warehouse_tables(
         observations can affect are reconciled again (:mod:`lossledger.reconcile.window`).
     """
     reports = _report_frame(parsed)
-    candidates = _observation_candidates(reports, parsed)
+    # Undated figures get the day their totals pin; figures far off the series are doubted.
+    candidates, unpinned = infer_dates(_observation_candidates(reports, parsed))
+    candidates, implausible = implausible_figures(candidates)
     # The parsed observations are in the candidates now; what follows needs only the problems.
     # Without this name holding them (and with the caller not keeping ``parsed`` either),
     # their memory is free before validation and reconciliation peak.
@@ -157,6 +160,8 @@ def warehouse_tables(
     # Validation may copy the candidates (when some fail): memory peaks here.
     valid, invalid = _validated_observations(candidates)
     del candidates
+    if unpinned.height or implausible.height:
+        invalid = pl.concat([invalid, unpinned, implausible], how="diagonal_relaxed")
     retracted = decisions.retractions.get_column("event_id")
     # Filtering copies every column; with nothing retracted (the usual case) skip the copy.
     in_consensus = (
@@ -207,6 +212,7 @@ def _observation_candidates(reports: pl.DataFrame, parsed: ParsedBatch) -> pl.Da
         .select(
             "event_id", "seq", "source", "source_kind", "received_at", "parser",
             "parser_version", "date", "category", "total", "stated_delta", "qualifier", "label",
+            "span_start", "span_end", "confidence", "date_source", "date_text",
         )
         .sort("seq", "date", "category", maintain_order=True)
     )

@@ -9,7 +9,6 @@ makes it cacheable and safe to run on any worker).
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -57,10 +56,12 @@ OBSERVATION_ROWS_SCHEMA = pl.Schema({
     "stated_delta": pl.Int64,
     "qualifier": pl.String,
     "label": pl.String,
+    "span_start": pl.Int64,
+    "span_end": pl.Int64,
+    "confidence": pl.Float64,
+    "date_source": pl.String,
+    "date_text": pl.String,
 })
-#: Parsers that read a fetched report's provenance (charset, the page's dates) take it as
-#: ``metadata``; the stage passes it whenever :func:`parse_report` has that keyword.
-_PASSES_METADATA = "metadata" in inspect.signature(parse_report).parameters
 PROBLEM_ROWS_SCHEMA = pl.Schema({
     "sha256": pl.String,
     "stage": pl.String,
@@ -179,15 +180,15 @@ def _parse_one(
             stage="decode",
         )
     try:
-        provenance = {"metadata": event.metadata} if _PASSES_METADATA else {}
         result = parse_report(
             event.body, media_type=event.media_type, file_name=event.file_name, parsers=parsers,
-            **provenance,
+            received_at=event.received_at, metadata=event.metadata,
         )
         one = _Parsed(
             sha, meta,
             (sha, result.parser, result.parser_version, result.source_kind, result.report_date),
-            [(sha, o.date, o.category, o.total, o.stated_delta, o.qualifier, o.label)
+            [(sha, o.date, o.category, o.total, o.stated_delta, o.qualifier, o.label,
+              o.span_start, o.span_end, o.confidence, o.date_source, o.date_text)
              for o in result.observations],
             [(sha, _stage_of(p.reason), p.reason, p.date, p.category) for p in result.problems],
         )
@@ -214,8 +215,9 @@ def _unusable(one: _Parsed) -> str | None:
     report_date = one.report[4]
     if report_date is not None and not isinstance(report_date, dt.date):
         return f"report date {report_date!r}"
-    for _, date, category, total, delta, qualifier, label in one.observations:
-        if not isinstance(date, dt.date) or not isinstance(category, str):
+    for _, date, category, total, delta, qualifier, label, *_ in one.observations:
+        # An undated figure (date None) waits for its date to be inferred from the series.
+        if not (date is None or isinstance(date, dt.date)) or not isinstance(category, str):
             return f"observation date {date!r} / category {category!r}"
         for value in (total, delta):
             if value is not None and (

@@ -16,6 +16,7 @@ the scores and checks only that every report went through the pipeline.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import os
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from tests.corpus_real.generate import (
 from tests.corpus_real.harness import TARGETS, Scores, markdown, run_corpus
 
 #: corpus_digest(build_corpus()): update it when the generator changes on purpose.
-CORPUS_DIGEST = "a8133f75d4fed623"
+CORPUS_DIGEST = "32353d2df0ea55d3"
 BASELINE = os.environ.get("LOSSLEDGER_CORPUS_BASELINE") == "1"
 CORPUS = build_corpus()
 skip_in_baseline = pytest.mark.skipif(BASELINE, reason="LOSSLEDGER_CORPUS_BASELINE=1: measuring")
@@ -73,6 +74,9 @@ def test_corpus_expectations_follow_the_data() -> None:
     days = {d.date: d for d in all_days()}
     for report in CORPUS:
         day = days[report.date]
+        text = html.unescape(report.body.decode("utf-8"))
+        assert (report.date_text or "") in text, (report.id, report.date_text)
+        assert (report.date_text is None) == (report.date_form == "none"), report.id
         for figure in report.figures:
             assert day.totals[figure.category] == figure.total, (report.id, figure)
             if figure.stated_delta is not None:

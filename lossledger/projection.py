@@ -20,6 +20,7 @@ from lossledger.reconcile.consensus import (
     ReconcilePolicy,
     reconcile_totals,
 )
+from lossledger.reconcile.dating import implausible_figures, infer_dates
 from lossledger.store.events import (
     DecisionReverted,
     RecordedEvent,
@@ -113,8 +114,13 @@ def warehouse_tables(
         How consensus is chosen; the default ranks official > api > ticker > history.
     """
     reports = _report_frame(parsed)
-    # No name keeps the candidates alive: validation copies them, and memory peaks here.
-    valid, invalid = _validated_observations(_observation_candidates(reports, parsed))
+    # Undated figures get the day their totals pin; figures far off the series are doubted.
+    candidates, unpinned = infer_dates(_observation_candidates(reports, parsed))
+    candidates, implausible = implausible_figures(candidates)
+    valid, invalid = _validated_observations(candidates)
+    del candidates
+    if unpinned.height or implausible.height:
+        invalid = pl.concat([invalid, unpinned, implausible], how="diagonal_relaxed")
     retracted = decisions.retractions.get_column("event_id")
     # Filtering copies every column; with nothing retracted (the usual case) skip the copy.
     in_consensus = (
@@ -154,6 +160,7 @@ def _observation_candidates(reports: pl.DataFrame, parsed: ParsedBatch) -> pl.Da
         .select(
             "event_id", "seq", "source", "source_kind", "received_at", "parser",
             "parser_version", "date", "category", "total", "stated_delta", "qualifier", "label",
+            "span_start", "span_end", "confidence", "date_source", "date_text",
         )
         .sort("seq", "date", "category", maintain_order=True)
     )

@@ -66,6 +66,12 @@ class ObservationTableSchema(pa.DataFrameModel):
     qualifier: str = pa.Field(nullable=True)
     label: str = pa.Field(nullable=True)
     retracted: bool
+    span_start: pl.Int64 = pa.Field(nullable=True, ge=0)
+    """Character offsets into the decoded text the figure was read from (text parsers)."""
+    span_end: pl.Int64 = pa.Field(nullable=True, ge=0)
+    confidence: pl.Float64 = pa.Field(nullable=True, ge=0, le=1)
+    date_source: str = pa.Field(nullable=True, isin=["stated", "completed", "inferred"])
+    date_text: str = pa.Field(nullable=True)
 
     class Config:
         strict = True

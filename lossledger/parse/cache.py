@@ -26,7 +26,7 @@ __all__ = ["ParseCache"]
 
 _MAX_BATCHES = 64
 #: Bumped when the cached frames change shape, so an old cache is simply not found.
-_FORMAT = 2
+_FORMAT = 3
 
 _BATCH = re.compile(r"^batch-(\d+)-(\d+)\.reports\.parquet$")
 # "reports" is written last: its presence marks a complete batch.

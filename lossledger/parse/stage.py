@@ -49,6 +49,11 @@ OBSERVATION_ROWS_SCHEMA = pl.Schema({
     "stated_delta": pl.Int64,
     "qualifier": pl.String,
     "label": pl.String,
+    "span_start": pl.Int64,
+    "span_end": pl.Int64,
+    "confidence": pl.Float64,
+    "date_source": pl.String,
+    "date_text": pl.String,
 })
 PROBLEM_ROWS_SCHEMA = pl.Schema({
     "sha256": pl.String,
@@ -115,12 +120,16 @@ def parse_events(events: Iterable[RecordedEvent]) -> ParsedBatch:
         seen.add(sha)
         metadata.append((recorded.event_id, recorded.seq, event.source, event.file_name,
                          event.media_type, sha, event.received_at))
-        result = parse_report(event.body, media_type=event.media_type, file_name=event.file_name)
+        result = parse_report(
+            event.body, media_type=event.media_type, file_name=event.file_name,
+            received_at=event.received_at, metadata=getattr(event, "metadata", None),
+        )
         reports.append(
             (sha, result.parser, result.parser_version, result.source_kind, result.report_date)
         )
         observations.extend(
-            (sha, o.date, o.category, o.total, o.stated_delta, o.qualifier, o.label)
+            (sha, o.date, o.category, o.total, o.stated_delta, o.qualifier, o.label,
+             o.span_start, o.span_end, o.confidence, o.date_source, o.date_text)
             for o in result.observations
         )
         problems.extend(

@@ -71,13 +71,38 @@ def is_structured(text: str) -> bool:
     return _STRUCTURED.match(text) is not None
 
 
-def _figure(match: re.Match[str]) -> Figure:
+_TRAILING = " \t\n\r.,;:"
+
+
+def _figure(match: re.Match[str], offset: int) -> Figure:
+    item = match.string[: match.end()].rstrip(_TRAILING)
     return Figure(
         label=match["label"],
         total=match["total"],
         delta=match["delta"],
         qualifier=match["qualifier"],
+        start=offset + match.start("label"),
+        end=offset + len(item),
     )
+
+
+def _pieces(text: str, breaks: re.Pattern[str]) -> list[tuple[str, int]]:
+    """``breaks.split(text)`` with each piece's offset in the text."""
+    pieces, start = [], 0
+    for found in breaks.finditer(text):
+        pieces.append((text[start:found.start()], start))
+        start = found.end()
+    pieces.append((text[start:], start))
+    return pieces
+
+
+def _lines(text: str) -> list[tuple[str, int]]:
+    """``text.splitlines()`` with each line's offset."""
+    lines, start = [], 0
+    for line in text.splitlines(keepends=True):
+        lines.append((line.rstrip("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"), start))
+        start += len(line)
+    return lines
 
 
 # claims() and parse() of several parsers read the same text: scan it once.
@@ -90,8 +115,8 @@ def dash_figures(text: str) -> tuple[Figure, ...]:
     """
     if is_structured(text):
         return ()
-    matches = map(_DASH_ITEM.fullmatch, _ITEM_BREAK.split(text))
-    return tuple(_figure(match) for match in matches if match is not None)
+    found = ((_DASH_ITEM.fullmatch(item), start) for item, start in _pieces(text, _ITEM_BREAK))
+    return tuple(_figure(match, start) for match, start in found if match is not None)
 
 
 @functools.lru_cache(maxsize=16)
@@ -103,8 +128,8 @@ def ticker_figures(text: str) -> tuple[Figure, ...]:
     """
     if is_structured(text):
         return ()
-    matches = map(_TICKER_LINE.fullmatch, text.splitlines())
-    return tuple(_figure(match) for match in matches if match is not None)
+    found = ((_TICKER_LINE.fullmatch(line), start) for line, start in _lines(text))
+    return tuple(_figure(match, start) for match, start in found if match is not None)
 
 
 def claims_any(figures: Iterable[Figure], *, family: str) -> bool:

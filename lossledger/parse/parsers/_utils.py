@@ -129,6 +129,10 @@ _HTML_BREAK = re.compile(r"<\s*(?:br|/p|/div|/li|/tr|/h[1-6]|p|div|li|tr|h[1-6])
 _HTML_TAG = re.compile(r"<[^>]*>")
 
 
+#: No loss category can reach this; larger numbers are problems, never Int64 overflows.
+_MAX_TOTAL = 100_000_000
+
+
 class UndecodableReport(ValueError):
     """The bytes are not text in any encoding the sources use."""
 
@@ -326,6 +330,9 @@ class Figure:
     total: str
     delta: str | None = None
     qualifier: str | None = None
+    start: int | None = None
+    """Offset of the item in the decoded text (provenance)."""
+    end: int | None = None
 
 
 def _observation(figure: Figure, date: dt.date, family: str) -> ParsedObservation | Problem:
@@ -338,6 +345,9 @@ def _observation(figure: Figure, date: dt.date, family: str) -> ParsedObservatio
         delta = None if figure.delta is None else parse_delta(figure.delta)
     except ValueError as error:
         return Problem(f"malformed number for '{label}': {error}", date=date, category=code)
+    if total > _MAX_TOTAL or (delta is not None and abs(delta) > _MAX_TOTAL):
+        return Problem(f"number out of range for '{label}': {figure.total}", date=date,
+                       category=code)
     return ParsedObservation(
         date=date,
         category=code,
@@ -345,6 +355,8 @@ def _observation(figure: Figure, date: dt.date, family: str) -> ParsedObservatio
         stated_delta=delta,
         qualifier=normalise_qualifier(figure.qualifier),
         label=label,
+        span_start=figure.start,
+        span_end=figure.end,
     )
 
 

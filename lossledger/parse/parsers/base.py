@@ -14,6 +14,7 @@ from typing import ClassVar, Literal
 
 __all__ = [
     "SOURCE_KINDS",
+    "DateSource",
     "ParseResult",
     "ParsedObservation",
     "Parser",
@@ -22,6 +23,7 @@ __all__ = [
 ]
 
 SourceKind = Literal["official", "api", "ticker", "history"]
+DateSource = Literal["stated", "completed", "inferred"]
 #: Source kinds in the default consensus priority, highest first.
 SOURCE_KINDS: tuple[SourceKind, ...] = ("official", "api", "ticker", "history")
 
@@ -30,13 +32,23 @@ SOURCE_KINDS: tuple[SourceKind, ...] = ("official", "api", "ticker", "history")
 class ParsedObservation:
     """One figure a report states: a category's cumulative total on a date."""
 
-    date: dt.date
+    date: dt.date | None
+    """``None`` only while the date is still to be inferred from the figures (projection)."""
     category: str
     total: int
     stated_delta: int | None = None
     qualifier: str | None = None
     label: str | None = None
     """The label as written in the report (before mapping to the category code)."""
+    span_start: int | None = None
+    """Character offset, into the decoded text, where the figure's item starts."""
+    span_end: int | None = None
+    confidence: float = 1.0
+    """How sure the reader is of this figure (label match, layout), 0..1."""
+    date_source: DateSource = "stated"
+    """How the date was found: stated in full, completed (year added), inferred from figures."""
+    date_text: str | None = None
+    """The date as written in the report."""
 
 
 @dataclass(frozen=True, slots=True)

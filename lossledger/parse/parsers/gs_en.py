@@ -17,7 +17,7 @@ class GeneralStaffEnglishParser(GeneralStaffParser):
     """
 
     name = "gs_en"
-    version = "1"
+    version = "2"
     family = "gs_en"
     header_words = r"total\s+combat\s+losses\s+of\s+the\s+enemy"
     period_words = ("from", "to")

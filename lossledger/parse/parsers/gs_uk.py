@@ -18,7 +18,7 @@ class GeneralStaffUkrainianParser(GeneralStaffParser):
     """
 
     name = "gs_uk"
-    version = "1"
+    version = "2"
     family = "gs_uk"
     header_words = r"бойові\s+втрати\s+противника"
     period_words = ("з", "по")

@@ -34,7 +34,7 @@ class TickerGermanParser(TickerParser):
     """
 
     name = "ticker_de"
-    version = "1"
+    version = "2"
     family = "ticker_de"
 
     @staticmethod

@@ -30,7 +30,7 @@ class TickerEnglishParser(TickerParser):
     """
 
     name = "ticker_en"
-    version = "1"
+    version = "2"
     family = "ticker_en"
 
     @staticmethod

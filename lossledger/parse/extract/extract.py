@@ -1,0 +1,374 @@
+"""The general extractor: (category, total, stated change) in any layout real pages use.
+
+One pass over the text's lines finds every *value* (a count with its optional qualifier and
+bracket), then gives each value a label, in this order:
+
+1. the label right before it, ended by a separator ("tanks ‒ 6310", "Panzer: 1589",
+   "танків ‒ 6310 (+10) од.", bullets and emoji stripped);
+2. the label right after it ("385,230 (+1,090) personnel", "3.423 Panzer, 6.703 ...") unless
+   that label already belongs to the next value (the seed page's echoes);
+3. the label before it across a comma ("Panzer, 1589, Schützenpanzer, 3 200").
+
+"2 танки (загалом 11 261)" (the change first, the total in brackets) is read before all of
+these. Values in a sentence that names a distractor (Oryx, foreign estimates, Russia's claims,
+monthly or overnight counts: ``cues.csv``) are skipped. A value whose label only follows it
+inside running prose is *weak*: it counts only when no list item gives the category.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import functools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lossledger.parse.extract.labels import LabelMatch, lookup_label, script_languages
+from lossledger.parse.extract.numerals import (
+    DASHES,
+    MAX_COUNT,
+    NUMBER,
+    QUALIFIER_PATTERN,
+    QUALIFIERS,
+    SCALE_PATTERN,
+    read_bracket,
+    read_count,
+)
+from lossledger.parse.ontology import IGNORED
+
+__all__ = ["CUES_PATH", "Doubt", "Figure", "extract_figures"]
+
+CUES_PATH = Path(__file__).with_name("cues.csv")
+_MAX_LABEL_WORDS = 8
+
+_VALUE = re.compile(
+    rf"(?<![\w.,])(?<![^\W\d_][{DASHES}])(?:(?P<qual>{QUALIFIER_PATTERN})\s+)?"
+    rf"(?P<num>{NUMBER})(?![^\W\d_])"
+    rf"(?P<scale>[^\S\n]*(?:{SCALE_PATTERN})(?![^\W\d_])(?:[^\S\n]*\d{{1,3}}(?!\d))?)?"
+    r"(?:[^\S\n]*\((?P<br>[^()\n]{0,60})\))?",
+    re.IGNORECASE,
+)
+_CHANGE_FIRST = re.compile(
+    rf"(?<![\w.,])\+?(?P<delta>{NUMBER})[^\S\n]+(?P<label>[^\W\d_][^\d()\n]{{0,60}}?)[^\S\n]*"
+    r"\([^()\n]{0,20}?(?:загалом|усього|всього|всего|total|insgesamt|gesamt|łącznie)"
+    rf"[^\S\n]*[:{DASHES}]?[^\S\n]*(?P<total>{NUMBER})[^\S\n]*\)",
+    re.IGNORECASE,
+)
+_LINE = re.compile(r"[^\n]+")
+_WORDS = re.compile(r"[^\W\d_][\w'’\-]*(?:\s*/\s*[^\W\d_][\w'’\-]*)?")
+_TRAILING_SEPARATOR = re.compile(rf"[\s:=|{DASHES}]+$")
+_LABEL_SEPARATOR = re.compile(rf"[^\W\d_][^\S\n]*[:={DASHES}][^\S\n]*$")
+_TRAILING_COMMA = re.compile(rf"[\s,:=|{DASHES}]+$")
+_LAST_BREAK = re.compile(
+    rf".*(?:[,;•|\[\]!?«»\"“”]|(?<=[^\W\d_]{{2}})\.\s|\.\s(?=\S)|\s[{DASHES}]\s)", re.DOTALL
+)
+_FIRST_BREAK = re.compile(rf"[,;•|()\[\]!?:«»\"“”]|\.(?:\s|$)|\s[{DASHES}]\s")
+# A conjunction after a label ends the item: "..., 15 Schiffe/Boote und 1 U-Boot".
+_CONJUNCTION = re.compile(r"\s*(?:and|und|sowie|і|та|й|и|et|i|oraz|e|ed|ve)\b", re.IGNORECASE)
+# What may stand between an item's start and its number when the label follows the number.
+_ITEM_START = re.compile(rf"(?:^|[,;•|:]|\.\s|\s[{DASHES}]\s)[\W_]*$")
+_LEADING_NOISE = re.compile(
+    r"^(?:[\s\W_]|\b(?:од|шт|ед|units?|persons|pcs|szt|Stück|unités|unità|осіб|чел)\b\.?)+",
+    re.IGNORECASE,
+)
+_SENTENCE_BREAK = re.compile(r"[.!?:;](?=\s)|(?<=[^\W\d_]{3})[.!?](?=[^\W\d_])|\n")
+_BRACKETED = re.compile(r"\([^()]*\)")
+_ONE_CHAR_LOWER = {"İ": "i"}
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """A figure found in the text: category, total, stated change and where it came from."""
+
+    category: str
+    total: int
+    delta: int | None
+    qualifier: str | None
+    label: str
+    start: int
+    end: int
+    confidence: float
+    strong: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Doubt:
+    """A figure not trusted: a rounded form, a weak label, a number out of range."""
+
+    reason: str
+    category: str | None
+    strong: bool
+
+
+@dataclass(slots=True)
+class _Value:
+    match: re.Match[str]
+    start: int
+    end: int
+    label: LabelMatch | None = None
+    label_span: tuple[int, int] = (0, 0)
+    strong: bool = True
+    consumed: list[tuple[int, int]] = field(default_factory=list)
+
+
+@functools.cache
+def _cues() -> re.Pattern[str]:
+    with CUES_PATH.open(encoding="utf-8", newline="") as handle:
+        cues = [row["cue"] for row in csv.DictReader(handle) if row["kind"] == "distractor"]
+    alternatives = "|".join(re.escape(c).replace(r"\ ", r"\s+") for c in sorted(cues, key=len,
+                                                                            reverse=True))
+    # Cues are lower case; pages are lower-cased before the search (faster than IGNORECASE).
+    return re.compile(rf"(?<!\w)(?:{alternatives.casefold()})(?!\w)")
+
+
+def _languages(text: str) -> tuple[str, ...]:
+    return script_languages(text)
+
+
+def _windows(text: str, words: list[re.Match[str]], *, suffix: bool) -> list[tuple[int, int]]:
+    """Word windows of a label candidate, longest first, anchored at the number's side."""
+    count = len(words)
+    if suffix:
+        return [(i, count - 1) for i in range(max(0, count - _MAX_LABEL_WORDS), count)]
+    return [(0, j) for j in range(min(count, _MAX_LABEL_WORDS) - 1, -1, -1)]
+
+
+def _best_window(
+    text: str, words: list[re.Match[str]], *, suffix: bool, fuzzy: bool,
+    languages: tuple[str, ...],
+) -> tuple[LabelMatch, int, int] | None:
+    windows = _windows(text, words, suffix=suffix)
+    for first, last in windows:
+        found = lookup_label(text[words[first].start():words[last].end()], languages)
+        if found is not None:
+            return found, first, last
+    if fuzzy and words:  # near-misses only for the whole label, and only if nothing else fits
+        first, last = windows[0]
+        found = lookup_label(text[words[first].start():words[last].end()], languages,
+                             fuzzy=True)
+        if found is not None:
+            return found, first, last
+    return None
+
+
+def _label_before(segment: str, offset: int, *, commas: bool, languages: tuple[str, ...]) -> (
+    tuple[LabelMatch, int, int, bool] | None
+):
+    stripped = (_TRAILING_COMMA if commas else _TRAILING_SEPARATOR).sub("", segment)
+    separated = len(stripped) < len(segment.rstrip()) or (commas and stripped != segment)
+    cut = _LAST_BREAK.match(stripped)
+    begin = cut.end() if cut else 0
+    words = list(_WORDS.finditer(stripped, begin))
+    if not words:
+        return None
+    best = _best_window(stripped, words, suffix=True, fuzzy=separated and len(words) <= 6,
+                        languages=languages)
+    if best is None:
+        return None
+    found, first, last = best
+    return found, offset + words[first].start(), offset + words[last].end(), separated
+
+
+def _label_after(segment: str, offset: int, *, languages: tuple[str, ...]) -> (
+    tuple[LabelMatch, int, int, bool] | None
+):
+    cut = _FIRST_BREAK.search(segment)
+    end = cut.start() if cut else len(segment)
+    head = segment[:end]
+    words = list(_WORDS.finditer(head))
+    if not words or head[: words[0].start()].strip():
+        return None
+    best = _best_window(head, words, suffix=False, fuzzy=len(words) <= 6, languages=languages)
+    if best is None:
+        return None
+    found, first, last = best
+    rest = head[words[last].end():]
+    whole = not rest.strip() or _CONJUNCTION.match(rest) is not None
+    return found, offset + words[first].start(), offset + words[last].end(), whole
+
+
+def _overlaps(span: tuple[int, int], taken: list[tuple[int, int]]) -> bool:
+    return any(span[0] < end and start < span[1] for start, end in taken)
+
+
+class _Distractors:
+    """Which sentences of a text name a distractor: computed once per text, asked per value."""
+
+    def __init__(self, text: str) -> None:
+        brackets = [(m.start(), m.end()) for m in _BRACKETED.finditer(text)]
+        lower = text.lower()
+        if len(lower) != len(text):  # a character grew when lower-cased: keep the offsets
+            lower = "".join(c.lower() if len(c.lower()) == 1 else _ONE_CHAR_LOWER.get(c, c)
+                            for c in text)
+        self._cues = [
+            m.start() for m in _cues().finditer(lower)
+            if not any(start <= m.start() < end for start, end in brackets)
+        ]
+        self._breaks = [m.end() for m in _SENTENCE_BREAK.finditer(text)] if self._cues else []
+
+    def around(self, start: int, end: int) -> bool:
+        """Whether the sentence holding ``start..end`` has a distractor cue."""
+        if not self._cues:
+            return False
+        index = bisect.bisect_right(self._breaks, start)
+        head = self._breaks[index - 1] if index else 0
+        tail_index = bisect.bisect_left(self._breaks, end)
+        tail = self._breaks[tail_index] if tail_index < len(self._breaks) else 1 << 62
+        position = bisect.bisect_left(self._cues, head)
+        return position < len(self._cues) and self._cues[position] < tail
+
+
+def _mask(text: str, spans: list[tuple[int, int]]) -> str:
+    if not spans:
+        return text
+    chars = list(text)
+    for start, end in spans:
+        for index in range(start, end):
+            if chars[index] != "\n":
+                chars[index] = " "
+    return "".join(chars)
+
+
+def extract_figures(text: str, *, masked: list[tuple[int, int]] = ()) -> tuple[
+    list[Figure], list[Doubt]
+]:
+    """Every figure and every doubt in the text (not yet settled: repeats are all here).
+
+    Parameters
+    ----------
+    text
+        The decoded report.
+    masked
+        Spans never read as figures (the report's dates).
+
+    Examples
+    --------
+    >>> figures, _ = extract_figures("танків ‒ 6310 (+10) од. ББМ ‒ 11 757 (+32) од.")
+    >>> [(f.category, f.total, f.delta) for f in figures]
+    [('tanks', 6310, 10), ('armored_vehicles', 11757, 32)]
+    >>> figures, _ = extract_figures("11.507 (+8) Panzer, 23.857 (+2) gepanzerte Fahrzeuge")
+    >>> [(f.category, f.total, f.delta) for f in figures]
+    [('tanks', 11507, 8), ('armored_vehicles', 23857, 2)]
+    """
+    # Exact labels first: a page with none is no loss report, and loading a lemma dictionary
+    # (seconds) for it would be waste. Only a page with figures gets the lemma pass.
+    distractors = _Distractors(text)
+    figures, doubts, unlabeled = _extract(text, masked, (), distractors)
+    if not figures or not unlabeled:
+        return figures, doubts
+    figures, doubts, _ = _extract(text, masked, _languages(text[:4000]), distractors)
+    return figures, doubts
+
+
+def _extract(
+    text: str, masked: list[tuple[int, int]] | tuple[()], languages: tuple[str, ...],
+    distractors: _Distractors,
+) -> tuple[list[Figure], list[Doubt], int]:
+    figures: list[Figure] = []
+    doubts: list[Doubt] = []
+    unlabeled = 0
+    spans = list(masked)
+    for match in _CHANGE_FIRST.finditer(text):
+        label = match["label"].strip()
+        found = lookup_label(label, languages)
+        total = read_count(match["total"])
+        delta = read_count(match["delta"])
+        if found is None or found.code == IGNORED or total is None:
+            continue
+        spans.append((match.start(), match.end()))
+        if distractors.around(match.start(), match.end()):
+            continue
+        figures.append(Figure(found.code, total, delta, None, label, match.start(), match.end(),
+                              found.confidence, True))
+    work = _mask(text, spans)
+    for line in _LINE.finditer(work):
+        unlabeled += _read_line(text, line.group(), line.start(), languages, figures, doubts,
+                                distractors)
+    return figures, doubts, unlabeled
+
+
+def _read_line(text: str, line: str, offset: int, languages: tuple[str, ...],
+               figures: list[Figure], doubts: list[Doubt], distractors: _Distractors) -> int:
+    """Read one line's figures; return how many list items kept a label nobody knows."""
+    values = [_Value(m, m.start(), m.end()) for m in _VALUE.finditer(line)]
+    if not values:
+        return 0
+    taken: list[tuple[int, int]] = []
+    # 1. label before, ended by a separator (or nothing) but never across a comma
+    for index, value in enumerate(values):
+        previous_end = values[index - 1].end if index else 0
+        found = _label_before(line[previous_end:value.start], previous_end, commas=False,
+                              languages=languages)
+        if found is not None:
+            value.label, start, end, _ = found
+            value.label_span, value.strong = (start, end), True
+            taken.append((start, end))
+    # 2. label after, unless the next value owns it
+    for index, value in enumerate(values):
+        if value.label is not None:
+            continue
+        next_start = values[index + 1].start if index + 1 < len(values) else len(line)
+        found = _label_after(line[value.end:next_start], value.end, languages=languages)
+        if found is not None and not _overlaps(found[1:3], taken):
+            value.label, start, end, whole = found
+            previous_end = values[index - 1].end if index else 0
+            starts_item = _ITEM_START.search(line, previous_end, value.start) is not None
+            value.label_span, value.strong = (start, end), whole and starts_item
+            taken.append((start, end))
+    # 3. "Label, N," pairs
+    for index, value in enumerate(values):
+        if value.label is not None:
+            continue
+        previous_end = values[index - 1].end if index else 0
+        found = _label_before(line[previous_end:value.start], previous_end, commas=True,
+                              languages=languages)
+        if found is not None and not _overlaps(found[1:3], taken):
+            value.label, start, end, _ = found
+            value.label_span, value.strong = (start, end), True
+            taken.append((start, end))
+    unlabeled = 0
+    for index, value in enumerate(values):
+        if value.label is not None and value.label.code != IGNORED:
+            _emit(text, line, offset, value, figures, doubts, distractors)
+        elif value.label is None:
+            previous_end = values[index - 1].end if index else 0
+            before = line[previous_end:value.start]
+            # "label ‒ 123": an item whose label the table lacks (the lemma pass may know it)
+            unlabeled += bool(_LABEL_SEPARATOR.search(before) and _WORDS.search(before))
+    return unlabeled
+
+
+def _emit(text: str, line: str, offset: int, value: _Value, figures: list[Figure],
+          doubts: list[Doubt], distractors: _Distractors) -> None:
+    match, label = value.match, value.label
+    assert label is not None
+    start = offset + min(value.start, value.label_span[0])
+    end = offset + max(value.end, value.label_span[1])
+    if distractors.around(offset + value.start, offset + value.end):
+        return
+    label_text = line[value.label_span[0]:value.label_span[1]]
+    written = " ".join(match.group().split())
+    if label.how == "weak":
+        doubts.append(Doubt(f"weakly matched label '{label_text}' (nearest '{label.alias}', "
+                            f"score {label.confidence:.2f})", label.code, value.strong))
+        return
+    total = read_count(match["num"])
+    qualifier = QUALIFIERS.get(" ".join(match["qual"].casefold().split())) if match["qual"] \
+        else None
+    if match["scale"] or total is None or (
+        qualifier == "more than" and total is not None and total >= 1000 and total % 1000 == 0
+    ):
+        if match["scale"] or total is not None:
+            doubts.append(Doubt(f"rounded figure '{written}' for '{label_text}'", label.code,
+                                value.strong))
+        return
+    if total > MAX_COUNT:
+        doubts.append(Doubt(f"number out of range '{match['num']}' for '{label_text}'",
+                            label.code, value.strong))
+        return
+    bracket = read_bracket(match["br"]) if match["br"] is not None else None
+    delta = bracket.delta if bracket is not None else None
+    confidence = label.confidence if value.strong else min(label.confidence, 0.8)
+    figures.append(Figure(label.code, total, delta, qualifier, label_text, start, end,
+                          confidence, value.strong))

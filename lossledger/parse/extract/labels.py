@@ -1,0 +1,180 @@
+"""Labels as data: every alias of ``ontology.csv``, matched tolerant of inflection and typos.
+
+Three steps, each only when the one before found nothing, each cached per distinct string:
+
+1. exact, after :func:`~lossledger.parse.ontology.normalise_label` (most labels on real pages
+   are in the table as written);
+2. lemmas (simplemma): "підводних човни", "Artilleriesystemen" or "czołgi" reduce to the same
+   lemmas as an alias in another case or number;
+3. rapidfuzz near-misses ("artilery systems") under a strict threshold; a score between
+   :data:`WEAK_SCORE` and :data:`STRONG_SCORE` is a *weak* match the caller quarantines.
+
+Dictionaries load lazily per language, so a page in one language never pays for the others.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
+
+from lossledger.parse.ontology import ALIASES, IGNORED, normalise_label
+
+__all__ = [
+    "GENERAL_FAMILIES",
+    "STRONG_SCORE",
+    "WEAK_SCORE",
+    "LabelMatch",
+    "lookup_label",
+    "script_languages",
+]
+
+#: Families whose aliases the general reader knows (the history files' record keys are not
+#: labels of prose). ``text`` is the multilingual family of real pages.
+GENERAL_FAMILIES = ("text", "gs_en", "gs_uk", "ticker_de", "ticker_en", "petroivaniuk")
+#: Fuzzy scores (0..100): at or above STRONG a match, between WEAK and STRONG a doubt.
+STRONG_SCORE = 93.0
+WEAK_SCORE = 86.0
+_MIN_FUZZY_CHARS = 7
+
+_WORD = re.compile(r"[^\W_]+(?:['\-][^\W_]+)*|/")
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+_STRIP = re.compile(r"[^\w\s/'\-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class LabelMatch:
+    """A label found: its category code (``-`` for a known non-figure) and how sure we are."""
+
+    code: str
+    confidence: float
+    how: str
+    """``exact``, ``lemma``, ``fuzzy`` or ``weak`` (a near-miss the caller must not trust)."""
+    alias: str
+
+
+def _key(label: str) -> str:
+    return normalise_label(_STRIP.sub(" ", label))
+
+
+def _build_exact() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    index: dict[str, str] = {}
+    language: dict[str, str] = {}
+    shown: dict[str, str] = {}
+    conflicts: set[str] = set()
+    for family in GENERAL_FAMILIES:  # earlier families win: "text" is the curated one
+        for alias in ALIASES:
+            if alias.family != family:
+                continue
+            if alias.code == IGNORED and family != "text":
+                continue
+            key = _key(alias.alias)
+            if not key:
+                continue
+            if key in index:
+                if index[key] != alias.code and family == "text":
+                    conflicts.add(key)
+                continue
+            index[key], language[key], shown[key] = alias.code, alias.language, alias.alias
+    if conflicts:
+        raise ValueError(f"ontology.csv: text-family aliases mapping to two codes: {conflicts}")
+    return index, language, shown
+
+
+_EXACT, _LANGUAGE, _SHOWN = _build_exact()
+_FUZZY_KEYS = tuple(key for key in _EXACT if len(key) >= _MIN_FUZZY_CHARS - 2)
+
+
+_UKRAINIAN = re.compile(r"[іїєґІЇЄҐ]")
+_STOPWORDS: dict[str, frozenset[str]] = {
+    "en": frozenset(["the", "and", "of", "to", "in", "has", "have", "were", "was", "since"]),
+    "de": frozenset(["der", "die", "das", "und", "von", "mit", "den", "dem", "ist", "seit"]),
+    "fr": frozenset(["les", "des", "et", "le", "la", "du", "au", "depuis", "selon", "sont"]),
+    "it": frozenset(["il", "di", "e", "che", "della", "dei", "gli", "sono", "dal", "secondo"]),
+    "tr": frozenset(["ve", "bir", "ile", "için", "bu", "olarak", "göre", "daha"]),
+    "pl": frozenset(["i", "w", "z", "na", "się", "oraz", "od", "do", "według", "przez"]),
+}
+_LATIN_WORD = re.compile(r"[^\W\d_]+")
+
+
+def script_languages(text: str) -> tuple[str, ...]:
+    """The one lemma language worth loading for a page: by script, then by common words.
+
+    Loading a language's dictionary costs up to seconds, so a page gets only its own.
+
+    >>> script_languages("танків ‒ 6310"), script_languages("Panzer und die Drohnen")
+    (('uk',), ('de',))
+    """
+    if _CYRILLIC.search(text):
+        return ("uk",) if _UKRAINIAN.search(text) else ("ru",)
+    counts = dict.fromkeys(_STOPWORDS, 0)
+    for word in _LATIN_WORD.findall(text[:5000].casefold()):
+        for language, words in _STOPWORDS.items():
+            if word in words:
+                counts[language] += 1
+    best = max(counts, key=counts.__getitem__)
+    return (best,) if counts[best] else ("en",)
+
+
+@functools.lru_cache(maxsize=200_000)
+def _lemma(word: str, language: str) -> str:
+    import simplemma  # loads its dictionaries lazily, per language
+
+    return simplemma.lemmatize(word, lang=language).casefold()
+
+
+def _lemma_key(key: str, language: str) -> str:
+    return " ".join(_lemma(word, language) for word in _WORD.findall(key))
+
+
+@functools.lru_cache(maxsize=16)
+def _lemma_index(language: str) -> dict[str, str]:
+    index: dict[str, str] = {}
+    for key, code in _EXACT.items():
+        if _LANGUAGE[key] != language:
+            continue
+        index.setdefault(_lemma_key(key, language), code)
+    return index
+
+
+@functools.lru_cache(maxsize=200_000)
+def lookup_label(label: str, languages: tuple[str, ...] = (), *, fuzzy: bool = False) -> (
+    LabelMatch | None
+):
+    """The category a label names, or ``None``.
+
+    Parameters
+    ----------
+    label
+        The label as written (any case, spacing, dash, bullet).
+    languages
+        Lemma languages to try (see :func:`script_languages`); empty: exact only.
+    fuzzy
+        Whether to try near-misses too (only for a whole label in a list position).
+
+    Examples
+    --------
+    >>> lookup_label("Танків").code, lookup_label("tanks with fuel and lubricants").code
+    ('tanks', 'fuel_tanks')
+    >>> lookup_label("artilery systems", fuzzy=True).how
+    'fuzzy'
+    """
+    key = _key(label)
+    if not key:
+        return None
+    code = _EXACT.get(key)
+    if code is not None:
+        return LabelMatch(code, 1.0, "exact", _SHOWN[key])
+    for language in languages:
+        code = _lemma_index(language).get(_lemma_key(key, language))
+        if code is not None:
+            return LabelMatch(code, 0.95, "lemma", label)
+    if fuzzy and len(key) >= _MIN_FUZZY_CHARS:
+        best = process.extractOne(key, _FUZZY_KEYS, scorer=fuzz.ratio, score_cutoff=WEAK_SCORE)
+        if best is not None:
+            alias, score, _ = best
+            how = "fuzzy" if score >= STRONG_SCORE else "weak"
+            return LabelMatch(_EXACT[alias], round(score / 100, 3), how, _SHOWN[alias])
+    return None

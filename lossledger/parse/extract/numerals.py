@@ -1,0 +1,121 @@
+"""Counts as real pages write them: any grouping, stated changes in brackets, rounded forms.
+
+Everything here is tolerant on input and strict on output: a token either reads as an exact
+non-negative count, or the caller is told why not (a decimal, a rounded form, out of range).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = [
+    "DASHES",
+    "MAX_COUNT",
+    "NUMBER",
+    "QUALIFIERS",
+    "QUALIFIER_PATTERN",
+    "ROUNDED_QUALIFIERS",
+    "SCALE_PATTERN",
+    "Bracket",
+    "read_bracket",
+    "read_count",
+]
+
+#: Every dash a report may use between a label and its figure, or as a minus sign.
+DASHES = "\\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d"
+_SEP = ",.\u00a0\u202f\u2009\u2007 '"
+#: A count token: digit groups joined by one separator each, or digits with one decimal-looking
+#: part ("1.206910", "21.6"); read by :func:`read_count`.
+NUMBER = rf"\d{{1,3}}(?:[{_SEP}]\d{{3}})+(?!\d)|\d+(?:[.,]\d+)?"
+_SEPARATORS = re.compile(rf"[{_SEP}]")
+#: The largest figure any loss category can plausibly carry; beyond it a figure is a problem.
+MAX_COUNT = 100_000_000
+
+#: Qualifiers before a total, normalised to the English words the pipeline stores.
+QUALIFIERS: dict[str, str] = {
+    "about": "about", "around": "around", "approximately": "approximately",
+    "approx.": "approximately", "circa": "approximately", "ca.": "approximately",
+    "more than": "more than", "over": "more than", "almost": "about", "nearly": "about",
+    "etwa": "about", "rund": "around", "ungefähr": "approximately", "mehr als": "more than",
+    "über": "more than", "fast": "about", "knapp": "about",
+    "близько": "about", "біля": "around", "приблизно": "approximately",
+    "орієнтовно": "approximately", "понад": "more than", "більше": "more than",
+    "майже": "about", "около": "about", "примерно": "approximately", "более": "more than",
+    "свыше": "more than", "почти": "about",
+    "environ": "about", "plus de": "more than", "près de": "about",
+    "około": "about", "ok.": "about", "ponad": "more than", "prawie": "about",
+    "yaklaşık": "about", "en az": "more than",
+    "oltre": "more than", "quasi": "about",
+}
+QUALIFIER_PATTERN = "|".join(
+    re.escape(word.strip()).replace(r"\ ", r"\s+")
+    for word in sorted(QUALIFIERS, key=len, reverse=True)
+)
+#: Qualifiers that, before a round number, mark it as rounded rather than exact.
+ROUNDED_QUALIFIERS = frozenset({"more than", "about", "around", "approximately"})
+#: Scale words: "21.6 thousand", "646 тис. 400", "3 Tsd." are rounded forms, never exact totals.
+SCALE_PATTERN = (
+    r"thousand|тис\.?|тисяч[іа]?|тыс\.?|тысяч[иа]?|Tsd\.?|Tausend|mille|tys\.?|tysięcy|mila|"
+    r"million|млн\.?|Mio\.?"
+)
+
+
+def read_count(token: str) -> int | None:
+    """Read a count token; ``None`` when it is a decimal (``21.6``) rather than a count.
+
+    Groups of three after any of , . space NBSP NNBSP thin space are thousands, even mixed
+    within one token ("1,020.010"); a misplaced separator ("1.206910") is a typo of a count.
+
+    >>> [read_count(t) for t in ("385,230", "385.230", "385\u202f230", "1,020.010", "1.206910")]
+    [385230, 385230, 385230, 1020010, 1206910]
+    >>> read_count("21.6") is None
+    True
+    """
+    parts = _SEPARATORS.split(token)
+    if len(parts) == 2 and len(parts[1]) < 3:
+        return None  # "21.6", "3,5": a decimal
+    digits = "".join(parts)
+    if not digits.isdecimal() or not digits.isascii():
+        return None
+    return int(digits)
+
+
+_SIGN = re.compile(rf"^\s*(?P<sign>[+{DASHES}])?\s*(?P<number>{NUMBER})?")
+_TOTAL_WORDS = re.compile(
+    r"загалом|усього|всього|всего|в целом|total|insgesamt|gesamt|au total|łącznie|in totale",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Bracket:
+    """What a bracket after a figure says: a change, a total (change-first forms), or nothing."""
+
+    delta: int | None = None
+    total: int | None = None
+    signed: bool = False
+
+
+def read_bracket(body: str) -> Bracket:
+    """Read a bracket's content after a figure.
+
+    >>> read_bracket("+17 – за останню добу"), read_bracket("+"), read_bracket("0")
+    (Bracket(delta=17, total=None, signed=True), Bracket(delta=None, total=None, signed=True), \
+Bracket(delta=0, total=None, signed=False))
+    >>> read_bracket("загалом 11 261").total
+    11261
+    """
+    words = _TOTAL_WORDS.search(body)
+    if words is not None:
+        match = re.search(NUMBER, body[words.end():])
+        total = read_count(match.group()) if match else None
+        return Bracket(total=total)
+    match = _SIGN.match(body)
+    if match is None or match["number"] is None:
+        return Bracket(signed=bool(match and match["sign"]))
+    value = read_count(match["number"])
+    if value is None or value > MAX_COUNT:
+        return Bracket()
+    sign = match["sign"]
+    return Bracket(delta=-value if sign and sign != "+" else value, signed=bool(sign))

@@ -1,0 +1,126 @@
+"""One report read by the general extractor: its date, settled figures and problems."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from lossledger.parse.extract.dates import find_dates, report_date
+from lossledger.parse.extract.extract import Doubt, Figure, extract_figures
+from lossledger.parse.ontology import CATEGORIES
+from lossledger.parse.parsers.base import ParsedObservation, Problem
+
+__all__ = ["MERGED_INTO", "ExtractedReport", "extract_report"]
+
+#: Categories the General Staff merged: a label of the old one after the merge means the new.
+MERGED_INTO = {"military_vehicles": "vehicles_fuel_tanks", "fuel_tanks": "vehicles_fuel_tanks"}
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractedReport:
+    """What the general extractor made of one report."""
+
+    report_date: dt.date | None
+    observations: tuple[ParsedObservation, ...]
+    problems: tuple[Problem, ...]
+    found_anything: bool
+
+
+def _category_on(code: str, date: dt.date | None) -> str:
+    valid_to = CATEGORIES[code].valid_to
+    if date is not None and valid_to is not None and date > valid_to and code in MERGED_INTO:
+        return MERGED_INTO[code]
+    return code
+
+
+def _settle(
+    figures: list[Figure], doubts: list[Doubt], date: dt.date | None, date_source: str,
+    date_text: str | None,
+) -> tuple[list[ParsedObservation], list[Problem]]:
+    by_category: dict[str, list[Figure]] = {}
+    for figure in figures:
+        by_category.setdefault(_category_on(figure.category, date), []).append(figure)
+    observations: list[ParsedObservation] = []
+    problems: list[Problem] = []
+    stated_changes = {
+        (code, f.delta) for code, found in by_category.items() for f in found if f.delta
+    }
+    for code, found in by_category.items():
+        # A number equal to the category's stated change is that change ("1 340 soldiers in a
+        # day" beside "personnel 1 446 150 (+1 340)"), never a second total.
+        found = [f for f in found if (code, f.total) not in stated_changes] or found
+        pool = [f for f in found if f.strong] or found
+        if len({f.total for f in pool}) > 1:
+            listed = ", ".join(f"'{f.label}' {f.total} ({f.delta})" for f in pool)
+            problems.append(Problem(f"conflicting figures for {code}: {listed}", date, code))
+            continue
+        deltas = {f.delta for f in pool if f.delta is not None}
+        first = next((f for f in pool if f.delta is not None), pool[0])
+        if len(deltas) > 1:
+            problems.append(Problem(
+                f"conflicting stated changes for {code}: {sorted(deltas)}", date, code))
+            continue
+        observations.append(ParsedObservation(
+            date=date, category=code, total=first.total, stated_delta=first.delta,
+            qualifier=next((f.qualifier for f in pool if f.qualifier), None), label=first.label,
+            span_start=first.start, span_end=first.end,
+            confidence=round(min(f.confidence for f in pool), 3),
+            date_source=date_source,  # type: ignore[arg-type]
+            date_text=date_text,
+        ))
+    settled = {o.category for o in observations}
+    for doubt in doubts:
+        code = doubt.category and _category_on(doubt.category, date)
+        if code in settled or (not doubt.strong and code in by_category):
+            continue  # an exact figure for the category exists: the doubt adds nothing
+        problems.append(Problem(doubt.reason, date, code))
+    return observations, problems
+
+
+def extract_report(
+    text: str,
+    *,
+    reference: dt.date | None = None,
+    page_date: dt.date | None = None,
+    html: bool = False,
+) -> ExtractedReport:
+    """Read a report's date and figures with the general extractor.
+
+    Parameters
+    ----------
+    text
+        The decoded (and, for HTML, main-text) report.
+    reference
+        When the report was received: completes a date stated without a year.
+    page_date
+        The page's own date (HTML metadata, HTTP headers), preferred for completing a year.
+    html
+        Whether the text was extracted from HTML (reserved: HTML and text read alike today).
+
+    Examples
+    --------
+    >>> report = extract_report("Станом на ранок 7 квітня:\\n- танки — 6 853 (+11);",
+    ...                         reference=dt.date(2024, 4, 7))
+    >>> [(o.date.isoformat(), o.category, o.total, o.stated_delta, o.date_source)
+    ...  for o in report.observations]
+    [('2024-04-07', 'tanks', 6853, 11, 'completed')]
+    """
+    found = find_dates(text)
+    # A year stated anywhere on the page (its header first) completes the dates without one.
+    with_year = sorted(
+        (f for f in found if f.year is not None), key=lambda f: f.cue != "page header"
+    )
+    header = with_year[0] if with_year else None
+    try:
+        anchor = dt.date(header.year, header.month, header.day) if header and header.year else None
+    except ValueError:
+        anchor = None
+    stated = report_date(found, reference=anchor or page_date or reference)
+    # A page cut mid-number ("avions – 4" of 434) is caught against the series (projection).
+    figures, doubts = extract_figures(text, masked=[(f.start, f.end) for f in found])
+    anything = bool(figures or doubts)
+    if stated.problem is not None:
+        return ExtractedReport(None, (), (Problem(stated.problem),), anything)
+    source = stated.source or "inferred"
+    observations, problems = _settle(figures, doubts, stated.date, source, stated.text)
+    return ExtractedReport(stated.date, tuple(observations), tuple(problems), anything)

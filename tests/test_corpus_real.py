@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -177,15 +178,20 @@ def test_parse_report_reads_any_layout_spelling_and_separator(report: CorpusRepo
 @settings(max_examples=30, deadline=None, phases=_NO_SHRINK)
 @given(report=_reports(), cut=st.integers(1, 40))
 def test_parse_report_never_raises_on_cut_pages(report: CorpusReport, cut: int) -> None:
-    """A page cut anywhere still gives a result, and never a figure the page does not state."""
+    """A page cut anywhere still gives a result, and never a figure the page does not state,
+    except from the number the cut text ends on: "— 4" cut from "— 4 073" looks complete to
+    a reader of the page alone (the pipeline's plausibility check is what catches it)."""
     body = report.body[: max(1, len(report.body) - cut)]
     result = parse_report(body, media_type=report.media_type, file_name=report.file_name)
     stated = {(f.category, f.total) for f in report.figures}
     cut_text = body.decode("utf-8", errors="ignore")
+    visible = re.sub(r"(<[^>]*>|<[^>]*$|\s)+$", "", cut_text)  # trailing tags, a cut tag
+    tail_digits = re.sub(r"\D", "", visible[-16:])
     for observation in result.observations:
-        # A number cut short may no longer be any stated figure: it must not be read.
-        assert (observation.category, observation.total) in stated, (cut_text[-120:],
-                                                                     observation)
+        if (observation.category, observation.total) in stated:
+            continue
+        assert visible[-1:].isdigit() and tail_digits.endswith(str(observation.total)), (
+            cut_text[-120:], observation)
 
 
 def test_corpus_can_be_written(tmp_path: Path) -> None:

@@ -196,15 +196,19 @@ class _Distractors:
     """Which sentences of a text name a distractor: computed once per text, asked per value."""
 
     def __init__(self, text: str) -> None:
-        brackets = [(m.start(), m.end()) for m in _BRACKETED.finditer(text)]
+        brackets = [(m.start(), m.end()) for m in _BRACKETED.finditer(text)] if "(" in text else []
         lower = text.lower()
         if len(lower) != len(text):  # a character grew when lower-cased: keep the offsets
             lower = "".join(c.lower() if len(c.lower()) == 1 else _ONE_CHAR_LOWER.get(c, c)
                             for c in text)
-        self._cues = [
-            m.start() for m in _cues().finditer(lower)
-            if not any(start <= m.start() < end for start, end in brackets)
-        ]
+        cues = [m.start() for m in _cues().finditer(lower)]
+        if cues and brackets:
+            starts = [start for start, _ in brackets]
+            cues = [
+                cue for cue in cues
+                if not ((i := bisect.bisect_right(starts, cue)) and cue < brackets[i - 1][1])
+            ]
+        self._cues = cues
         self._breaks = [m.end() for m in _SENTENCE_BREAK.finditer(text)] if self._cues else []
 
     def around(self, start: int, end: int) -> bool:

@@ -572,7 +572,9 @@ def render_report(index: int, *, language: str, layout: str, day: Day, number_fo
         "dmy_range", "dm_range") else "").replace("  ", " ").replace(" :", ":").replace(
         "( )", "").replace(" ()", "")
     lines: list[str] = []
-    if date_form not in ("dmy_range", "dm_range", "none"):
+    # A range date sits in the list's head line; layouts without one carry it on its own line.
+    if date_form != "none" and (date_form not in ("dmy_range", "dm_range")
+                                or layout in _HEADLESS):
         lines.append(date_text)
     lines.append(_INTRO[language])
     chosen = [_distractor(kind, language, day, rng) for kind in distractors]
@@ -603,6 +605,10 @@ def render_report(index: int, *, language: str, layout: str, day: Day, number_fo
         date_sources=date_sources, date_text=date_text.strip() or None, figures=tuple(figures),
         distractors=tuple(chosen),
     )
+
+
+#: Layouts whose body has no head line (so no place for a range date in it).
+_HEADLESS = frozenset({"prose", "delta_first", "number_first", "echo"})
 
 
 def _line(item: _Item, dash: str, unit: str) -> str:

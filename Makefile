@@ -23,8 +23,9 @@ $(VENV)/.synced: pyproject.toml uv.lock
 	@touch $@
 
 run: setup
-	$(BIN)/lossledger run --home data --inbox data/samples
+	$(BIN)/lossledger run --home data --inbox data/samples/inbox
 	$(BIN)/lossledger status --home data
+	@echo "report: $(CURDIR)/data/report/index.html (open it in a browser)"
 
 test: setup
 	$(BIN)/ruff check .

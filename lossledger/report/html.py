@@ -23,7 +23,7 @@ from lossledger.publish.warehouse import read_state
 from lossledger.report import charts
 from lossledger.report._tables import read_table, require_published
 
-__all__ = ["BuiltReport", "headline", "report_html", "write_report"]
+__all__ = ["BuiltReport", "headline", "refresh_home_report", "report_html", "write_report"]
 
 _CSS = """
 :root { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222; }
@@ -74,10 +74,8 @@ def headline(warehouse: Path) -> dict[str, Any]:
         "quarantined": quarantine.height if quarantine is not None else 0,
     }
     if latest is not None and totals is not None:
-        day = totals.filter(pl.col("date") == latest)
-        figures["latest"] = {
-            row["category"]: row["total"] for row in day.select("category", "total").to_dicts()
-        }
+        day = dict(totals.filter(pl.col("date") == latest).select("category", "total").rows())
+        figures["latest"] = {code: day[code] for code in CATEGORY_CODES if code in day}
         doubtful = totals.filter(pl.col("status").is_in(charts.MARKED_STATUSES))
         figures["doubtful_cells"] = doubtful.height
     return figures
@@ -239,3 +237,21 @@ def write_report(warehouse: Path, target: Path) -> BuiltReport:
     aside.replace(target)
     names = tuple(re.findall(r'data-chart="([^"]+)"', page))
     return BuiltReport(target, target.stat().st_size, time.perf_counter() - started, names)
+
+
+def refresh_home_report(home: Path, warehouse: Path) -> dict[str, Any] | None:
+    """Rewrite ``<home>/report/index.html`` after a publish to the home's main warehouse.
+
+    Returns what the run summary shows (path, size, build time, headline figures), or ``None``
+    when ``warehouse`` is not the home's main one (an as-of or elsewhere publish leaves the
+    home's report alone).
+    """
+    if Path(warehouse).resolve() != (Path(home) / "warehouse").resolve():
+        return None
+    built = write_report(warehouse, Path(home) / "report" / "index.html")
+    return {
+        "path": str(built.path.resolve()),
+        "size_bytes": built.size_bytes,
+        "seconds": round(built.seconds, 2),
+        "headline": headline(warehouse),
+    }

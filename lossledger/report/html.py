@@ -130,7 +130,7 @@ def _latest_table(totals: pl.DataFrame) -> str:
         rows.append(f'<tr class="{css}" data-category="{row["category"]}" '
                     f'data-total="{row["total"]}">{"".join(cells)}</tr>')
     header = "".join(f"<th>{h}</th>" for h in head)
-    return (f'<table id="latest" data-date="{latest.isoformat()}"><thead><tr>{header}</tr>'
+    return (f'<table id="latest-day" data-date="{latest.isoformat()}"><thead><tr>{header}</tr>'
             f"</thead><tbody>{''.join(rows)}</tbody></table>")
 
 

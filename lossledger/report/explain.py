@@ -141,7 +141,7 @@ def find_line(
 def _csv_column(text: str, row_start: int, label: str, total: int) -> RawLine | None:
     """In a CSV history, the cell under the column headed ``label`` of the row at ``row_start``.
 
-    >>> _csv_column("date,tanks,mlrs\n2024-01-31,6310,974\n", 16, "mlrs", 974).text
+    >>> _csv_column("date,tanks,mlrs\\n2024-01-31,6310,974\\n", 16, "mlrs", 974).text
     '2024-01-31,6310,974'
     """
     header = text[: text.find("\n")].casefold().replace("_", " ").split(",")

@@ -36,6 +36,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.report
 
 clean:
 	rm -rf data/events.sqlite* data/warehouse data/cache .prefect

@@ -223,7 +223,7 @@ def quarantine_chart(quarantine: pl.DataFrame) -> alt.Chart | None:
         alt.Chart(alt.Data(values=_records(counted)))
         .mark_bar()
         .encode(
-            x=alt.X("len:Q", title="rows"),
+            x=alt.X("len:Q", title="rows", axis=alt.Axis(tickMinStep=1, format="d")),
             y=alt.Y("reason:N", sort="-x", title=None, axis=alt.Axis(labelLimit=420)),
             color=alt.Color("stage:N", legend=alt.Legend(orient="top")),
         )

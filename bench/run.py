@@ -601,6 +601,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true",
                         help="also profile ingest/rebuild/incremental (cProfile) at each scale")
     parser.add_argument("--no-flow", action="store_true", help="skip the Prefect measurements")
+    parser.add_argument("--no-fetch", action="store_true",
+                        help="skip the fetch throughput measurement (bench/fetch.py)")
     parser.add_argument("--fresh-corpus", action="store_true", help="regenerate the corpora")
     parser.add_argument("--keep", action="store_true", help="keep every run's home")
     parser.add_argument("--merge", action="store_true",
@@ -631,6 +633,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _write(bench, args.results)  # partial results survive an interrupted long run
     results = _write(bench, args.results)
     print(markdown(bench, results))
+    if not args.no_fetch:
+        from bench import fetch
+
+        fetch.main(["--workdir", str(bench.workdir / "fetch")])
     return 0
 
 

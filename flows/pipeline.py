@@ -63,16 +63,20 @@ def ingest_inbox(settings: RunSettings, inbox: str, source: str | None) -> Inges
     files = report_files([Path(inbox)], source=source)
     with settings.store() as store:
         summary = ingest_files(store, files)
-    get_run_logger().info(
-        "ingested %s: %d new, %d duplicates", inbox, summary.new, summary.duplicates
-    )
+    logger = get_run_logger()
+    logger.info("ingested %s: %d new, %d duplicates", inbox, summary.new, summary.duplicates)
+    for entry in summary.skipped:
+        logger.warning("skipped %s: %s", entry.path, entry.reason)
     return summary
 
 
 @task(cache_policy=NO_CACHE)
 def plan(settings: RunSettings, as_of: int | None, replay: bool) -> RunPlan:
     """Decide what the run must do from the log's head, the watermark and the parse cache."""
-    return plan_run(settings, as_of=as_of, replay=replay)
+    decided = plan_run(settings, as_of=as_of, replay=replay)
+    for error in decided.format_errors:
+        get_run_logger().warning("declared format not used: %s", error)
+    return decided
 
 
 @task(**RETRYING, cache_policy=NO_CACHE)
@@ -113,13 +117,13 @@ def refresh_report(settings: RunSettings) -> dict[str, Any] | None:
 def report_run(
     tables: WarehouseTables,
     published: PublishResult,
-    ingested: IngestSummary | None,
+    ingested: dict[str, Any] | None,
     watermark_before: int,
     report: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Leave the run's summary and new discrepancies as artifacts and Prefect events."""
     summary = run_summary(tables, published, watermark_before=watermark_before)
-    summary["ingested"] = ingested.as_dict() if ingested else None
+    summary["ingested"] = ingested
     if report:
         summary["report"] = report
     create_markdown_artifact(key="lossledger-run-summary", markdown=run_markdown(summary))
@@ -156,8 +160,13 @@ def pipeline(
     replay: bool = False,
     dask_address: str | None = None,
     dask_workers: int = 0,
+    fetch: bool = False,
+    fetch_since: dt.date | None = None,
+    fetch_until: dt.date | None = None,
+    ingested: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Ingest ``inbox`` (if given), then bring the warehouse up to date with the event log.
+    """Fetch the sources (if asked), ingest ``inbox`` (if given), then bring the warehouse up
+    to date with the event log.
 
     Parameters
     ----------
@@ -180,19 +189,32 @@ def pipeline(
     dask_address, dask_workers
         Parse on a Dask cluster: an existing scheduler's address, or a local cluster of that
         many workers. Default: in-process.
+    fetch
+        Fetch the sources of ``<home>/sources.toml`` first (the ``fetch-sources`` flow).
+    fetch_since, fetch_until
+        Fetch these days of the ``{date}`` sources first (a backfill; implies ``fetch``).
+    ingested
+        What an ingest made just before this run (the CLI's ``run --inbox``), for the run's
+        summary: counts and the entries skipped with their reasons.
     """
     logger = get_run_logger()
     settings = RunSettings.resolve(home, store=store, warehouse=warehouse, as_of=as_of)
+    if fetch or fetch_since or fetch_until:
+        # Before the pipeline lock: fetching waits on the web, not on other runs.
+        from flows.fetch import fetch_sources_flow
+
+        fetch_sources_flow(home=str(settings.home), store=store, since=fetch_since,
+                           until=fetch_until)
     run_id, started = uuid.uuid4().hex, dt.datetime.now(dt.UTC)
     with settings.store() as event_store, event_store.lock(
         "pipeline", on_wait=lambda: logger.info("another lossledger run holds the lock; waiting")
     ):
-        ingested = ingest_inbox(settings, inbox, source) if inbox else None
+        if inbox:
+            ingested = ingest_inbox(settings, inbox, source).as_dict()
         run_plan = plan(settings, as_of, replay)
         if run_plan.nothing_new:
             logger.info("nothing new since event %d; warehouse left as it is", run_plan.upto)
-            return {"nothing_new": True, "watermark": run_plan.upto,
-                    "ingested": ingested.as_dict() if ingested else None}
+            return {"nothing_new": True, "watermark": run_plan.upto, "ingested": ingested}
         event_store.record_run(RunRecord(
             run_id, started, None, "running", max(run_plan.watermark_before, 0), run_plan.upto
         ))
@@ -215,7 +237,7 @@ def pipeline(
 def _bring_up_to_date(
     settings: RunSettings,
     run_plan: RunPlan,
-    ingested: IngestSummary | None,
+    ingested: dict[str, Any] | None,
     dask_address: str | None,
     dask_workers: int,
 ) -> dict[str, Any]:

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import getpass
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from lossledger import _progress
 from lossledger.config import ConfigError
 from lossledger.parse.ontology import CATEGORY_CODES
-from lossledger.pipeline import RunSettings, plan_run
+from lossledger.pipeline import RunSettings, check_events, plan_run
 from lossledger.store.base import EventStore, StoreError
 from lossledger.store.events import (
     DecisionReverted,
@@ -23,17 +27,62 @@ from lossledger.store.events import (
     ReportReceived,
     ReportRetracted,
     TotalOverridden,
+    UnreadableEvent,
 )
-from lossledger.store.ingest import IngestError, ingest_files, report_files
+from lossledger.store.ingest import IngestError, IngestSummary, ingest_files, report_files
 
-__all__ = ["app", "main"]
+__all__ = ["SHARED_OPTIONS", "app", "hoist_shared_options", "main"]
+
+#: Options every command takes, accepted before the command name too (``git -C`` style).
+SHARED_OPTIONS = ("--home", "--store")
+
+
+def hoist_shared_options(args: list[str], commands: Iterable[str]) -> list[str]:
+    """Move shared options given before the command name to just after it.
+
+    ``lossledger --home DIR run`` becomes ``lossledger run --home DIR``; options given after
+    the command stay where they are and, coming later, win.
+
+    >>> hoist_shared_options(["--home", "h", "--store=s", "run", "--inbox", "i"], ["run"])
+    ['run', '--home', 'h', '--store=s', '--inbox', 'i']
+    >>> hoist_shared_options(["--help"], ["run"])
+    ['--help']
+    """
+    leading: list[str] = []
+    rest = list(args)
+    while rest and rest[0] not in commands:
+        option = rest[0]
+        if option in SHARED_OPTIONS and len(rest) > 1:
+            leading += rest[:2]
+            rest = rest[2:]
+        elif option.split("=", 1)[0] in SHARED_OPTIONS and "=" in option:
+            leading.append(option)
+            rest = rest[1:]
+        else:
+            return args  # something else first: let click say what is wrong
+    if not rest:
+        return args
+    return [rest[0], *leading, *rest[1:]]
+
+
+class _SharedOptionsGroup(TyperGroup):
+    """The command group, accepting ``--home``/``--store`` before the command name."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_shared_options(args, self.commands))
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage(ctx.command_path, "[--home DIR] [--store URL] COMMAND [ARGS]...")
+
 
 app = typer.Typer(
     name="lossledger",
-    help="Event-sourced pipeline for the daily loss reports.",
+    help="Event-sourced pipeline for the daily loss reports. --home and --store may come "
+    "before the command or after it.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_SharedOptionsGroup,
 )
 out = Console()
 err = Console(stderr=True)
@@ -61,11 +110,23 @@ def ingest(
     store: StoreOption = None,
 ) -> None:
     """Store raw reports as events (files or directories, recursively)."""
+    _ingest(paths, source=source, home=home, store=store)
+
+
+def _ingest(
+    paths: list[Path], *, source: str | None, home: Path, store: str | None
+) -> IngestSummary:
     settings = RunSettings.resolve(home, store=store)
     files = report_files(paths, source=source)
     with settings.store() as event_store, _progress.bar(len(files), "ingesting") as advance:
         summary = ingest_files(event_store, files, on_progress=advance)
-    out.print(f"{summary.files} files: {summary.new} new, {summary.duplicates} duplicate")
+    for entry in summary.skipped:
+        err.print(f"skipped {entry.path}: {entry.reason}", markup=False, highlight=False,
+                  soft_wrap=True)
+    skipped = f", {len(summary.skipped)} skipped" if summary.skipped else ""
+    out.print(f"{summary.files} files: {summary.new} new, {summary.duplicates} duplicate"
+              f"{skipped}")
+    return summary
 
 
 @app.command()
@@ -76,19 +137,32 @@ def run(
     store: StoreOption = None,
     dask_address: Annotated[str | None, typer.Option(help="Parse on this Dask scheduler.")] = None,
     dask_workers: Annotated[int, typer.Option(help="Parse on a local Dask cluster.")] = 0,
+    fetch_first: Annotated[bool, typer.Option(
+        "--fetch", help="Fetch the sources of <home>/sources.toml first.")] = False,
 ) -> None:
     """The main job: ingest the inbox (if given), then publish everything not yet published."""
     settings = RunSettings.resolve(home, store=store)
+    if fetch_first:
+        from lossledger.sources.cli import run_fetch
+
+        run_fetch(settings.home, store_url=settings.store_url, console=out)
+    ingested = None
     if inbox is not None:
-        ingest(paths=[inbox], source=source, home=home, store=store)
-    if plan_run(settings).nothing_new:
+        ingested = _ingest([inbox], source=source, home=home, store=store).as_dict()
+    run_plan = plan_run(settings)
+    for error in run_plan.format_errors:
+        err.print(f"declared format not used: {error}")
+    if run_plan.nothing_new:
         # Checked before starting Prefect, whose local server alone costs seconds.
         with settings.store() as event_store:
             head = event_store.head()
         out.print(f"nothing new: the warehouse already reflects event {head}")
         return
+    if run_plan.parse_ranges:
+        _check_events(settings, after=run_plan.parse_ranges[0][0] - 1, upto=run_plan.upto)
     summary = _run_flow(
-        home=str(home), store=store, dask_address=dask_address, dask_workers=dask_workers
+        home=str(home), store=store, dask_address=dask_address, dask_workers=dask_workers,
+        ingested=ingested,
     )
     _print_summary(summary, settings)
 
@@ -107,6 +181,7 @@ def rebuild(
     if as_of is not None:
         with settings.store() as event_store:
             seq = _as_of_seq(event_store, as_of)
+    _check_events(settings, upto=seq)
     summary = _run_flow(
         home=str(home), store=store, warehouse=str(out_dir) if out_dir else None,
         as_of=seq, replay=True,
@@ -117,7 +192,8 @@ def rebuild(
 @app.command()
 def verify(home: HomeOption = Path("data"), store: StoreOption = None) -> None:
     """Walk the hash chain; exit 1 naming the first altered event."""
-    with RunSettings.resolve(home, store=store).store() as event_store:
+    # Read-only: verify works on a read-only home, and never creates a store where none is.
+    with RunSettings.resolve(home, store=store).store(read_only=True) as event_store:
         result = event_store.verify()
     if not result.ok:
         err.print(
@@ -134,7 +210,7 @@ def status(home: HomeOption = Path("data"), store: StoreOption = None) -> None:
     from lossledger.status import status_tables
 
     settings = RunSettings.resolve(home, store=store)
-    with settings.store() as event_store:
+    with settings.store(read_only=True) as event_store:
         for table in status_tables(event_store, settings):
             out.print(table)
 
@@ -285,6 +361,39 @@ def export(
         err.print(f"wrote {out_file}")
 
 
+@app.command("sources")
+def sources_command(home: HomeOption = Path("data"), store: StoreOption = None) -> None:
+    """List the sources of <home>/sources.toml with their last fetch."""
+    from lossledger.sources.listing import sources_table
+
+    settings = RunSettings.resolve(home, store=store)
+    with settings.store() as event_store:
+        out.print(sources_table(settings.home, event_store))
+
+
+@app.command()
+def fetch(
+    source: Annotated[str | None, typer.Option(help="Fetch only this source.")] = None,
+    since: Annotated[str | None, typer.Option(help="First day to fetch, YYYY-MM-DD.")] = None,
+    until: Annotated[str | None, typer.Option(help="Last day (default: --since).")] = None,
+    refresh: Annotated[bool, typer.Option(help="Ask again for days already held.")] = False,
+    home: HomeOption = Path("data"),
+    store: StoreOption = None,
+) -> None:
+    """Fetch the sources of <home>/sources.toml into the event log."""
+    from lossledger.sources.cli import run_fetch
+
+    settings = RunSettings.resolve(home, store=store)
+    first = _parse_date(since) if since else None
+    last = _parse_date(until) if until else None
+    if last is not None and first is None:
+        raise UserError("--until needs --since")
+    if first and last and last < first:
+        raise UserError(f"--until {until} is before --since {since}")
+    run_fetch(settings.home, store_url=settings.store_url, only=source, since=first,
+              until=last, refresh=refresh, console=out)
+
+
 def main() -> None:
     """Console entry point: user errors print one line and exit 2, no traceback."""
     _prefect_defaults()
@@ -292,6 +401,13 @@ def main() -> None:
         app()
     except (UserError, StoreError, IngestError, ConfigError) as exc:
         err.print(f"[red]error:[/] {exc}", soft_wrap=True, highlight=False)
+        sys.exit(2)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
+            raise
+        # A full disk or a read-only file system is the machine's state, not a bug.
+        where = f" ({exc.filename})" if exc.filename else ""
+        err.print(f"[red]error:[/] {exc.strerror}{where}", soft_wrap=True, highlight=False)
         sys.exit(2)
 
 
@@ -309,9 +425,22 @@ def _run_flow(**parameters: Any) -> dict[str, Any]:
         return pipeline(**parameters)
     except (UserError, StoreError, IngestError, ConfigError):
         raise
+    except UnreadableEvent as exc:
+        # A damaged or altered store: the run stopped before publishing; say where, once.
+        err.print(f"[red]run stopped:[/] {exc}", soft_wrap=True, highlight=False)
+        raise typer.Exit(1) from exc
     except Exception as exc:
         # Prefect has logged the traceback; the user gets the cause in one line.
         err.print(f"[red]run failed:[/] {type(exc).__name__}: {exc}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+
+
+def _check_events(settings: RunSettings, *, after: int = 0, upto: int | None = None) -> None:
+    """Stop, in one line and before anything starts, if an event to be parsed was altered."""
+    try:
+        check_events(settings, after=after, upto=upto)
+    except UnreadableEvent as exc:
+        err.print(f"[red]run stopped:[/] {exc}", soft_wrap=True, highlight=False)
         raise typer.Exit(1) from exc
 
 

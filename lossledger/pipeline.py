@@ -16,19 +16,22 @@ from pathlib import Path
 
 import polars as pl
 
-from lossledger.config import load_policy
+from lossledger.config import ConfigError, load_policy
 from lossledger.parse.cache import ParseCache
 from lossledger.parse.parsers import PARSERS_FINGERPRINT
-from lossledger.parse.stage import parse_events
+from lossledger.parse.registry import Registry, registry_for
+from lossledger.parse.stage import DEFAULT_MAX_REPORT_BYTES, parse_events
 from lossledger.projection import WarehouseTables, active_decisions
 from lossledger.projection import warehouse_tables as project_warehouse
 from lossledger.publish.warehouse import PublishResult, publish_tables, read_state
-from lossledger.store.base import EventStore, open_store, store_url_for_home
+from lossledger.sources.history import fetch_failures
+from lossledger.store.base import EventStore, open_store, require_intact, store_url_for_home
 from lossledger.store.events import DECISION_KINDS, ReportReceived
 
 __all__ = [
     "RunPlan",
     "RunSettings",
+    "check_events",
     "parse_range",
     "plan_run",
     "project_tables",
@@ -44,13 +47,17 @@ class RunSettings:
     home: Path
     store_url: str
     warehouse: Path
+    max_report_bytes: int = DEFAULT_MAX_REPORT_BYTES
+    """Reports larger than this are stored but quarantined as too large, never parsed."""
 
     @classmethod
     def resolve(
         cls, home: Path | str | None = None, *, store: str | None = None,
         warehouse: Path | str | None = None, as_of: int | None = None,
+        max_report_bytes: int | None = None,
     ) -> RunSettings:
-        """Settings from arguments, else ``LOSSLEDGER_HOME``/``LOSSLEDGER_STORE``, else defaults.
+        """Settings from arguments, else ``LOSSLEDGER_HOME``/``LOSSLEDGER_STORE``/
+        ``LOSSLEDGER_MAX_REPORT_BYTES``, else defaults.
 
         A warehouse published ``as_of`` an earlier event goes beside the main one
         (``<home>/warehouse-as-of-N``) unless told otherwise: the main one stays current.
@@ -63,15 +70,40 @@ class RunSettings:
             target = home_path / f"warehouse-as-of-{as_of}"
         else:
             target = home_path / "warehouse"
-        return cls(home_path, store_url, target)
+        limit = max_report_bytes or _max_report_bytes_from_env()
+        return cls(home_path, store_url, target, limit)
+
+    def registry(self) -> Registry:
+        """The parsers this home reads with (built-in and declared formats), read afresh."""
+        return registry_for(self.home, builtin_fingerprint=PARSERS_FINGERPRINT)
 
     @contextmanager
-    def store(self) -> Iterator[EventStore]:
-        store = open_store(self.store_url)
+    def store(self, *, read_only: bool = False) -> Iterator[EventStore]:
+        store = open_store(self.store_url, read_only=read_only)
         try:
             yield store
         finally:
             store.close()
+
+    def parse_cache(self, fingerprint: str | None = None) -> ParseCache:
+        """The parse cache for the home's parsers (``fingerprint``: their registry's, read
+        afresh when omitted) and this run's size limit."""
+        limit = self.max_report_bytes
+        variant = "" if limit == DEFAULT_MAX_REPORT_BYTES else f"max{limit}"
+        return ParseCache(
+            self.home, fingerprint or self.registry().fingerprint, variant=variant
+        )
+
+
+def _max_report_bytes_from_env() -> int:
+    text = os.environ.get("LOSSLEDGER_MAX_REPORT_BYTES", "").strip().replace("_", "")
+    if not text:
+        return DEFAULT_MAX_REPORT_BYTES
+    if not text.isdigit() or int(text) <= 0:
+        raise ConfigError(
+            f"LOSSLEDGER_MAX_REPORT_BYTES must be a positive number of bytes, not {text!r}"
+        )
+    return int(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +114,8 @@ class RunPlan:
     upto: int
     watermark_before: int
     parse_ranges: tuple[tuple[int, int], ...] = field(default=())
+    format_errors: tuple[str, ...] = field(default=())
+    """One line per declared-format file that could not be used (the others still are)."""
 
     @property
     def nothing_new(self) -> bool:
@@ -100,20 +134,46 @@ def plan_run(
     ``replay`` forgets cached parse results and republishes even if nothing is new; so does a
     change of parsers since the last publish (their fingerprint differs).
     """
-    cache = ParseCache(settings.home, PARSERS_FINGERPRINT)
+    registry = settings.registry()
+    cache = settings.parse_cache(registry.fingerprint)
     if replay:
         cache.clear()
     with settings.store() as store:
         head = store.head()
+        # Parses of events the log no longer holds as they were (a truncated log grown again)
+        # are forgotten here, so they are parsed anew.
+        cache.prune(store.hash_at)
     upto = head if as_of is None else min(as_of, head)
     state = read_state(settings.warehouse)
     # Published by other parsers: everything must be projected again, even with no new event.
-    outdated = state is None or state.parsers != PARSERS_FINGERPRINT
+    outdated = state is None or state.parsers != registry.fingerprint
     watermark = -1 if replay or outdated else state.watermark
     start = cache.covered_seq()
     starts = range(start + 1, upto + 1, batch_size)
     ranges = tuple((first, min(first + batch_size - 1, upto)) for first in starts)
-    return RunPlan(head=head, upto=upto, watermark_before=watermark, parse_ranges=ranges)
+    return RunPlan(
+        head=head, upto=upto, watermark_before=watermark, parse_ranges=ranges,
+        format_errors=registry.errors,
+    )
+
+
+def check_events(settings: RunSettings, *, after: int = 0, upto: int | None = None) -> int:
+    """Check every event with ``after < seq <= upto`` against its hashes; return how many.
+
+    The parse stage checks each event before parsing it anyway; checking up front lets the
+    command line stop a run on an altered store before it starts anything.
+
+    Raises
+    ------
+    TamperedEvent
+        Naming the first event whose bytes or fields do not match its hash.
+    """
+    checked = 0
+    with settings.store() as store:
+        for event in store.read(after=after, upto=upto):
+            require_intact(event)
+            checked += 1
+    return checked
 
 
 def parse_range(settings: RunSettings, first: int, last: int) -> int:
@@ -121,11 +181,17 @@ def parse_range(settings: RunSettings, first: int, last: int) -> int:
 
     Returns how many reports were parsed.
     """
+    registry = settings.registry()
     with settings.store() as store:
         batch = parse_events(
-            store.read(after=first - 1, upto=last, kinds=[ReportReceived.kind])
+            store.read(after=first - 1, upto=last, kinds=[ReportReceived.kind]),
+            parsers=registry.parsers,
+            max_report_bytes=settings.max_report_bytes,
         )
-    ParseCache(settings.home, PARSERS_FINGERPRINT).add(batch, first_seq=first, last_seq=last)
+        link = store.hash_at(last)
+    settings.parse_cache(registry.fingerprint).add(
+        batch, first_seq=first, last_seq=last, link=link
+    )
     return len(batch)
 
 
@@ -133,20 +199,23 @@ def project_tables(settings: RunSettings, *, upto: int) -> WarehouseTables:
     """The warehouse as the log up to ``upto`` determines it (parse results from the cache)."""
     with settings.store() as store:
         decisions = active_decisions(
-            store.read(upto=upto, kinds=DECISION_KINDS, with_body=False)
+            require_intact(event)
+            for event in store.read(upto=upto, kinds=DECISION_KINDS, with_body=False)
         )
-    parsed = ParseCache(settings.home, PARSERS_FINGERPRINT).load().upto(upto)
+        failures = fetch_failures(store, upto=upto)
+    parsed = settings.parse_cache().load().upto(upto)
     return project_warehouse(
         parsed,
         decisions,
         policy=load_policy(settings.home),
+        fetch_failures=failures,
     ).validated()
 
 
 def publish(settings: RunSettings, tables: WarehouseTables, *, watermark: int) -> PublishResult:
     """Write the tables' changed partitions to the warehouse."""
     return publish_tables(
-        tables, settings.warehouse, watermark=watermark, parsers=PARSERS_FINGERPRINT
+        tables, settings.warehouse, watermark=watermark, parsers=settings.registry().fingerprint
     )
 
 

@@ -20,6 +20,7 @@ from lossledger.reconcile.consensus import (
     ReconcilePolicy,
     reconcile_totals,
 )
+from lossledger.sources.history import explain_gaps
 from lossledger.store.events import (
     DecisionReverted,
     RecordedEvent,
@@ -99,6 +100,7 @@ def warehouse_tables(
     decisions: Decisions,
     *,
     policy: ReconcilePolicy | None = None,
+    fetch_failures: pl.DataFrame | None = None,
 ) -> WarehouseTables:
     """Project the published tables from the parsed reports and the decisions in force.
 
@@ -111,6 +113,9 @@ def warehouse_tables(
         :func:`active_decisions` of the same part of the log.
     policy
         How consensus is chosen; the default ranks official > api > ticker > history.
+    fetch_failures
+        ``FetchFailed`` events of the same part of the log
+        (:func:`lossledger.sources.history.fetch_failures`): they explain ``gap`` rows.
     """
     reports = _report_frame(parsed)
     # No name keeps the candidates alive: validation copies them, and memory peaks here.
@@ -131,7 +136,8 @@ def warehouse_tables(
         reports=_published_reports(reports, valid, quarantine, decisions),
         observations=_published_observations(valid, retracted),
         daily_totals=reconciled.daily_totals.select(table_schema("daily_totals").names()),
-        discrepancies=reconciled.discrepancies.select(table_schema("discrepancies").names()),
+        discrepancies=explain_gaps(reconciled.discrepancies, fetch_failures)
+        .select(table_schema("discrepancies").names()),
         quarantine=quarantine,
     )
 

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from lossledger.pipeline import RunSettings
 from lossledger.publish.warehouse import read_state, scan
+from lossledger.sources.listing import fetch_status_table
 from lossledger.store.base import EventStore
 
 __all__ = ["status_tables"]
@@ -17,10 +18,31 @@ __all__ = ["status_tables"]
 def status_tables(store: EventStore, settings: RunSettings) -> list[Table]:
     """Rich tables describing the store and the published warehouse."""
     tables = [_overview(store, settings)]
+    fetch_failures = fetch_status_table(settings.home, store)
+    if fetch_failures is not None:
+        tables.append(fetch_failures)
     home = settings.warehouse.parent
     if settings.warehouse == home / "warehouse" and read_state(settings.warehouse) is not None:
         tables += [_discrepancies(home), _quarantine_reasons(home)]
+    formats = _declared_formats(settings)
+    if formats is not None:
+        tables.append(formats)
     return tables
+
+
+def _declared_formats(settings: RunSettings) -> Table | None:
+    """The declared formats the home reads with, and the format files it cannot use."""
+    registry = settings.registry()
+    if not registry.declared and not registry.errors:
+        return None
+    table = Table("format", "file", "kind", "version", title="declared formats",
+                  title_justify="left")
+    for parser in registry.declared:
+        declared = parser.declared
+        table.add_row(declared.name, str(declared.path), declared.kind, declared.digest)
+    for error in registry.errors:
+        table.add_row("[red]not used[/red]", error, "", "")
+    return table
 
 
 def _overview(store: EventStore, settings: RunSettings) -> Table:
@@ -41,6 +63,8 @@ def _overview(store: EventStore, settings: RunSettings) -> Table:
                       f"watermark {run.watermark_before} -> {run.watermark_after}")
         if run.summary.get("error"):
             table.add_row("last error", str(run.summary["error"]))
+        for entry in (run.summary.get("ingested") or {}).get("skipped") or ():
+            table.add_row("skipped", f"{entry['path']}: {entry['reason']}")
     return table
 
 

@@ -8,8 +8,20 @@ from abc import ABC, abstractmethod
 
 import pytest
 
-from lossledger.store.base import EventStore, RunRecord
-from lossledger.store.events import ReportReceived, ReportRetracted, TotalOverridden
+from lossledger.store.base import (
+    GENESIS_HASH,
+    EventStore,
+    RunRecord,
+    open_store,
+    require_intact,
+)
+from lossledger.store.events import (
+    FetchFailed,
+    ReportReceived,
+    ReportRetracted,
+    TamperedEvent,
+    TotalOverridden,
+)
 
 
 def report(body: bytes, *, source: str = "test", name: str = "r.txt") -> ReportReceived:
@@ -29,6 +41,10 @@ class EventStoreContract(ABC):
     @abstractmethod
     def try_sql(self, store: EventStore, sql: str) -> None:
         """Run ``sql`` against the store's database as an ordinary client would."""
+
+    #: SQL that would alter, replace or remove event 1, or slip one in out of sequence, in
+    #: this backend's dialect (each must be refused).
+    write_paths: tuple[str, ...] = ()
 
     @pytest.fixture
     def store(self):
@@ -67,6 +83,28 @@ class EventStoreContract(ABC):
         assert stored[0].body == raw
         assert stored[1] == override
 
+    def test_fetch_provenance_and_failures_round_trip(self, store: EventStore) -> None:
+        fetched = ReportReceived(
+            source="statistics-api", file_name="statistics-api_2026-11-24.json",
+            media_type="text/html; charset=windows-1251", body=b"{}",
+            metadata={"url": "https://example.org/2026-11-24", "status": "200",
+                      "etag": '"v1"', "charset": "windows-1251"},
+        )
+        failed = FetchFailed(source="statistics-api", url="https://example.org/2026-11-25",
+                             date=dt.date(2026, 11, 25), status=503, error="HTTP 503",
+                             attempts=4)
+        plain = report(b"from a file")
+        store.append([fetched, failed, plain])
+        stored = [e.to_domain() for e in store.read()]
+        assert stored == [fetched, failed, plain]
+        assert stored[0].metadata["etag"] == '"v1"' and stored[2].metadata is None
+        # A file's event is stored as before provenance existed; same bytes fetched are one.
+        assert "metadata" not in store.read(after=2).__next__().payload
+        again = ReportReceived(source="other", file_name="x", media_type="text/plain",
+                               body=b"{}", metadata={"url": "https://example.org/copy"})
+        assert store.append([again]).duplicates[0][1] == fetched.event_id
+        assert store.verify().ok
+
     def test_read_filters_by_kind_and_can_skip_bodies(self, store: EventStore) -> None:
         store.append([
             report(b"a"),
@@ -82,6 +120,43 @@ class EventStoreContract(ABC):
             self.try_sql(store, "UPDATE events SET kind = 'X' WHERE seq = 1")
         with pytest.raises(Exception, match="immutable"):
             self.try_sql(store, "DELETE FROM events WHERE seq = 1")
+        assert store.head() == 1
+
+    def test_no_sql_write_path_alters_or_removes_an_event(self, store: EventStore) -> None:
+        store.append([report(b"a"), report(b"b")])
+        before = [(e.seq, e.event_id, e.body, e.hash) for e in store.read()]
+        assert len(self.write_paths) >= 5
+        for sql in self.write_paths:
+            with pytest.raises(Exception, match="immutable"):
+                self.try_sql(store, sql)
+        assert [(e.seq, e.event_id, e.body, e.hash) for e in store.read()] == before
+        assert store.verify().ok
+        assert len(store.append([report(b"c")]).recorded) == 1  # appending still works
+
+    def test_every_event_is_checked_against_its_hash_before_use(self, store: EventStore) -> None:
+        store.append([report(b"original"), report(b"other"),
+                      ReportRetracted(target_event_id="x", reason="r", actor="qa")])
+        assert [require_intact(e).seq for e in store.read()] == [1, 2, 3]
+        self.tamper(store, "UPDATE events SET body = substr(body, 2) WHERE seq = 2")
+        self.tamper(store, "UPDATE events SET payload = replace(payload, 'qa', 'qb') "
+                           "WHERE seq = 3")
+        with pytest.raises(TamperedEvent, match=r"event seq 2 .*lossledger verify"):
+            [require_intact(e) for e in store.read()]
+        with pytest.raises(TamperedEvent, match=r"event seq 3 .*fields do not match"):
+            [require_intact(e) for e in store.read(kinds=["ReportRetracted"], with_body=False)]
+
+    def test_hash_at_and_head_link_pin_the_log(self, store: EventStore) -> None:
+        assert store.head_link() == (0, GENESIS_HASH) and store.hash_at(0) == GENESIS_HASH
+        recorded = store.append([report(b"a"), report(b"b")]).recorded
+        assert store.head_link() == (2, recorded[1].hash)
+        assert store.hash_at(1) == recorded[0].hash and store.hash_at(3) is None
+
+    def test_a_read_only_store_reads_but_refuses_writes(self, store: EventStore) -> None:
+        store.append([report(b"a")])
+        with open_store(store.url, read_only=True) as reader:
+            assert reader.head() == 1 and reader.verify().ok
+            with pytest.raises(Exception, match="read-only"):
+                reader.append([report(b"b")])
         assert store.head() == 1
 
     def test_verify_passes_on_an_untouched_log(self, store: EventStore) -> None:
@@ -139,8 +214,6 @@ class EventStoreContract(ABC):
             store.close()
 
     def make_existing(self, url: str) -> EventStore:
-        from lossledger.store.base import open_store
-
         return open_store(url)
 
 

@@ -8,6 +8,7 @@ with ``prefect deployment run ... --watch`` as a user would.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -20,13 +21,16 @@ from uuid import UUID
 
 import polars as pl
 import pytest
+from pytest_httpserver import HTTPServer
 
 import lossledger
 from lossledger.pipeline import RunSettings
 from lossledger.publish.warehouse import read_state
+from lossledger.store.events import FetchFailed
 from tests.conftest import FIXTURES, GS_EN_0130, GS_EN_0131, SEED, drop
 from tests.helpers import build, ingest
 from tests.prefect_server import BIN, DeploymentRun, PrefectServer, serve_for_tests
+from tests.test_fetch import DAY3, api_day
 from tests.test_warehouse import snapshot
 
 pytestmark = pytest.mark.server
@@ -41,6 +45,20 @@ def server(
     yield from serve_for_tests(request, tmp_path_factory, workers=1)
 
 
+@pytest.fixture(scope="module")
+def web() -> Iterator[HTTPServer]:
+    """The sources the daily deployment fetches: an API answering any day with the fixture's
+    2024-01-31 document, and a ticker that is down."""
+    http = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    http.start()
+    http.expect_request(re.compile(r"^/api/\d{4}-\d\d-\d\d$")).respond_with_data(
+        api_day(DAY3), content_type="application/json")
+    http.expect_request("/ticker").respond_with_data("down for maintenance", status=503)
+    yield http
+    http.clear()
+    http.stop()
+
+
 @dataclass(frozen=True)
 class Scenario:
     """One home per deployment, and the run each deployment made of it."""
@@ -53,7 +71,9 @@ class Scenario:
 
 
 @pytest.fixture(scope="module")
-def scenario(server: PrefectServer, tmp_path_factory: pytest.TempPathFactory) -> Scenario:
+def scenario(
+    server: PrefectServer, web: HTTPServer, tmp_path_factory: pytest.TempPathFactory
+) -> Scenario:
     """Every deployment run of this module, requested at once so the worker runs them side by
     side (each is a fresh process paying seconds of imports; sequentially they take minutes)."""
     root = tmp_path_factory.mktemp("homes")
@@ -63,6 +83,12 @@ def scenario(server: PrefectServer, tmp_path_factory: pytest.TempPathFactory) ->
     samples = root / "samples"
     drop(samples, "ticker.en", SEED)
     drop(samples, "generalstaff.en", GS_EN_0130, GS_EN_0131)
+    daily_home.mkdir()
+    (daily_home / "sources.toml").write_text(
+        f'[[sources]]\nname = "statistics-api"\nurl = "{web.url_for("/api/{date}")}"\n'
+        f'[[sources]]\nname = "ticker-down"\nurl = "{web.url_for("/ticker")}"\nretries = 1\n'
+        'backoff_s = 0.1\n'
+    )
     ingest(rebuild_home, SEED, source="ticker.en")
     ingest(rebuild_home, GS_EN_0130, GS_EN_0131, source="generalstaff.en")
     build(rebuild_home, publish_to=rebuild_home / "warehouse")
@@ -96,7 +122,11 @@ def test_prefect_yaml_deploys_daily_backfill_and_rebuild(server: PrefectServer) 
         ("30 9 * * *", "Europe/Kyiv")
     ]
     assert backfill.schedules == [] and rebuild.schedules == []
-    assert daily.parameters == {"home": "data", "inbox": "data/inbox"}
+    assert daily.parameters == {"home": "data", "inbox": "data/inbox", "fetch": True}
+    assert backfill.parameters["fetch_since"] is None
+    with server.client() as client:
+        fetch = client.read_deployment_by_name("fetch-sources/fetch")
+    assert fetch.parameters == {"home": "data"} and fetch.schedules == []
     assert rebuild.parameters["replay"] is True
     # Deployed without LOSSLEDGER_CHECKOUT: the worker's environment decides where code runs.
     assert daily.pull_steps == [{"prefect.deployments.steps.set_working_directory": {
@@ -109,8 +139,16 @@ def test_daily_publishes_the_samples_and_reports_to_prefect(
     run, home = scenario.runs["daily"], scenario.daily_home
     assert run.state == "COMPLETED", run.output
 
+    # Fetched first (the API's document and the ticker's failure), then the inbox ingested.
+    with RunSettings.resolve(home).store() as store:
+        assert store.count_by_kind() == {"ReportReceived": 4, "FetchFailed": 1}
+        failed = next(e.to_domain() for e in store.read(kinds=[FetchFailed.kind]))
+    assert (failed.source, failed.status, failed.attempts) == ("ticker-down", 503, 2)
+    reports = lossledger.scan("reports", home=home).collect()
+    assert "statistics-api" in set(reports["source"])
+
     totals = lossledger.scan("daily_totals", home=home).collect()
-    assert totals.height == 28
+    assert totals.height == 29
     tanks = totals.filter(pl.col("category") == "tanks").sort("date")
     assert tanks["total"].to_list() == [6300, 6310]
 
@@ -125,7 +163,8 @@ def test_daily_publishes_the_samples_and_reports_to_prefect(
     assert events[0].payload["kind"] == "source_conflict"
 
     status = lossledger_cli("status", "--home", str(home))
-    assert "completed" in status and "watermark 0 -> 3" in status, status
+    assert "completed" in status and "watermark 0 -> 5" in status, status
+    assert "ticker-down answered 503" in status, status
 
 
 def test_backfill_ingests_a_tree_of_past_reports(scenario: Scenario) -> None:

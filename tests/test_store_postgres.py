@@ -68,6 +68,22 @@ class TestPostgresEventStore(EventStoreContract):
     def make_store(self) -> EventStore:
         return open_store(new_database(self.databases))
 
+    _row = ("'e', 'ReportReceived', '2024-01-31T00:00:00+00:00', 'sha', '{}', '\\x00', "
+            "'p', 'h'")
+    write_paths = (
+        f"INSERT INTO events VALUES (1, {_row}) ON CONFLICT (seq) DO UPDATE SET body = '\\x00'",
+        "INSERT INTO events SELECT * FROM events WHERE seq = 1 "
+        "ON CONFLICT (event_id) DO UPDATE SET payload = '{}'",
+        "MERGE INTO events e USING (SELECT 1 AS seq) s ON e.seq = s.seq "
+        "WHEN MATCHED THEN UPDATE SET body = '\\x00'",
+        "MERGE INTO events e USING (SELECT 2 AS seq) s ON e.seq = s.seq WHEN MATCHED THEN DELETE",
+        "UPDATE events SET body = '\\x00' WHERE seq = 1",
+        "DELETE FROM events WHERE seq = 2",
+        "TRUNCATE events",
+        f"INSERT INTO events VALUES (5, {_row})",
+        f"INSERT INTO events VALUES (0, {_row})",
+    )
+
     def try_sql(self, store: EventStore, sql: str) -> None:
         with _connect(store) as db:
             db.execute(sql)
@@ -91,6 +107,21 @@ class TestPostgresSpecifics:
             with _connect(store) as db, pytest.raises(psycopg.Error, match="immutable"):
                 db.execute("TRUNCATE events")
             assert store.head() == 1
+
+    def test_a_store_made_before_the_sequence_guard_gets_it_on_open(self, url: str) -> None:
+        with open_store(url) as store:
+            store.append([report(b"a")])
+            with _connect(store) as db:
+                db.execute("DROP TRIGGER events_refuse_out_of_sequence ON events")
+        with open_store(url) as store, _connect(store) as db, pytest.raises(
+            psycopg.Error, match="out of sequence"
+        ):
+            db.execute("INSERT INTO events SELECT seq + 5, event_id || 'x', kind, "
+                           "recorded_at, NULL, payload, body, prev_hash, hash FROM events")
+
+    def test_read_only_never_creates_a_store(self, url: str) -> None:
+        with pytest.raises(StoreError, match="no lossledger event store"):
+            open_store(url, read_only=True)
 
     def test_a_foreign_database_is_refused(self, url: str) -> None:
         with psycopg.connect(url, autocommit=True) as db:

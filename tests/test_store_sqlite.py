@@ -20,6 +20,21 @@ class TestSQLiteEventStore(EventStoreContract):
         self.counter += 1
         return open_store(f"sqlite:///{self.tmp_path / f'events{self.counter}.sqlite'}")
 
+    _row = ("'e', 'ReportReceived', '2024-01-31T00:00:00+00:00', 'sha', '{}', x'00', "
+            "'p', 'h'")
+    write_paths = (
+        f"INSERT OR REPLACE INTO events VALUES (1, {_row})",
+        f"REPLACE INTO events VALUES (1, {_row})",
+        "INSERT OR REPLACE INTO events SELECT seq, event_id || 'x', kind, recorded_at, "
+        "content_sha256, payload, x'00', prev_hash, hash FROM events WHERE seq = 1",
+        f"INSERT INTO events VALUES (1, {_row}) ON CONFLICT (seq) DO UPDATE SET body = x'00'",
+        "UPDATE OR REPLACE events SET seq = 2 WHERE seq = 1",
+        "UPDATE events SET body = x'00' WHERE seq = 1",
+        "DELETE FROM events WHERE seq = 2",
+        f"INSERT INTO events VALUES (5, {_row})",
+        f"INSERT INTO events VALUES (0, {_row})",
+    )
+
     def try_sql(self, store: EventStore, sql: str) -> None:
         assert isinstance(store, SQLiteEventStore)
         with sqlite3.connect(store.path) as db:
@@ -28,7 +43,7 @@ class TestSQLiteEventStore(EventStoreContract):
     def tamper(self, store: EventStore, sql: str) -> None:
         assert isinstance(store, SQLiteEventStore)
         with sqlite3.connect(store.path) as db:
-            db.execute("DROP TRIGGER events_refuse_update")
+            db.execute("DROP TRIGGER IF EXISTS events_refuse_update")
             db.execute(sql)
 
 

@@ -8,6 +8,11 @@ parsers; so each batch of parsed reports is kept as Parquet under
 ``<home>/cache/parsed/<parsers fingerprint>/``. A parser change gives a new fingerprint, hence an
 empty cache: every report is parsed again on the next run (a replay), and nothing else needs doing.
 The cache is a convenience, never a source of truth: deleting it loses nothing.
+
+Each batch also keeps the log's chain hash at its last seq (``batch-F-L.link``). That hash
+pins every event up to there, so :meth:`ParseCache.prune` drops any batch the log no longer
+agrees with: a log cut short and grown again reuses sequence numbers, but never hashes, and a
+reused seq can never pick up another event's parse.
 """
 
 from __future__ import annotations
@@ -16,17 +21,19 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
 
+from lossledger._files import make_readable
 from lossledger.parse.stage import PARTS, ParsedBatch
 
 __all__ = ["ParseCache"]
 
 _MAX_BATCHES = 64
 #: Bumped when the cached frames change shape, so an old cache is simply not found.
-_FORMAT = 2
+_FORMAT = 3
 
 _BATCH = re.compile(r"^batch-(\d+)-(\d+)\.reports\.parquet$")
 # "reports" is written last: its presence marks a complete batch.
@@ -36,9 +43,25 @@ _PARTS = dict(sorted(PARTS.items(), key=lambda item: item[0] == "reports"))
 class ParseCache:
     """Parse results of the reports up to some sequence number, for one parser fingerprint."""
 
-    def __init__(self, home: Path, fingerprint: str) -> None:
+    def __init__(self, home: Path, fingerprint: str, *, variant: str = "") -> None:
         self.root = Path(home) / "cache" / "parsed"
-        self.directory = self.root / f"{fingerprint[:20]}.v{_FORMAT}"
+        # ``variant``: a setting parse results depend on besides the parsers (a size limit).
+        suffix = f"-{variant}" if variant else ""
+        self.directory = self.root / f"{fingerprint[:20]}{suffix}.v{_FORMAT}"
+
+    def prune(self, hash_at: Callable[[int], str | None]) -> int:
+        """Forget every batch whose last event's chain hash is not the log's at that seq.
+
+        ``hash_at`` is the store's :meth:`~lossledger.store.base.EventStore.hash_at`. Returns
+        how many batches were dropped (they are parsed again).
+        """
+        dropped = 0
+        for batch in self._batches():
+            link = self._link(*batch)
+            if link is None or link != hash_at(batch[1]):
+                self._drop(batch)
+                dropped += 1
+        return dropped
 
     def covered_seq(self) -> int:
         """The sequence number up to which every report has been parsed into this cache."""
@@ -62,16 +85,20 @@ class ParseCache:
             self._compact(parsed, batches)
         return parsed
 
-    def add(self, batch: ParsedBatch, *, first_seq: int, last_seq: int) -> None:
-        """Keep the parse results of the reports with ``first_seq <= seq <= last_seq``."""
+    def add(
+        self, batch: ParsedBatch, *, first_seq: int, last_seq: int, link: str | None = None
+    ) -> None:
+        """Keep the parse results of the reports with ``first_seq <= seq <= last_seq``.
+
+        ``link`` is the log's chain hash at ``last_seq``; without one, :meth:`prune` drops
+        the batch.
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
         stem = _stem(first_seq, last_seq)
+        _replace_with(self.directory / f"{stem}.link", lambda tmp: tmp.write_text(link or ""))
         frames = batch.frames()
         for part in _PARTS:
-            target = self.directory / f"{stem}.{part}.parquet"
-            with tempfile.NamedTemporaryFile(dir=self.directory, delete=False) as handle:
-                frames[part].write_parquet(handle.name)
-            os.replace(handle.name, target)
+            _replace_with(self.directory / f"{stem}.{part}.parquet", frames[part].write_parquet)
 
     def clear(self) -> None:
         """Forget every cached result (of every fingerprint): the next run parses anew."""
@@ -85,14 +112,38 @@ class ParseCache:
         # A daily run adds one small batch; merged now and then, loading stays one read. A
         # crash midway leaves batches inside the merged one, which load() ignores.
         first, last = batches[0][0], batches[-1][1]
-        self.add(everything, first_seq=first, last_seq=last)
+        self.add(everything, first_seq=first, last_seq=last, link=self._link(*batches[-1]))
         for batch in batches:
             if batch != (first, last):
-                for part in _PARTS:
-                    (self.directory / f"{_stem(*batch)}.{part}.parquet").unlink(missing_ok=True)
+                self._drop(batch)
+
+    def _link(self, first_seq: int, last_seq: int) -> str | None:
+        try:
+            return (self.directory / f"{_stem(first_seq, last_seq)}.link").read_text() or None
+        except OSError:
+            return None
+
+    def _drop(self, batch: tuple[int, int]) -> None:
+        # "reports" first: without it the batch is incomplete, whatever else remains.
+        for part in sorted(_PARTS, key=lambda part: part != "reports"):
+            (self.directory / f"{_stem(*batch)}.{part}.parquet").unlink(missing_ok=True)
+        (self.directory / f"{_stem(*batch)}.link").unlink(missing_ok=True)
 
     def _names(self) -> list[str]:
         return os.listdir(self.directory) if self.directory.is_dir() else []
+
+
+def _replace_with(target: Path, write: Callable[[Path], object]) -> None:
+    """Write ``target`` through a temporary file beside it, readable as the umask allows."""
+    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".tmp-", delete=False) as handle:
+        tmp = Path(handle.name)
+    try:
+        write(tmp)
+        make_readable(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _stem(first_seq: int, last_seq: int) -> str:

@@ -23,6 +23,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lossledger._files import make_readable
 from lossledger.projection import TABLES, WarehouseTables
 from schemas.tables import table_schema
 
@@ -44,7 +45,9 @@ PARTITION_DATE: dict[str, pl.Expr] = {
     "observations": pl.col("date"),
     "daily_totals": pl.col("date"),
     "discrepancies": pl.col("date"),
-    "quarantine": pl.coalesce("date", pl.col("received_at").dt.date()),
+    # Filed under the day the report arrived, never a date read from it: an undated or
+    # absurdly dated input (year 4760) must not create partitions of its own.
+    "quarantine": pl.col("received_at").dt.date(),
 }
 
 
@@ -197,6 +200,7 @@ def _staged_partition(
         tmp = Path(handle.name)
     try:
         pq.write_table(arrow, tmp, compression="zstd")
+        make_readable(tmp)
         _fsync(tmp)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -234,6 +238,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", delete=False) as handle:
         handle.write(data)
         tmp = Path(handle.name)
+    make_readable(tmp)
     _fsync(tmp)
     os.replace(tmp, path)
 

@@ -37,6 +37,8 @@ def run_markdown(summary: dict[str, Any]) -> str:
             f"- ingested: {ingested['new']} new, {ingested['duplicates']} duplicates "
             f"({ingested['files']} files)"
         )
+        for entry in ingested.get("skipped") or ():
+            lines.append(f"- skipped `{entry['path']}`: {entry['reason']}")
     lines += [
         f"- watermark: {summary['watermark_before']} -> {summary['watermark_after']}",
         f"- reports: {summary['reports']} ({summary['quarantined_reports']} quarantined); "

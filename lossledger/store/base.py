@@ -9,8 +9,12 @@ Guarantees every backend gives:
 - one event per distinct content (``content_key``): appending known bytes again adds nothing
   and reports a duplicate, also under concurrent appends;
 - gap-free sequence numbers, each event chained to the previous one by hash;
-- no UPDATE or DELETE of an event (refused by the database itself);
-- :meth:`EventStore.verify` walks the chain and names the first event that does not match.
+- no UPDATE, DELETE, REPLACE or upsert of an event, and no insert out of sequence (refused by
+  the database itself, by triggers);
+- :meth:`EventStore.verify` walks the chain and names the first event that does not match;
+  :func:`require_intact` checks one event's bytes against its hashes before anything reads it;
+- :meth:`EventStore.hash_at` gives the chain hash at any seq, so a copy of the head kept
+  elsewhere (the warehouse state) shows whether the log was truncated or rewritten since.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
-from lossledger.store.events import DomainEvent, RecordedEvent, encode_payload
+from lossledger.store.events import DomainEvent, RecordedEvent, TamperedEvent, encode_payload
 
 __all__ = [
     "GENESIS_HASH",
@@ -37,6 +41,7 @@ __all__ = [
     "VerifyResult",
     "chain_hash",
     "open_store",
+    "require_intact",
     "store_url_for_home",
 ]
 
@@ -209,6 +214,24 @@ class EventStore(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def hash_at(self, seq: int) -> str | None:
+        """The chain hash of event ``seq`` (``GENESIS_HASH`` for 0; ``None`` if there is none).
+
+        With the seq, it pins the whole log up to there: any change to an earlier event, or
+        a log cut short and grown again, gives another hash at that seq.
+        """
+        if seq == 0:
+            return GENESIS_HASH
+        for event in self.read(after=seq - 1, upto=seq, with_body=False):
+            return event.hash
+        return None
+
+    def head_link(self) -> tuple[int, str]:
+        """The newest event's seq and chain hash (``(0, GENESIS_HASH)`` for an empty log)."""
+        head = self.head()
+        link = self.hash_at(head)
+        return head, link if link is not None else GENESIS_HASH
+
     def verify(self) -> VerifyResult:
         """Walk the log from the start, recomputing every link of the hash chain."""
         prev_hash, expected_seq, checked = GENESIS_HASH, 1, 0
@@ -249,15 +272,56 @@ def _link_problem(event: RecordedEvent, *, prev_hash: str, expected_seq: int) ->
     return None
 
 
+def require_intact(event: RecordedEvent) -> RecordedEvent:
+    """The event, if its raw bytes and fields still match the hashes stored with it.
+
+    Call it on every event before using what it says: a row altered in the database (one
+    byte of a report, a source name) raises :class:`TamperedEvent` naming the seq. An event
+    read without its body (``with_body=False``) can only be checked if it has none.
+
+    Raises
+    ------
+    TamperedEvent
+        When the bytes or the fields do not match.
+    """
+    if event.body is not None and event.content_sha256 is not None:
+        if hashlib.sha256(event.body).hexdigest() != event.content_sha256:
+            raise _tampered(event, "its raw bytes do not match their sha256")
+    elif event.content_sha256 is not None:
+        return event  # read without its body: verify() checks the rest
+    recomputed = chain_hash(
+        event.prev_hash,
+        seq=event.seq,
+        event_id=event.event_id,
+        kind=event.kind,
+        recorded_at=event.recorded_at.isoformat(),
+        content_sha256=event.content_sha256,
+        payload=event.payload,
+        body=event.body,
+    )
+    if recomputed != event.hash:
+        raise _tampered(event, "its fields do not match its hash")
+    return event
+
+
+def _tampered(event: RecordedEvent, problem: str) -> TamperedEvent:
+    return TamperedEvent(
+        f"event seq {event.seq} ({event.kind} {event.event_id}) cannot be read: {problem}; "
+        "the event store was altered; nothing was published (run `lossledger verify`)"
+    )
+
+
 def store_url_for_home(home: Path) -> str:
     """The default, embedded store of a lossledger home directory."""
     return f"sqlite:///{(home / 'events.sqlite').resolve()}"
 
 
-def open_store(url: str) -> EventStore:
+def open_store(url: str, *, read_only: bool = False) -> EventStore:
     """Open (creating if needed) the event store at ``url``.
 
-    ``sqlite:///path/to/events.sqlite`` or ``postgresql://user@host:port/db``.
+    ``sqlite:///path/to/events.sqlite`` or ``postgresql://user@host:port/db``. ``read_only``
+    opens an existing store without writing anything (for ``verify`` and ``status`` on a
+    read-only home); it never creates one.
     """
     scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
     target = BACKENDS.get(scheme)
@@ -266,4 +330,4 @@ def open_store(url: str) -> EventStore:
         raise StoreError(f"unknown store URL scheme {scheme!r} in {url!r} (known: {known})")
     module_name, _, class_name = target.partition(":")
     backend = getattr(importlib.import_module(module_name), class_name)
-    return backend.from_url(url)
+    return backend.from_url(url, read_only=read_only)

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeAlias
 
@@ -20,9 +21,11 @@ __all__ = [
     "Decision",
     "DecisionReverted",
     "DomainEvent",
+    "FetchFailed",
     "RecordedEvent",
     "ReportReceived",
     "ReportRetracted",
+    "TamperedEvent",
     "TotalOverridden",
     "UnreadableEvent",
     "decode_event",
@@ -50,6 +53,10 @@ class ReportReceived:
     ...                    body=b"x")
     >>> e.sha256[:12]
     '2d711642b726'
+
+    A fetched report also says where and when it came from (``metadata``: strings only; see
+    :mod:`lossledger.sources`); a file ingested from disk has none, and neither have the
+    events stored before the field existed.
     """
 
     kind: ClassVar[str] = "ReportReceived"
@@ -59,6 +66,9 @@ class ReportReceived:
     body: bytes = field(repr=False)
     received_at: dt.datetime = field(default_factory=utc_now)
     event_id: str = field(default_factory=new_event_id)
+    metadata: Mapping[str, str] | None = None
+    """Provenance of a fetched report: url, final_url, status, content_type, charset, etag,
+    last_modified, date (the response's Date header), fetched_at, ..."""
 
     @property
     def sha256(self) -> str:
@@ -108,10 +118,46 @@ class DecisionReverted(Decision):
     target_event_id: str
 
 
-DomainEvent: TypeAlias = ReportReceived | TotalOverridden | ReportRetracted | DecisionReverted
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchFailed:
+    """A source that did not deliver: what was asked, when, and what went wrong.
+
+    >>> e = FetchFailed(source="statistics-api", url="https://example.org/2026-11-24",
+    ...                 date=dt.date(2026, 11, 24), status=503, error="HTTP 503", attempts=4)
+    >>> e.describe()
+    'statistics-api answered 503 on 2026-11-24'
+    """
+
+    kind: ClassVar[str] = "FetchFailed"
+    source: str
+    url: str
+    date: dt.date | None
+    """The day asked for (a ``{date}`` URL), else the day of the attempt (UTC)."""
+    status: int | None
+    """The last HTTP status received, ``None`` when no response came (timeout, refused...)."""
+    error: str
+    attempts: int
+    received_at: dt.datetime = field(default_factory=utc_now)
+    """When the last attempt failed."""
+    event_id: str = field(default_factory=new_event_id)
+    content_key: ClassVar[None] = None
+    """Every failure is its own event, even when the same URL fails the same way again."""
+
+    def describe(self) -> str:
+        """One line for people: ``<source> answered <status> on <date>`` or the error."""
+        day = (self.date or self.received_at.date()).isoformat()
+        if self.status is not None:
+            return f"{self.source} answered {self.status} on {day}"
+        return f"{self.source} failed on {day}: {self.error}"
+
+
+DomainEvent: TypeAlias = (
+    ReportReceived | TotalOverridden | ReportRetracted | DecisionReverted | FetchFailed
+)
 
 _KINDS: dict[str, type[Any]] = {
-    cls.kind: cls for cls in (ReportReceived, TotalOverridden, ReportRetracted, DecisionReverted)
+    cls.kind: cls
+    for cls in (ReportReceived, TotalOverridden, ReportRetracted, DecisionReverted, FetchFailed)
 }
 
 
@@ -159,6 +205,10 @@ class UnreadableEvent(ValueError):
     """A stored event that no longer decodes: the store was altered or damaged."""
 
 
+class TamperedEvent(UnreadableEvent):
+    """A stored event whose bytes no longer match its hash: nothing may be built from it."""
+
+
 def _unreadable(event: RecordedEvent, cause: Exception) -> UnreadableEvent:
     # A plain message argument keeps the exception picklable (Dask, Prefect states).
     return UnreadableEvent(
@@ -172,6 +222,9 @@ def encode_payload(event: DomainEvent) -> str:
     fields = {
         f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.name != "body"
     }
+    # An event without provenance is stored exactly as before the field existed.
+    if fields.get("metadata", ...) is None:
+        del fields["metadata"]
     return json.dumps(fields, default=_json_default, sort_keys=True, ensure_ascii=False)
 
 
@@ -181,7 +234,7 @@ def decode_event(kind: str, payload: str, body: bytes | None) -> DomainEvent:
     fields = json.loads(payload)
     for name in ("received_at",):
         fields[name] = dt.datetime.fromisoformat(fields[name])
-    if "date" in fields:
+    if fields.get("date") is not None:
         fields["date"] = dt.date.fromisoformat(fields["date"])
     if body is not None and kind == ReportReceived.kind:
         fields["body"] = body
@@ -191,4 +244,6 @@ def decode_event(kind: str, payload: str, body: bytes | None) -> DomainEvent:
 def _json_default(value: object) -> str:
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
+    if isinstance(value, Mapping):
+        return dict(value)
     raise TypeError(f"cannot encode {type(value).__name__} in an event payload")

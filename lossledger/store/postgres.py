@@ -64,6 +64,7 @@ CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events
     FOR EACH ROW EXECUTE FUNCTION lossledger_refuse_change();
 CREATE TRIGGER events_refuse_truncate BEFORE TRUNCATE ON events
     FOR EACH STATEMENT EXECUTE FUNCTION lossledger_refuse_change();
+{{_SEQUENCE_GUARD}}
 CREATE TABLE runs (
     run_id text PRIMARY KEY,
     started_at text COLLATE "C" NOT NULL,
@@ -74,6 +75,21 @@ CREATE TABLE runs (
     summary text NOT NULL
 );
 """
+# Upserts (ON CONFLICT DO UPDATE) and MERGE fire the UPDATE/DELETE triggers above; an insert
+# must also be the next seq, so no row can be slipped in before the head or after a gap.
+_SEQUENCE_GUARD = """
+CREATE OR REPLACE FUNCTION lossledger_refuse_out_of_sequence() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.seq IS DISTINCT FROM (SELECT coalesce(max(seq), 0) + 1 FROM events) THEN
+        RAISE EXCEPTION 'lossledger events are immutable: insert out of sequence refused';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE OR REPLACE TRIGGER events_refuse_out_of_sequence BEFORE INSERT ON events
+    FOR EACH ROW EXECUTE FUNCTION lossledger_refuse_out_of_sequence();
+"""
+_SCHEMA = _SCHEMA.replace("{_SEQUENCE_GUARD}", _SEQUENCE_GUARD)
 _COLUMNS = "seq, event_id, kind, recorded_at, content_sha256, payload, {body}, prev_hash, hash"
 _INSERT = "INSERT INTO events VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
 # The newest event's link and the server's clock, read after the append lock is held.
@@ -98,28 +114,34 @@ class PostgresEventStore(EventStore):
         parameter is accepted. The database must exist; the store creates its tables.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
         self.url = url
+        self.read_only = read_only
         self._conninfo = _libpq_url(url)
         self._db = _connect(self._conninfo)
         try:
-            self._schema = _ensure_schema(self._db)
+            if read_only:
+                self._db.execute("SET default_transaction_read_only = on")
+            self._schema = _ensure_schema(self._db, read_only=read_only)
         except BaseException:
             self._db.close()
             raise
         self._append_key = _lock_key(self._schema, "append")
 
     @classmethod
-    def from_url(cls, url: str) -> Self:
+    def from_url(cls, url: str, *, read_only: bool = False) -> Self:
         scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
         if scheme not in ("postgresql", "postgres"):
             raise StoreError(f"expected postgresql://USER@HOST:PORT/DB, got {_redact(url)!r}")
-        return cls(url)
+        return cls(url, read_only=read_only)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({_redact(self.url)!r})"
 
     def append(self, events: Sequence[DomainEvent]) -> AppendResult:
+        if self.read_only:
+            raise StoreError(f"the event store {_redact(self.url)} is opened read-only: "
+                             "cannot append")
         if not events:
             return AppendResult()
         rows = [PendingRow.of(event) for event in events]
@@ -278,7 +300,7 @@ def _connect_problem(params: dict[str, Any], exc: Exception) -> str:
     return f"cannot connect to PostgreSQL at {where}: {reason}"
 
 
-def _ensure_schema(db: psycopg.Connection[Any]) -> str:
+def _ensure_schema(db: psycopg.Connection[Any], *, read_only: bool = False) -> str:
     """Create the tables on first use; refuse a database that holds someone else's tables."""
     encoding = db.info.parameter_status("server_encoding")
     if encoding != "UTF8":
@@ -296,6 +318,10 @@ def _ensure_schema(db: psycopg.Connection[Any]) -> str:
             raise StoreError(f"database schema {schema!r} has tables but no lossledger marker")
         if "meta" in tables:
             _check_marker(db)
+            if not read_only:
+                _upgrade_schema(db)
+        elif read_only:
+            raise StoreError(f"no lossledger event store in database schema {schema!r}")
         else:
             _create_schema(db)
     return schema
@@ -308,6 +334,19 @@ def _check_marker(db: psycopg.Connection[Any]) -> None:
         raise StoreError("database is not marked as a lossledger event store")
     if marker.get("schema_version") != _SCHEMA_VERSION:
         raise StoreError(f"unsupported lossledger schema version {marker.get('schema_version')}")
+
+
+def _upgrade_schema(db: psycopg.Connection[Any]) -> None:
+    """Add the guards a store created by an older lossledger lacks."""
+    present = db.execute(
+        "SELECT 1 FROM pg_trigger WHERE tgname = 'events_refuse_out_of_sequence' "
+        "AND tgrelid = 'events'::regclass"
+    ).fetchone()
+    if present is None:
+        try:
+            db.execute(_SEQUENCE_GUARD)
+        except errors.InsufficientPrivilege as exc:
+            raise StoreError(f"cannot add the lossledger sequence guard: {exc}") from exc
 
 
 def _create_schema(db: psycopg.Connection[Any]) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Self
+from urllib.parse import quote
 
 from lossledger.store.base import (
     GENESIS_HASH,
@@ -42,6 +44,16 @@ CREATE TRIGGER IF NOT EXISTS events_refuse_update BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'lossledger events are immutable: UPDATE refused'); END;
 CREATE TRIGGER IF NOT EXISTS events_refuse_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'lossledger events are immutable: DELETE refused'); END;
+-- INSERT OR REPLACE (and REPLACE) deletes the row it collides with without firing the DELETE
+-- trigger; refusing any insert that collides, or that is not the next seq, closes that door.
+CREATE TRIGGER IF NOT EXISTS events_refuse_replace BEFORE INSERT ON events
+WHEN EXISTS (SELECT 1 FROM events WHERE seq = NEW.seq OR event_id = NEW.event_id
+             OR content_sha256 = NEW.content_sha256)
+BEGIN SELECT RAISE(ABORT, 'lossledger events are immutable: REPLACE refused'); END;
+CREATE TRIGGER IF NOT EXISTS events_refuse_out_of_sequence BEFORE INSERT ON events
+WHEN NEW.seq IS NOT (SELECT coalesce(max(seq), 0) + 1 FROM events)
+BEGIN SELECT RAISE(ABORT, 'lossledger events are immutable: insert out of sequence refused');
+END;
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
     started_at TEXT NOT NULL,
@@ -58,28 +70,47 @@ _COLUMNS = "seq, event_id, kind, recorded_at, content_sha256, payload, {body}, p
 class SQLiteEventStore(EventStore):
     """The event log in a single SQLite file, safe for several processes on one machine."""
 
-    def __init__(self, path: Path, *, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, path: Path, *, timeout_s: float = 60.0, read_only: bool = False
+    ) -> None:
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
         _refuse_foreign_file(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+        # A store we may not write (a read-only home, another user's file) is still readable.
+        self.read_only = read_only or (self.path.exists() and not _writable(self.path))
+        if self.read_only:
+            self._db = _connect_read_only(self.path, timeout_s)
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+        except (OSError, sqlite3.OperationalError) as exc:
+            raise StoreError(f"cannot open or create the event store {self.path}: {exc}") from exc
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
             _ensure_schema(self._db)
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            raise StoreError(f"{self.path} is not a lossledger event store ({exc})") from exc
+            raise StoreError(_database_problem(self.path, exc)) from exc
 
     @classmethod
-    def from_url(cls, url: str) -> Self:
+    def from_url(cls, url: str, *, read_only: bool = False) -> Self:
         prefix = "sqlite:///"
         if not url.startswith(prefix):
             raise StoreError(f"expected sqlite:///PATH, got {url!r}")
-        return cls(Path(url.removeprefix(prefix)))
+        return cls(Path(url.removeprefix(prefix)), read_only=read_only)
 
     def append(self, events: Sequence[DomainEvent]) -> AppendResult:
+        if self.read_only:
+            raise StoreError(f"the event store {self.path} is read-only here: cannot append")
+        try:
+            return self._append(events)
+        except sqlite3.OperationalError as exc:
+            # "database or disk is full", "attempt to write a readonly database", I/O errors.
+            raise StoreError(_database_problem(self.path, exc)) from exc
+
+    def _append(self, events: Sequence[DomainEvent]) -> AppendResult:
         rows = [PendingRow.of(event) for event in events]
         recorded: list[RecordedEvent] = []
         duplicates: list[tuple[DomainEvent, str]] = []
@@ -146,10 +177,15 @@ class SQLiteEventStore(EventStore):
         return _file_lock(self.path.with_name(f"{self.path.name}.{name}.lock"), on_wait)
 
     def record_run(self, run: RunRecord) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
-            run.as_row(),
-        )
+        if self.read_only:
+            raise StoreError(f"the event store {self.path} is read-only here: cannot record a run")
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                run.as_row(),
+            )
+        except sqlite3.OperationalError as exc:
+            raise StoreError(_database_problem(self.path, exc)) from exc
 
     def last_run(self) -> RunRecord | None:
         row = self._db.execute(
@@ -170,6 +206,49 @@ class SQLiteEventStore(EventStore):
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+
+def _writable(path: Path) -> bool:
+    """Whether we may write the database and create its journal files beside it."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+
+
+def _connect_read_only(path: Path, timeout_s: float) -> sqlite3.Connection:
+    """A connection that writes nothing: ``mode=ro``, else ``immutable=1`` when even the
+    WAL's shared-memory file cannot be created (a read-only directory)."""
+    if not path.exists():
+        raise StoreError(f"no event store at {path}")
+    uri = f"file:{quote(str(path.resolve()))}"
+    problem: Exception | None = None
+    for options in ("mode=ro", "mode=ro&immutable=1"):
+        try:
+            db = sqlite3.connect(f"{uri}?{options}", uri=True, timeout=timeout_s,
+                                 isolation_level=None)
+            _check_marker(db)
+            return db
+        except sqlite3.DatabaseError as exc:
+            problem = exc
+    raise StoreError(_database_problem(path, problem))
+
+
+def _database_problem(path: Path, exc: Exception | None) -> str:
+    text = str(exc)
+    if "full" in text:
+        return f"the disk holding {path} is full ({text}); free some space and run again"
+    if "readonly" in text or "read-only" in text:
+        return f"the event store {path} is read-only here ({text})"
+    if "file is not a database" in text or "malformed" in text:
+        return f"{path} is not a lossledger event store ({text})"
+    return f"event store {path}: {text}"
+
+
+def _check_marker(db: sqlite3.Connection) -> None:
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if "meta" not in tables:
+        raise StoreError("database has no lossledger marker")
+    marker = db.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+    if marker is None or marker[0] != _MARKER:
+        raise StoreError("database is not marked as a lossledger event store")
 
 
 def _refuse_foreign_file(path: Path) -> None:

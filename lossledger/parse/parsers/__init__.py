@@ -9,6 +9,7 @@ the pipeline quarantines with the reason.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 from lossledger.parse.ontology import ontology_fingerprint
 from lossledger.parse.parsers._utils import (
@@ -34,6 +35,9 @@ from lossledger.parse.parsers.ticker_de import TickerGermanParser
 from lossledger.parse.parsers.ticker_en import TickerEnglishParser
 
 __all__ = [
+    "MAX_FIGURE",
+    "MAX_PROBLEMS_PER_REPORT",
+    "MAX_TEXT_CHARS",
     "PARSERS",
     "PARSERS_FINGERPRINT",
     "SOURCE_KINDS",
@@ -90,10 +94,12 @@ def _quarantined(reason: str) -> ParseResult:
     )
 
 
-def _claimants(text: str, media_type: str) -> tuple[list[Parser], list[Problem]]:
+def _claimants(
+    text: str, media_type: str, parsers: Sequence[Parser]
+) -> tuple[list[Parser], list[Problem]]:
     claimants: list[Parser] = []
     failures: list[Problem] = []
-    for parser in PARSERS:
+    for parser in parsers:
         try:
             if parser.claims(text, media_type=media_type):
                 claimants.append(parser)
@@ -126,7 +132,9 @@ def _run(parser: Parser, text: str, media_type: str) -> ParseResult:
     return result
 
 
-def parse_report(body: bytes, *, media_type: str, file_name: str) -> ParseResult:
+def parse_report(
+    body: bytes, *, media_type: str, file_name: str, parsers: Sequence[Parser] | None = None
+) -> ParseResult:
     """Parse one raw report.
 
     Parameters
@@ -137,6 +145,9 @@ def parse_report(body: bytes, *, media_type: str, file_name: str) -> ParseResult
         Its media type (a hint: ``text/html`` pages are stripped of markup first).
     file_name
         Its file name, used only in problem messages: dates never come from it.
+    parsers
+        The parsers that may claim it (a home's registry, with its declared formats);
+        :data:`PARSERS` when omitted.
 
     Returns
     -------
@@ -154,12 +165,58 @@ def parse_report(body: bytes, *, media_type: str, file_name: str) -> ParseResult
     "empty report 'e.txt'"
     """
     try:
-        return _parse_report(body, media_type=media_type, file_name=file_name)
+        return _bounded(_parse_report(
+            body, media_type=media_type, file_name=file_name, parsers=parsers or PARSERS
+        ))
     except Exception as error:  # the contract is: never raise, whatever the bytes
         return _quarantined(f"internal error while parsing '{file_name}': {error!r}")
 
 
-def _parse_report(body: bytes, *, media_type: str, file_name: str) -> ParseResult:
+#: The largest figure a report may state: no loss count comes near it, and sums of such
+#: figures stay far inside 64-bit integers. Anything larger is a bad figure, quarantined.
+MAX_FIGURE = 10**12
+#: Text (after HTML is stripped; JSON included) longer than this is not parsed: memory and
+#: time grow with it. Some forty times a news page, five times the largest history file.
+MAX_TEXT_CHARS = 4_000_000
+#: Problems kept per report; the rest are counted in one last problem. Bounds the quarantine
+#: a single hostile report can fill (a million bad entries would be a million rows).
+MAX_PROBLEMS_PER_REPORT = 1_000
+
+
+def _bounded(result: ParseResult) -> ParseResult:
+    """Out-of-range figures become problems; the problems of one report are capped.
+
+    >>> import datetime as dt
+    >>> big = ParseResult("p", "1", "ticker", None,
+    ...                   (ParsedObservation(dt.date(2024, 1, 31), "tanks", 10**20),))
+    >>> _bounded(big).problems[0].reason
+    "figure out of range for 'tanks': 100000000000000000000"
+    """
+    kept: list[ParsedObservation] = []
+    problems = list(result.problems)
+    for observation in result.observations:
+        figures = (observation.total, observation.stated_delta or 0)
+        if all(abs(figure) <= MAX_FIGURE for figure in figures):
+            kept.append(observation)
+            continue
+        label = observation.label or observation.category
+        shown = observation.total if abs(observation.total) > MAX_FIGURE else figures[1]
+        problems.append(Problem(f"figure out of range for '{label}': {shown}",
+                                observation.date, observation.category))
+    if len(problems) > MAX_PROBLEMS_PER_REPORT:
+        dropped = len(problems) - MAX_PROBLEMS_PER_REPORT + 1
+        problems = [*problems[: MAX_PROBLEMS_PER_REPORT - 1],
+                    Problem(f"{dropped:,} more problems in this report (first "
+                            f"{MAX_PROBLEMS_PER_REPORT - 1:,} listed)")]
+    if len(kept) == len(result.observations) and len(problems) == len(result.problems):
+        return result
+    return ParseResult(result.parser, result.parser_version, result.source_kind,
+                       result.report_date, tuple(kept), tuple(problems))
+
+
+def _parse_report(
+    body: bytes, *, media_type: str, file_name: str, parsers: Sequence[Parser]
+) -> ParseResult:
     try:
         text = decode_report(body)
     except UndecodableReport as error:
@@ -170,7 +227,15 @@ def _parse_report(body: bytes, *, media_type: str, file_name: str) -> ParseResul
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         return _quarantined(f"empty report '{file_name}'")
-    claimants, failures = _claimants(text, media_type)
+    if len(text) > MAX_TEXT_CHARS:
+        # Parsing costs time and memory in proportion (decoded JSON some fifty times its size):
+        # refused, with the reason.
+        return _quarantined(
+            f"text of {len(text):,} characters not parsed: over the limit of "
+            f"{MAX_TEXT_CHARS:,} (a news page has some 100,000; the largest real history file "
+            "700,000)"
+        )
+    claimants, failures = _claimants(text, media_type, parsers)
     if len(claimants) == 1:
         result = _run(claimants[0], text, media_type)
         if failures:

@@ -16,6 +16,7 @@ from lossledger.parse.parsers.base import ParsedObservation, Parser, ParseResult
 __all__ = [
     "DASH_CLASS",
     "DELTA_PATTERN",
+    "MAX_HISTORY_ROWS",
     "MONTHS_DE",
     "MONTHS_EN",
     "NUMBER_PATTERN",
@@ -117,6 +118,10 @@ MONTHS_DE: dict[str, int] = {
     )
     for name in names
 }
+
+#: Rows (days) a history file may hold: real ones hold some 1,700 (one per day since
+#: February 2022); more is not a history of this war, and is refused before it costs memory.
+MAX_HISTORY_ROWS = 20_000
 
 # Control characters other than \t \n \v \f \r (C0, DEL and C1): binary, not text.
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Sequence
+import io
+import itertools
+from collections.abc import Iterable, Sequence
 
 from lossledger.parse.ontology import category_for, is_ignored
-from lossledger.parse.parsers._utils import finished_result, make_result
+from lossledger.parse.parsers._utils import MAX_HISTORY_ROWS, finished_result, make_result
 from lossledger.parse.parsers.base import ParsedObservation, Parser, ParseResult, Problem
 
 __all__ = ["MinfinHistoryParser"]
@@ -19,7 +21,8 @@ _FAMILY = "minfin"
 
 
 def _header(text: str) -> list[str]:
-    first_line = text.lstrip("\ufeff").split("\n", 1)[0]
+    end = text.find("\n", 0, 100_000)
+    first_line = text[: end if end >= 0 else 100_000].lstrip("\ufeff")
     return [cell.strip() for cell in first_line.strip().split(",")]
 
 
@@ -45,15 +48,26 @@ class MinfinHistoryParser(Parser):
         )
 
     def parse(self, text: str, *, media_type: str) -> ParseResult:
-        rows = list(csv.reader(text.lstrip("\ufeff").splitlines()))
-        if not rows or not self.claims(text, media_type=media_type):
+        if not self.claims(text, media_type=media_type):
             return make_result(self, None, (), (Problem("not a minfin losses CSV"),))
-        observations, problems = _observations(rows[0], rows[1:])
+        # Streamed, one row at a time, and counted: memory follows the rows kept, not the text.
+        reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+        header = next(reader, None)
+        if header is None:
+            return make_result(self, None, (), (Problem("not a minfin losses CSV"),))
+        rows = list(itertools.islice(reader, MAX_HISTORY_ROWS + 1))
+        if len(rows) > MAX_HISTORY_ROWS:
+            problem = Problem(
+                f"history file has more than {MAX_HISTORY_ROWS:,} rows (real ones have about "
+                "1,700, one a day): not parsed"
+            )
+            return make_result(self, None, (), (problem,))
+        observations, problems = _observations(header, rows)
         return finished_result(self, None, observations, problems, document="history file")
 
 
 def _observations(
-    header: Sequence[str], rows: Sequence[Sequence[str]]
+    header: Sequence[str], rows: Iterable[Sequence[str]]
 ) -> tuple[list[ParsedObservation], list[Problem]]:
     header = [column.strip() for column in header]
     codes = [category_for(column, family=_FAMILY) for column in header]

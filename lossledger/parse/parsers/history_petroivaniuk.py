@@ -13,6 +13,7 @@ from typing import Any
 
 from lossledger.parse.ontology import category_for, is_ignored
 from lossledger.parse.parsers._utils import (
+    MAX_HISTORY_ROWS,
     finished_result,
     load_json,
     make_result,
@@ -67,6 +68,12 @@ class PetroivaniukHistoryParser(Parser):
             problem = Problem(
                 "records mix personnel with equipment keys: this looks like the corrections "
                 "file (changes, not cumulative totals)"
+            )
+            return make_result(self, None, (), (problem,))
+        if len(records) > MAX_HISTORY_ROWS:
+            problem = Problem(
+                f"history file has {len(records):,} records, more than {MAX_HISTORY_ROWS:,} "
+                "(real ones have about 1,700, one a day): not parsed"
             )
             return make_result(self, None, (), (problem,))
         observations, problems = _observations(records, codes)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from lossledger.cli import app
 from lossledger.pipeline import RunSettings
 from lossledger.report.explain import explain_cell
-from lossledger.store.events import TotalOverridden
+from lossledger.store.events import FetchFailed, TotalOverridden
 from tests.conftest import GS_EN_0130, GS_EN_0131, REPO, SEED
 from tests.helpers import build, ingest
 
@@ -123,6 +123,20 @@ def test_a_cell_without_data_says_so(seed_home: Path) -> None:
     assert doc["published"] is None and doc["observations"] == []
     text = cli("explain", "2023-05-01", "tanks", "--home", str(seed_home))
     assert "No published total for tanks on 2023-05-01" in text
+
+
+def test_a_gap_names_the_fetch_failures_of_that_day(seed_home: Path) -> None:
+    failure = FetchFailed(source="statistics-api", url="http://127.0.0.1:1/2024-02-01",
+                          date=dt.date(2024, 2, 1), status=503, error="HTTP 503", attempts=3)
+    with RunSettings.resolve(seed_home).store() as store:
+        store.append([failure])
+    publish(seed_home)
+    doc = explain(seed_home, dt.date(2024, 2, 1), "tanks")
+    assert doc["published"] is None
+    assert [f["event_id"] for f in doc["fetch_failures"]] == [failure.event_id]
+    text = cli("explain", "2024-02-01", "tanks", "--home", str(seed_home))
+    assert "statistics-api answered 503 on 2024-02-01" in text
+    assert explain(seed_home, JAN31, "tanks")["fetch_failures"] == []
 
 
 def test_explain_before_any_run_is_a_one_line_error(tmp_path: Path) -> None:

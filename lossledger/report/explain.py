@@ -207,16 +207,24 @@ def _runs_for(runs: pl.DataFrame | None, date: dt.date, category: str) -> list[d
 
 
 def _fetch_failures(store: EventStore, date: dt.date) -> list[dict[str, Any]]:
-    """FetchFailed events (when the log has any) that mention the day."""
+    """FetchFailed events (when the log has any) for the day: asked for it, or failed on it."""
     if "FetchFailed" not in store.count_by_kind():
         return []
     iso = date.isoformat()
     found = []
     for event in store.read(kinds=["FetchFailed"], with_body=False):
-        if iso in event.payload or iso == event.recorded_at.date().isoformat():
-            found.append({"event_id": event.event_id, "seq": event.seq,
-                          "recorded_at": event.recorded_at.isoformat(),
-                          **_plain(event.fields())})
+        fields = event.fields()
+        day = fields.get("date") or event.recorded_at.date().isoformat()
+        if day != iso:
+            continue
+        status = fields.get("status")
+        found.append({
+            "event_id": event.event_id, "seq": event.seq,
+            "recorded_at": event.recorded_at.isoformat(),
+            "describe": f"{fields.get('source')} answered {status} on {day}" if status
+            else f"{fields.get('source')} failed on {day}: {fields.get('error')}",
+            **_plain(fields),
+        })
     return found
 
 
@@ -364,8 +372,8 @@ def render_explanation(doc: dict[str, Any], console: Console) -> None:
         if doc["fetch_failures"]:
             lines.append(Text(f"{len(doc['fetch_failures'])} fetch failure(s) that day:"))
             for failure in doc["fetch_failures"]:
-                lines.append(Text(f"  {failure['event_id']}: "
-                                  f"{failure.get('reason') or failure.get('error') or failure}"))
+                lines.append(Text(f"  {failure['describe']} (event {failure['event_id']}, "
+                                  f"{failure.get('attempts', '?')} attempts)"))
         if doc["neighbours"]:
             lines.append(Text("Neighbouring days: " + ", ".join(
                 f"{n['date']}={n['total']}" for n in doc["neighbours"])))

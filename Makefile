@@ -26,8 +26,9 @@ $(VENV)/.synced: pyproject.toml uv.lock
 	@touch $@
 
 run: setup
-	$(BIN)/lossledger run --home data --inbox data/samples
+	$(BIN)/lossledger run --home data --inbox data/samples/inbox
 	$(BIN)/lossledger status --home data
+	@echo "report: $(CURDIR)/data/report/index.html (open it in a browser)"
 
 test: setup
 	$(BIN)/ruff check .
@@ -39,6 +40,7 @@ lint: setup
 bench: setup
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.readers
+	$(BIN)/python -m bench.report
 
 clean:
 	rm -rf data/events.sqlite* data/warehouse data/warehouse.versions data/cache .prefect

@@ -103,15 +103,30 @@ def publish_warehouse(
 
 
 @task(cache_policy=NO_CACHE)
+def refresh_report(settings: RunSettings) -> dict[str, Any] | None:
+    """Rewrite ``<home>/report/index.html``; a failure is logged, never fails the publish."""
+    from lossledger.report.html import refresh_home_report
+
+    try:
+        return refresh_home_report(settings.home, settings.warehouse)
+    except Exception as exc:  # the data are published; the page is a view of them
+        get_run_logger().warning("could not refresh the HTML report: %s", exc)
+        return None
+
+
+@task(cache_policy=NO_CACHE)
 def report_run(
     tables: WarehouseTables,
     published: PublishResult,
     ingested: dict[str, Any] | None,
     watermark_before: int,
+    report: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Leave the run's summary and new discrepancies as artifacts and Prefect events."""
     summary = run_summary(tables, published, watermark_before=watermark_before)
     summary["ingested"] = ingested
+    if report:
+        summary["report"] = report
     create_markdown_artifact(key="lossledger-run-summary", markdown=run_markdown(summary))
     new = discrepancy_rows(tables.discrepancies, after_seq=watermark_before)
     if new:
@@ -241,7 +256,8 @@ def _bring_up_to_date(
             parse_batch(settings, first, last)
     tables = project(settings, run_plan.upto)
     published = publish_warehouse(settings, tables, run_plan.upto)
-    return report_run(tables, published, ingested, run_plan.watermark_before)
+    report = refresh_report(settings)
+    return report_run(tables, published, ingested, run_plan.watermark_before, report)
 
 
 def _parse_runner(dask_address: str | None, dask_workers: int) -> Any:

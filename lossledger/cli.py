@@ -288,6 +288,94 @@ def revert(
         target_event_id=target.event_id, reason=reason, actor=_actor()))
 
 
+@app.command()
+def explain(
+    date: Annotated[str, typer.Argument(help="Report date, YYYY-MM-DD.")],
+    category: Annotated[str, typer.Argument(help="Category code, e.g. special_equipment.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+    home: HomeOption = Path("data"),
+    store: StoreOption = None,
+) -> None:
+    """Why a published number is what it is: sources, raw lines, rule, discrepancies."""
+    import json
+
+    from lossledger.report._tables import NotPublished
+    from lossledger.report.explain import explain_cell, render_explanation
+
+    if category not in CATEGORY_CODES:
+        raise UserError(f"unknown category {category!r}; known: {', '.join(CATEGORY_CODES)}")
+    settings = RunSettings.resolve(home, store=store)
+    try:
+        with settings.store() as event_store:
+            doc = explain_cell(event_store, settings.warehouse, date=_parse_date(date),
+                               category=category)
+    except NotPublished as exc:
+        raise UserError(str(exc)) from None
+    if as_json:
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    else:
+        render_explanation(doc, out)
+
+
+@app.command()
+def report(
+    out_file: Annotated[Path | None, typer.Option(
+        "--out", help="HTML file to write (default <home>/report/index.html).")] = None,
+    home: HomeOption = Path("data"),
+    store: StoreOption = None,
+) -> None:
+    """Write the self-contained HTML report of the published series (charts, tables)."""
+    from lossledger.report._tables import NotPublished
+    from lossledger.report.html import write_report
+
+    settings = RunSettings.resolve(home, store=store)
+    target = out_file or settings.home / "report" / "index.html"
+    try:
+        built = write_report(settings.warehouse, target)
+    except NotPublished as exc:
+        raise UserError(str(exc)) from None
+    out.print(f"report: {built.path} ({built.size_bytes / 1e6:.2f} MB, "
+              f"built in {built.seconds:.1f} s)")
+
+
+@app.command()
+def export(
+    fmt: Annotated[str, typer.Option("--format", help="csv, json or xlsx.")] = "csv",
+    out_file: Annotated[Path | None, typer.Option(
+        "--out", help="File to write (default: stdout; xlsx needs a file).")] = None,
+    long: Annotated[bool, typer.Option("--long", help="Tidy form: one row per cell.")] = False,
+    with_status: Annotated[bool, typer.Option(
+        "--with-status", help="Add status (and confidence, when published).")] = False,
+    since: Annotated[str | None, typer.Option(help="First date, YYYY-MM-DD.")] = None,
+    until: Annotated[str | None, typer.Option(help="Last date, YYYY-MM-DD.")] = None,
+    categories: Annotated[str | None, typer.Option(
+        help="Comma-separated category codes (default: all).")] = None,
+    home: HomeOption = Path("data"),
+    store: StoreOption = None,
+) -> None:
+    """Export the published daily totals for spreadsheets: wide by default, or --long."""
+    from lossledger.report._tables import NotPublished
+    from lossledger.report.export import ExportError, export_totals
+
+    chosen = None
+    if categories:
+        chosen = [c.strip() for c in categories.split(",") if c.strip()]
+        unknown = [c for c in chosen if c not in CATEGORY_CODES]
+        if unknown:
+            raise UserError(f"unknown categories {unknown}; known: {', '.join(CATEGORY_CODES)}")
+    settings = RunSettings.resolve(home, store=store)
+    try:
+        export_totals(
+            settings.warehouse, fmt=fmt, out=out_file, long=long, with_status=with_status,
+            since=_parse_date(since) if since else None,
+            until=_parse_date(until) if until else None, categories=chosen,
+        )
+    except (NotPublished, ExportError) as exc:
+        raise UserError(str(exc)) from None
+    if out_file is not None:
+        err.print(f"wrote {out_file}")
+
+
 @app.command("sources")
 def sources_command(home: HomeOption = Path("data"), store: StoreOption = None) -> None:
     """List the sources of <home>/sources.toml with their last fetch."""

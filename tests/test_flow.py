@@ -53,6 +53,12 @@ def test_flow_ingests_publishes_reports_and_then_rests(tmp_path: Path, inbox: Pa
     assert "ingested: 3 new, 0 duplicates" in markdown
     assert "| source_conflict | 1 |" in markdown
     assert "ticker.en" in read_artifact("lossledger-new-discrepancies")
+    # The run refreshed the HTML report; the artifact links it, headline figures inline.
+    report = (home / "report" / "index.html").resolve()
+    assert summary["report"]["path"] == str(report)
+    assert f"[{report}](file://{report})" in markdown
+    assert "| special_equipment | 1,452 |" in markdown
+    assert 'data-category="special_equipment" data-total="1452"' in report.read_text()
 
     before = snapshot(home)  # the link is not followed: the versions are in it
     published = snapshot(home / "warehouse")

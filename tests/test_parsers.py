@@ -64,9 +64,9 @@ def test_seed_ticker_page_exactly() -> None:
 
 
 def test_seed_page_sample_copy_is_identical() -> None:
-    sample = Path(__file__).parents[1] / "data" / "samples" / "ticker.en" / SEED
+    sample = Path(__file__).parents[1] / "data" / "samples" / "inbox" / "ticker.en" / SEED
     if not sample.exists():
-        pytest.skip("data/samples/ticker.en not present")
+        pytest.skip("data/samples/inbox/ticker.en not present")
     assert sample.read_bytes() == (FIXTURES / SEED).read_bytes()
 
 

@@ -27,7 +27,7 @@ import lossledger
 from lossledger.pipeline import RunSettings
 from lossledger.publish.warehouse import read_state
 from lossledger.store.events import FetchFailed
-from tests.conftest import FIXTURES, GS_EN_0130, GS_EN_0131, SEED
+from tests.conftest import FIXTURES, GS_EN_0130, GS_EN_0131, SEED, drop
 from tests.helpers import build, ingest
 from tests.prefect_server import BIN, REPO, DeploymentRun, PrefectServer, serve_for_tests
 from tests.test_fetch import DAY3, api_day
@@ -35,7 +35,6 @@ from tests.test_warehouse import snapshot
 
 pytestmark = pytest.mark.server
 
-SAMPLES = REPO / "data" / "samples"
 DISCREPANCY_EVENT = "lossledger.discrepancy.detected"
 
 
@@ -80,6 +79,10 @@ def scenario(
     root = tmp_path_factory.mktemp("homes")
     daily_home, backfill_home, rebuild_home = root / "daily", root / "backfill", root / "rebuild"
     archive = past_reports_tree(root / "archive")
+    # The seed scenario's three reports, as an inbox (data/samples/ now holds years of them).
+    samples = root / "samples"
+    drop(samples, "ticker.en", SEED)
+    drop(samples, "generalstaff.en", GS_EN_0130, GS_EN_0131)
     daily_home.mkdir()
     (daily_home / "sources.toml").write_text(
         f'[[sources]]\nname = "statistics-api"\nurl = "{web.url_for("/api/{date}")}"\n'
@@ -91,7 +94,7 @@ def scenario(
     build(rebuild_home, publish_to=rebuild_home / "warehouse")
     published = partitions(rebuild_home / "warehouse")
     requests: dict[str, tuple[str, dict[str, Any]]] = {
-        "daily": ("pipeline/daily", {"home": str(daily_home), "inbox": str(SAMPLES)}),
+        "daily": ("pipeline/daily", {"home": str(daily_home), "inbox": str(samples)}),
         "backfill": ("pipeline/backfill", {"home": str(backfill_home), "inbox": str(archive)}),
         "rebuild": ("pipeline/rebuild", {"home": str(rebuild_home)}),
         "rebuild_as_of": ("pipeline/rebuild", {

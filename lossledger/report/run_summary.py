@@ -6,7 +6,7 @@ from typing import Any
 
 import polars as pl
 
-__all__ = ["discrepancy_rows", "run_markdown"]
+__all__ = ["discrepancy_rows", "report_markdown", "run_markdown"]
 
 
 def discrepancy_rows(discrepancies: pl.DataFrame, *, after_seq: int) -> list[dict[str, Any]]:
@@ -57,4 +57,37 @@ def run_markdown(summary: dict[str, Any]) -> str:
         "| --- | ---: |",
         *(f"| {source} | {n} |" for source, n in summary["discrepancies_by_source"].items()),
     ]
+    report = summary.get("report")
+    if report:
+        lines += ["", *report_markdown(report)]
     return "\n".join(lines) + "\n"
+
+
+def report_markdown(report: dict[str, Any]) -> list[str]:
+    """Markdown lines linking the run's HTML report, with its headline figures inline.
+
+    >>> lines = report_markdown({"path": "/h/report/index.html", "size_bytes": 480000,
+    ...     "seconds": 2.5, "headline": {"latest_date": "2024-01-31", "cells": 28,
+    ...     "discrepancies": 1, "quarantined": 0, "latest": {"tanks": 6310}}})
+    >>> lines[2]
+    'report: [/h/report/index.html](file:///h/report/index.html) (0.48 MB, built in 2.5 s)'
+    """
+    figures = report.get("headline", {})
+    path = report["path"]
+    lines = [
+        "## Report",
+        "",
+        f"report: [{path}](file://{path}) ({report['size_bytes'] / 1e6:.2f} MB, "
+        f"built in {report['seconds']} s)",
+        "",
+        f"- series: {figures.get('first_date', '-')} to {figures.get('latest_date', '-')}, "
+        f"{figures.get('cells', 0)} published cells "
+        f"({figures.get('doubtful_cells', 0)} not plainly agreed)",
+        f"- discrepancy rows: {figures.get('discrepancies', 0)}; "
+        f"quarantined rows: {figures.get('quarantined', 0)}",
+    ]
+    latest = figures.get("latest") or {}
+    if latest:
+        lines += ["", f"| {figures.get('latest_date')} | total |", "| --- | ---: |"]
+        lines += [f"| {category} | {total:,} |" for category, total in latest.items()]
+    return lines

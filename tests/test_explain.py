@@ -51,8 +51,10 @@ def seed_home(tmp_path: Path) -> Path:
 def test_seed_cell_shows_both_sources_their_raw_lines_and_the_rule(seed_home: Path) -> None:
     doc = explain(seed_home, JAN31, "special_equipment")
     assert doc["published"]["total"] == 1452
-    assert doc["published"]["status"] == "priority"
-    assert doc["rule"].startswith("priority:")
+    # The official post's own stated change (+4 on 1448 the day before) pins 1452: the series
+    # decides, not the ranking of source kinds (issue 11).
+    assert doc["published"]["status"] == "series"
+    assert doc["rule"].startswith("series:") and "evidence: stated_delta" in doc["rule"]
     by_source = {o["source"]: o for o in doc["observations"]}
     assert set(by_source) == {"ticker.en", "generalstaff.en"}
     ticker, official = by_source["ticker.en"], by_source["generalstaff.en"]
@@ -70,7 +72,8 @@ def test_seed_cell_shows_both_sources_their_raw_lines_and_the_rule(seed_home: Pa
         assert line["text"][line["figure_start"]:line["figure_end"]] == figure
     (conflict,) = doc["discrepancies"]
     assert conflict["kind"] == "source_conflict" and conflict["source"] == "ticker.en"
-    assert conflict["detail"].startswith("stale") and "chosen by priority" in conflict["detail"]
+    assert conflict["detail"].startswith("stale")
+    assert "decided by stated delta" in conflict["detail"]
     assert set(doc["event_ids"]) == {ticker["event_id"], official["event_id"]}
     assert [n["date"] for n in doc["neighbours"]] == ["2024-01-30", "2024-01-31"]
 
@@ -79,7 +82,7 @@ def test_cli_prints_the_lines_and_the_rule_and_json_carries_the_same(seed_home: 
     text = cli("explain", "2024-01-31", "special_equipment", "--home", str(seed_home))
     assert "Special equipment: 1448 (+5)" in text
     assert "special equipment ‒ 1452 (+4)." in text
-    assert "priority:" in text and "stale: equals 2024-01-30 total" in text
+    assert "series:" in text and "stale: equals 2024-01-30 total" in text
     doc = json.loads(cli("explain", "2024-01-31", "special_equipment", "--json",
                          "--home", str(seed_home)))
     assert doc["published"]["total"] == 1452

@@ -57,13 +57,15 @@ def test_long_json_with_status_to_stdout_filtered(home: Path) -> None:
         (d, c) for d in ("2024-01-30", "2024-01-31") for c in ("tanks", "special_equipment")}
     cell = next(r for r in rows if r["date"] == "2024-01-31"
                 and r["category"] == "special_equipment")
-    # ticker.de sides with the official post: two sources against the seed page.
-    assert (cell["total"], cell["status"]) == (1452, "majority")
+    # The official post's stated change pins 1452 (issue 11: the series decides first; ticker.de
+    # siding with it would make a majority too).
+    assert (cell["total"], cell["status"]) == (1452, "series")
+    assert 0 < cell["confidence"] <= 1
 
 
 def test_wide_with_status_puts_status_beside_each_category(home: Path) -> None:
     frame = pl.read_csv(io.StringIO(export(home, "--with-status", "--categories", "mlrs")))
-    assert frame.columns == ["date", "mlrs", "mlrs_status"]
+    assert frame.columns == ["date", "mlrs", "mlrs_status", "mlrs_confidence"]
 
 
 def test_xlsx_is_a_workbook_holding_the_figures(home: Path, tmp_path: Path) -> None:

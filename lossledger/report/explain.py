@@ -39,16 +39,42 @@ RULES: dict[str, str] = {
     "confirmed": "confirmed: every source that reports this cell gives the same total",
     "single_source": "single source: only one source reports this cell",
     "majority": "majority: the total most sources give wins",
-    "priority": "priority: sources tie, so the total of the highest-ranked source kind "
-    "(official > api > ticker > history by default) or, failing that, the latest received wins",
+    "series": "series: the cumulative series decides (a total that falls, overtakes a later "
+    "one, repeats a stale day, or disagrees with a stated change loses)",
+    "priority": "priority: nothing in the data separates the candidates, so the total of the "
+    "highest-ranked source kind (official > api > ticker > history by default) wins",
     "overridden": "overridden: a person set this total by a TotalOverridden decision",
     "inferred": "inferred: no source reports this day; the total is the next day's total "
     "minus that day's stated change",
     "contested": "contested: the sources disagree and the evidence does not decide between them",
 }
+#: What each piece of evidence in ``daily_totals.evidence`` means.
+EVIDENCE_TEXT: dict[str, str] = {
+    "series_fit": "a candidate does not fit the settled totals around it",
+    "stated_delta": "a source's stated change pins the total (total(d) = total(d+1) - "
+    "stated(d+1), or total(d-1) + stated(d))",
+    "stale": "a candidate repeats the day before's total in a category that moved every day",
+    "agreement": "independent sources, weighted by their learned reliability, agree",
+    "unanimous": "every source gives the same total",
+    "single_source": "only one source reports the cell",
+    "priority": "the configured priority of source kinds",
+    "none": "nothing separates the candidates",
+    "override": "a person's decision",
+    "inference": "the next day's total minus its stated change",
+}
 _NEIGHBOURS = 3
 _SEPARATORS = "[ ,.\u00a0\u202f'’]?"
 _ANY_ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+
+
+def _rule(status: str | None, evidence: str | None) -> str | None:
+    """The deciding rule in words, with the evidence that decided when it is recorded."""
+    if not status:
+        return None
+    rule = RULES.get(status, status)
+    if evidence:
+        rule += f"; evidence: {evidence} ({EVIDENCE_TEXT.get(evidence, evidence)})"
+    return rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +140,12 @@ def find_line(
     True
     """
     if span is not None and 0 <= span[0] < span[1] <= len(text):
-        return _line_at(text, span[0], span[1], "span")
+        # The recorded span is the item the figure was read from; the figure is marked in it.
+        # A span that does not hold the figure (offsets into a page's extracted main text,
+        # not its raw bytes) is not trusted: the line is searched for instead.
+        figure = _figure_pattern(total).search(text, span[0], span[1])
+        if figure is not None:
+            return _line_at(text, figure.start(), figure.end(), "span")
     lo, hi = 0, len(text)
     if date is not None:
         iso = date.isoformat()
@@ -318,7 +349,7 @@ def explain_cell(
         "date": date.isoformat(),
         "category": category,
         "published": published,
-        "rule": RULES.get(status, status) if status else None,
+        "rule": _rule(status, published.get("evidence") if published else None),
         "observations": current,
         "revisions": revisions,
         "discrepancies": _rows(rows.drop("seq") if not rows.is_empty() else rows),

@@ -27,9 +27,10 @@ __all__ = [
 _WIDTH = 250
 _ORDER = list(CATEGORY_CODES)
 #: Statuses drawn as markers on the series: the days the sources did not simply agree.
-MARKED_STATUSES = ("contested", "priority", "majority", "overridden", "inferred")
+MARKED_STATUSES = ("contested", "series", "priority", "majority", "overridden", "inferred")
 _STATUS_COLOURS = {
     "contested": "#d62728",
+    "series": "#2ca02c",
     "priority": "#ff7f0e",
     "majority": "#bcbd22",
     "overridden": "#9467bd",

@@ -179,7 +179,8 @@ def report_html(warehouse: Path, *, generated_at: dt.datetime | None = None) -> 
     ]
     sections = [
         ("latest", f"Latest day: {latest}", _latest_table(totals),
-         "Rows shaded orange were decided by majority, priority, inference or override; red "
+         "Rows shaded orange were decided by the series, majority, priority, inference or "
+         "override; red "
          "rows are contested. `lossledger explain DATE CATEGORY` tells why."),
         ("series", "Cumulative totals per category", _figure(
             "series", charts.series_chart(totals),

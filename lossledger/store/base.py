@@ -257,17 +257,7 @@ def _link_problem(event: RecordedEvent, *, prev_hash: str, expected_seq: int) ->
     body_sha = hashlib.sha256(event.body).hexdigest() if event.body is not None else None
     if event.content_sha256 is not None and body_sha not in (None, event.content_sha256):
         return "raw bytes do not match their sha256"
-    recomputed = chain_hash(
-        prev_hash,
-        seq=event.seq,
-        event_id=event.event_id,
-        kind=event.kind,
-        recorded_at=event.recorded_at.isoformat(),
-        content_sha256=event.content_sha256,
-        payload=event.payload,
-        body=event.body,
-    )
-    if recomputed != event.hash:
+    if _recomputed_hash(event, prev_hash) != event.hash:
         return "event hash does not match its content"
     return None
 
@@ -289,8 +279,15 @@ def require_intact(event: RecordedEvent) -> RecordedEvent:
             raise _tampered(event, "its raw bytes do not match their sha256")
     elif event.content_sha256 is not None:
         return event  # read without its body: verify() checks the rest
-    recomputed = chain_hash(
-        event.prev_hash,
+    if _recomputed_hash(event, event.prev_hash) != event.hash:
+        raise _tampered(event, "its fields do not match its hash")
+    return event
+
+
+def _recomputed_hash(event: RecordedEvent, prev_hash: str) -> str:
+    """The chain hash ``event`` should carry after ``prev_hash``, from its stored fields."""
+    return chain_hash(
+        prev_hash,
         seq=event.seq,
         event_id=event.event_id,
         kind=event.kind,
@@ -299,9 +296,6 @@ def require_intact(event: RecordedEvent) -> RecordedEvent:
         payload=event.payload,
         body=event.body,
     )
-    if recomputed != event.hash:
-        raise _tampered(event, "its fields do not match its hash")
-    return event
 
 
 def _tampered(event: RecordedEvent, problem: str) -> TamperedEvent:

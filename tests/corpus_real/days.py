@@ -15,6 +15,8 @@ import json
 import os
 from pathlib import Path
 
+from tests.reconcile_frames import PETROIVANIUK_CODES
+
 __all__ = ["CATEGORIES", "DAYS_CSV", "PETROIVANIUK_KEYS", "Day", "all_days", "day", "vendor"]
 
 DAYS_CSV = Path(__file__).with_name("days.csv")
@@ -23,27 +25,9 @@ DAYS_CSV = Path(__file__).with_name("days.csv")
 SHARED = Path(os.environ.get("LOSSLEDGER_SHARED") or Path(__file__).resolve().parents[3]
               / "shared") / "data" / "petroivaniuk"
 
-#: petroivaniuk's record keys -> lossledger category codes (our own table, not the parser's).
-PETROIVANIUK_KEYS: dict[str, str] = {
-    "personnel": "personnel",
-    "tank": "tanks",
-    "APC": "armored_vehicles",
-    "field artillery": "artillery",
-    "MRL": "mlrs",
-    "anti-aircraft warfare": "air_defense",
-    "aircraft": "aircraft",
-    "helicopter": "helicopters",
-    "drone": "uav",
-    "cruise missiles": "cruise_missiles",
-    "naval ship": "ships",
-    "submarines": "submarines",
-    "vehicles and fuel tanks": "vehicles_fuel_tanks",
-    "special equipment": "special_equipment",
-    "ground robotic systems": "ground_robots",
-    "mobile SRBM system": "srbm_launchers",
-    "military auto": "military_vehicles",
-    "fuel tank": "fuel_tanks",
-}
+#: petroivaniuk's record keys -> lossledger category codes (the tests' own table, not the
+#: parser's).
+PETROIVANIUK_KEYS: dict[str, str] = PETROIVANIUK_CODES
 #: Category codes in the order the General Staff lists them.
 CATEGORIES: tuple[str, ...] = (
     "personnel", "tanks", "armored_vehicles", "artillery", "mlrs", "air_defense", "aircraft",

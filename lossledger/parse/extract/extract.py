@@ -56,6 +56,7 @@ _CHANGE_FIRST = re.compile(
     re.IGNORECASE,
 )
 _LINE = re.compile(r"[^\n]+")
+_DIGIT = re.compile(r"\d")
 _WORDS = re.compile(r"[^\W\d_][\w'’\-]*(?:\s*/\s*[^\W\d_][\w'’\-]*)?")
 _TRAILING_SEPARATOR = re.compile(rf"[\s:=|{DASHES}]+$")
 _LABEL_SEPARATOR = re.compile(rf"[^\W\d_][^\S\n]*[:={DASHES}][^\S\n]*$")
@@ -295,9 +296,37 @@ def _extract(
 def _read_line(text: str, line: str, offset: int, languages: tuple[str, ...],
                figures: list[Figure], doubts: list[Doubt], distractors: _Distractors) -> int:
     """Read one line's figures; return how many list items kept a label nobody knows."""
+    items, unlabeled = _line_items(line, languages)
+    for value_start, value_end, figure, doubt in items:
+        # Distractor cues are sentences of the whole text: asked here, never cached.
+        if distractors.around(offset + value_start, offset + value_end):
+            continue
+        if doubt is not None:
+            doubts.append(doubt)
+        elif figure is not None:
+            figures.append(Figure(figure.category, figure.total, figure.delta,
+                                  figure.qualifier, figure.label, offset + figure.start,
+                                  offset + figure.end, figure.confidence, figure.strong))
+    return unlabeled
+
+
+#: One value of a line as read without its text around it: (value start, value end, figure
+#: with offsets into the line or None, doubt or None).
+_LineItem = tuple[int, int, Figure | None, Doubt | None]
+
+
+@functools.lru_cache(maxsize=16384)
+def _line_items(line: str, languages: tuple[str, ...]) -> tuple[tuple[_LineItem, ...], int]:
+    """A line's values with their labels, figures and doubts (cached per distinct line).
+
+    Everything here depends on the line and the label languages only; the distractor check
+    (which looks at the sentence around a value, possibly beyond the line) is the caller's.
+    """
+    if not _DIGIT.search(line):  # no digit, no value
+        return (), 0
     values = [_Value(m, m.start(), m.end()) for m in _VALUE.finditer(line)]
     if not values:
-        return 0
+        return (), 0
     taken: list[tuple[int, int]] = []
     # 1. label before, ended by a separator (or nothing) but never across a comma
     for index, value in enumerate(values):
@@ -332,31 +361,32 @@ def _read_line(text: str, line: str, offset: int, languages: tuple[str, ...],
             value.label_span, value.strong = (start, end), True
             taken.append((start, end))
     unlabeled = 0
+    items: list[_LineItem] = []
     for index, value in enumerate(values):
         if value.label is not None and value.label.code != IGNORED:
-            _emit(text, line, offset, value, figures, doubts, distractors)
+            items.append(_emit(line, value))
         elif value.label is None:
             previous_end = values[index - 1].end if index else 0
             before = line[previous_end:value.start]
             # "label ‒ 123": an item whose label the table lacks (the lemma pass may know it)
             unlabeled += bool(_LABEL_SEPARATOR.search(before) and _WORDS.search(before))
-    return unlabeled
+    return tuple(items), unlabeled
 
 
-def _emit(text: str, line: str, offset: int, value: _Value, figures: list[Figure],
-          doubts: list[Doubt], distractors: _Distractors) -> None:
+def _emit(line: str, value: _Value) -> _LineItem:
+    """The figure or doubt of one labelled value, offsets relative to the line."""
     match, label = value.match, value.label
     assert label is not None
-    start = offset + min(value.start, value.label_span[0])
-    end = offset + max(value.end, value.label_span[1])
-    if distractors.around(offset + value.start, offset + value.end):
-        return
+    start = min(value.start, value.label_span[0])
+    end = max(value.end, value.label_span[1])
+    figure: Figure | None = None
+    doubt: Doubt | None = None
     label_text = line[value.label_span[0]:value.label_span[1]]
     written = " ".join(match.group().split())
     if label.how == "weak":
-        doubts.append(Doubt(f"weakly matched label '{label_text}' (nearest '{label.alias}', "
-                            f"score {label.confidence:.2f})", label.code, value.strong))
-        return
+        doubt = Doubt(f"weakly matched label '{label_text}' (nearest '{label.alias}', "
+                      f"score {label.confidence:.2f})", label.code, value.strong)
+        return value.start, value.end, figure, doubt
     total = read_count(match["num"])
     qualifier = QUALIFIERS.get(" ".join(match["qual"].casefold().split())) if match["qual"] \
         else None
@@ -364,15 +394,16 @@ def _emit(text: str, line: str, offset: int, value: _Value, figures: list[Figure
         qualifier == "more than" and total is not None and total >= 1000 and total % 1000 == 0
     ):
         if match["scale"] or total is not None:
-            doubts.append(Doubt(f"rounded figure '{written}' for '{label_text}'", label.code,
-                                value.strong))
-        return
+            doubt = Doubt(f"rounded figure '{written}' for '{label_text}'", label.code,
+                          value.strong)
+        return value.start, value.end, figure, doubt
     if total > MAX_COUNT:
-        doubts.append(Doubt(f"number out of range '{match['num']}' for '{label_text}'",
-                            label.code, value.strong))
-        return
+        doubt = Doubt(f"number out of range '{match['num']}' for '{label_text}'",
+                      label.code, value.strong)
+        return value.start, value.end, figure, doubt
     bracket = read_bracket(match["br"]) if match["br"] is not None else None
     delta = bracket.delta if bracket is not None else None
     confidence = label.confidence if value.strong else min(label.confidence, 0.8)
-    figures.append(Figure(label.code, total, delta, qualifier, label_text, start, end,
-                          confidence, value.strong))
+    figure = Figure(label.code, total, delta, qualifier, label_text, start, end, confidence,
+                    value.strong)
+    return value.start, value.end, figure, doubt

@@ -333,3 +333,21 @@ def test_http_metadata_gives_charset_and_the_year() -> None:
     # Without the header the same bytes are not even text.
     bare = parse_report(body, media_type="text/plain", file_name="p.txt")
     assert bare.observations == ()
+
+
+def test_cue_prefilter_finds_the_same_dates_as_the_full_scan() -> None:
+    """The cue-start prefilter of ``find_dates`` is only a speed-up: same matches as scanning
+    every position, on every corpus page (lower-cased), and on crafted cue spellings."""
+    from lossledger.parse.extract.dates import _CUE_RE_LOWER, _cue_matches_lower
+    from tests.corpus_real.generate import build_corpus
+
+    texts = [report.body.decode("utf-8").lower() for report in build_corpus(seed=0)]
+    texts += [
+        "aggiornamento del 7 agosto 2022", "dal 24 febbraio al 5 marzo", "24.02 – 27.09",
+        "date 2024-01-31\nstand: montag, 4. juli 2022", "за минулу добу, 22 листопада",
+        "з 24.02.22 по 31.01.24", "генштаб зсу від 7 квітня", "état-major du 27 août 2024",
+        "as of the morning of april 23", "na dzień 5 marca", "update vom mittwoch, 6. juli",
+    ]
+    for text in texts:
+        expected = [m.span() for m in _CUE_RE_LOWER.finditer(text)]
+        assert [m.span() for m in _cue_matches_lower(text)] == expected, text[:80]

@@ -351,3 +351,22 @@ def test_cue_prefilter_finds_the_same_dates_as_the_full_scan() -> None:
     for text in texts:
         expected = [m.span() for m in _CUE_RE_LOWER.finditer(text)]
         assert [m.span() for m in _cue_matches_lower(text)] == expected, text[:80]
+
+
+def test_page_date_is_looked_up_only_for_a_date_without_a_year() -> None:
+    """The page's own date (htmldate, slow) is asked for only when a stated date lacks its
+    year; the answer is the same as when it is given up front."""
+    from lossledger.parse.extract import extract_report
+
+    asked: list[int] = []
+
+    def page_date() -> dt.date:
+        asked.append(1)
+        return dt.date(2022, 7, 5)
+
+    with_year = extract_report("Stand: 4. Juli 2022\nPanzer: 1589", page_date=page_date)
+    assert with_year.report_date == dt.date(2022, 7, 4) and asked == []
+    without = extract_report("Update vom Dienstag, 5. Juli\nPanzer: 1594", page_date=page_date)
+    given = extract_report("Update vom Dienstag, 5. Juli\nPanzer: 1594",
+                           page_date=dt.date(2022, 7, 5))
+    assert asked == [1] and without == given and without.report_date == dt.date(2022, 7, 5)

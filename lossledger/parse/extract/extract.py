@@ -156,6 +156,18 @@ def _best_window(
 def _label_before(segment: str, offset: int, *, commas: bool, languages: tuple[str, ...]) -> (
     tuple[LabelMatch, int, int, bool] | None
 ):
+    found = _label_before_in(segment, commas, languages)
+    if found is None:
+        return None
+    label, start, end, separated = found
+    return label, offset + start, offset + end, separated
+
+
+@functools.lru_cache(maxsize=65536)
+def _label_before_in(segment: str, commas: bool, languages: tuple[str, ...]) -> (
+    tuple[LabelMatch, int, int, bool] | None
+):
+    """The label ending a segment, offsets into the segment (cached: labels repeat)."""
     stripped = (_TRAILING_COMMA if commas else _TRAILING_SEPARATOR).sub("", segment)
     separated = len(stripped) < len(segment.rstrip()) or (commas and stripped != segment)
     cut = _LAST_BREAK.match(stripped)
@@ -168,12 +180,24 @@ def _label_before(segment: str, offset: int, *, commas: bool, languages: tuple[s
     if best is None:
         return None
     found, first, last = best
-    return found, offset + words[first].start(), offset + words[last].end(), separated
+    return found, words[first].start(), words[last].end(), separated
 
 
 def _label_after(segment: str, offset: int, *, languages: tuple[str, ...]) -> (
     tuple[LabelMatch, int, int, bool] | None
 ):
+    found = _label_after_in(segment, languages)
+    if found is None:
+        return None
+    label, start, end, whole = found
+    return label, offset + start, offset + end, whole
+
+
+@functools.lru_cache(maxsize=65536)
+def _label_after_in(segment: str, languages: tuple[str, ...]) -> (
+    tuple[LabelMatch, int, int, bool] | None
+):
+    """The label starting a segment, offsets into the segment (cached: labels repeat)."""
     cut = _FIRST_BREAK.search(segment)
     end = cut.start() if cut else len(segment)
     head = segment[:end]
@@ -186,7 +210,7 @@ def _label_after(segment: str, offset: int, *, languages: tuple[str, ...]) -> (
     found, first, last = best
     rest = head[words[last].end():]
     whole = not rest.strip() or _CONJUNCTION.match(rest) is not None
-    return found, offset + words[first].start(), offset + words[last].end(), whole
+    return found, words[first].start(), words[last].end(), whole
 
 
 def _overlaps(span: tuple[int, int], taken: list[tuple[int, int]]) -> bool:

@@ -73,7 +73,12 @@ _LEADING_NOISE = re.compile(
     r"^(?:[\s\W_]|\b(?:од|шт|ед|units?|persons|pcs|szt|Stück|unités|unità|осіб|чел)\b\.?)+",
     re.IGNORECASE,
 )
-_SENTENCE_BREAK = re.compile(r"[.!?:;](?=\s)|(?<=[^\W\d_]{3})[.!?](?=[^\W\d_])|\n")
+# A sentence ends at ".!?:;" before a space, at ".!?" between words ("Oryx.Die") or at a line
+# break. Written as one character class first, then which case it is: the regex engine skips
+# straight to those characters (same matches as the three plain alternatives).
+_SENTENCE_BREAK = re.compile(
+    r"[.!?:;\n](?:(?<=[.!?:;])(?=\s)|(?<=[^\W\d_]{3}[.!?])(?=[^\W\d_])|(?<=\n))"
+)
 _BRACKETED = re.compile(r"\([^()]*\)")
 _ONE_CHAR_LOWER = {"İ": "i"}
 

@@ -411,7 +411,6 @@ def _emit(line: str, value: _Value) -> _LineItem:
     figure: Figure | None = None
     doubt: Doubt | None = None
     label_text = line[value.label_span[0]:value.label_span[1]]
-    written = " ".join(match.group().split())
     if label.how == "weak":
         doubt = Doubt(f"weakly matched label '{label_text}' (nearest '{label.alias}', "
                       f"score {label.confidence:.2f})", label.code, value.strong)
@@ -423,6 +422,7 @@ def _emit(line: str, value: _Value) -> _LineItem:
         qualifier == "more than" and total is not None and total >= 1000 and total % 1000 == 0
     ):
         if match["scale"] or total is not None:
+            written = " ".join(match.group().split())
             doubt = Doubt(f"rounded figure '{written}' for '{label_text}'", label.code,
                           value.strong)
         return value.start, value.end, figure, doubt

@@ -55,6 +55,12 @@ _CHANGE_FIRST = re.compile(
     rf"[^\S\n]*[:{DASHES}]?[^\S\n]*(?P<total>{NUMBER})[^\S\n]*\)",
     re.IGNORECASE,
 )
+# The part of _CHANGE_FIRST every match holds: a bracket opening on a "total" word. It starts
+# with a literal "(", so the engine skips to brackets: a text without it skips the long regex.
+_CHANGE_FIRST_BRACKET = re.compile(
+    r"\([^()\n]{0,20}?(?:загалом|усього|всього|всего|total|insgesamt|gesamt|łącznie)",
+    re.IGNORECASE,
+)
 _LINE = re.compile(r"[^\n]+")
 _DIGIT = re.compile(r"\d")
 _WORDS = re.compile(r"[^\W\d_][\w'’\-]*(?:\s*/\s*[^\W\d_][\w'’\-]*)?")
@@ -303,7 +309,8 @@ def _extract(
     doubts: list[Doubt] = []
     unlabeled = 0
     spans = list(masked)
-    for match in _CHANGE_FIRST.finditer(text):
+    changes_first = _CHANGE_FIRST.finditer(text) if _CHANGE_FIRST_BRACKET.search(text) else ()
+    for match in changes_first:
         label = match["label"].strip()
         found = lookup_label(label, languages)
         total = read_count(match["total"])

@@ -333,3 +333,40 @@ def test_http_metadata_gives_charset_and_the_year() -> None:
     # Without the header the same bytes are not even text.
     bare = parse_report(body, media_type="text/plain", file_name="p.txt")
     assert bare.observations == ()
+
+
+def test_cue_prefilter_finds_the_same_dates_as_the_full_scan() -> None:
+    """The cue-start prefilter of ``find_dates`` is only a speed-up: same matches as scanning
+    every position, on every corpus page (lower-cased), and on crafted cue spellings."""
+    from lossledger.parse.extract.dates import _CUE_RE_LOWER, _cue_matches_lower
+    from tests.corpus_real.generate import build_corpus
+
+    texts = [report.body.decode("utf-8").lower() for report in build_corpus(seed=0)]
+    texts += [
+        "aggiornamento del 7 agosto 2022", "dal 24 febbraio al 5 marzo", "24.02 – 27.09",
+        "date 2024-01-31\nstand: montag, 4. juli 2022", "за минулу добу, 22 листопада",
+        "з 24.02.22 по 31.01.24", "генштаб зсу від 7 квітня", "état-major du 27 août 2024",
+        "as of the morning of april 23", "na dzień 5 marca", "update vom mittwoch, 6. juli",
+    ]
+    for text in texts:
+        expected = [m.span() for m in _CUE_RE_LOWER.finditer(text)]
+        assert [m.span() for m in _cue_matches_lower(text)] == expected, text[:80]
+
+
+def test_page_date_is_looked_up_only_for_a_date_without_a_year() -> None:
+    """The page's own date (htmldate, slow) is asked for only when a stated date lacks its
+    year; the answer is the same as when it is given up front."""
+    from lossledger.parse.extract import extract_report
+
+    asked: list[int] = []
+
+    def page_date() -> dt.date:
+        asked.append(1)
+        return dt.date(2022, 7, 5)
+
+    with_year = extract_report("Stand: 4. Juli 2022\nPanzer: 1589", page_date=page_date)
+    assert with_year.report_date == dt.date(2022, 7, 4) and asked == []
+    without = extract_report("Update vom Dienstag, 5. Juli\nPanzer: 1594", page_date=page_date)
+    given = extract_report("Update vom Dienstag, 5. Juli\nPanzer: 1594",
+                           page_date=dt.date(2022, 7, 5))
+    assert asked == [1] and without == given and without.report_date == dt.date(2022, 7, 5)

@@ -93,6 +93,41 @@ _GREEDY = tuple(
 # The same patterns without IGNORECASE, for lower-cased text (three times faster).
 _CUE_RE_LOWER = re.compile(_CUE_RE.pattern)
 _GREEDY_LOWER = tuple(re.compile(pattern.pattern) for pattern in _GREEDY)
+# Where a cue can start in lower-cased text: each branch begins with a literal character (so the
+# regex engine skips straight to those characters) and checks the rest of the cue's first words
+# without consuming them. A necessary condition only: ``_CUE_RE_LOWER`` decides at each spot.
+_CUE_START_LOWER = re.compile(
+    "|".join((
+        # period: "from|з|із|від|vom|von|с|od|du|dal|since" then "24"
+        r"f(?=rom\s+24)", r"з(?=\s+24)", r"і(?=з\s+24)", r"в(?=ід\s+24)", r"v(?=o[mn]\s+24)",
+        r"с(?=\s+24)", r"o(?=d\s+24)", r"d(?=(?:u|al)\s+24)", r"s(?=ince\s+24)",
+        r"2(?=4)",
+        # as of
+        r"a(?=s\s+of|u|ggiorna|l\s+mattino|ktualisiert)", r"с(?=таном)", r"п(?=о\s+состоянию)",
+        r"н(?=а\s+(?:утро|ранок))", r"s(?=tan|ztab)", r"à", r"n(?=a\s+dzień)",
+        r"w(?=edług)", r"d(?=ati\s+al)",
+        # past day
+        r"з(?=а\s+(?:минулу|прошедшие|последние))", r"o(?=ver\s+the)", r"i(?=n\s+the|m\s+laufe)",
+        # source, update, page header
+        r"g(?=eneral)", r"г(?=ен)", r"é(?=tat-major)", r"u(?=pdate)", r"о(?=новлено)", "\n",
+    ))
+)
+
+
+def _cue_matches_lower(subject: str) -> list[re.Match[str]]:
+    """``_CUE_RE_LOWER.finditer(subject)``, tried only where a cue can start (same matches)."""
+    found: list[re.Match[str]] = []
+    position = 0
+    for start in (0, *(m.start() for m in _CUE_START_LOWER.finditer(subject, 1))):
+        if start < position:
+            continue
+        match = _CUE_RE_LOWER.match(subject, start)
+        if match is not None:
+            found.append(match)
+            position = max(match.end(), start + 1)
+    return found
+
+
 # Turkish puts the cue after the date: "20 Eylül 2024 itibarıyla", "7 Nisan sabahı itibarıyla".
 _SUFFIX_CUE = re.compile(rf"(?P<date>{_CORE})(?:\s+sabah[ıi])?\s+itibar[ıi]yla", re.IGNORECASE)
 _SUFFIX_CUE_LOWER = re.compile(_SUFFIX_CUE.pattern)
@@ -176,11 +211,9 @@ def find_dates(text: str) -> list[FoundDate]:
     lower = text.lower()
     # Lower-casing keeps offsets unless a character grows ("İ"): then match case-insensitively.
     fast = len(lower) == len(text)
-    subject, cues, greedy_cues, suffix = (
-        (lower, _CUE_RE_LOWER, _GREEDY_LOWER, _SUFFIX_CUE_LOWER) if fast
-        else (text, _CUE_RE, _GREEDY, _SUFFIX_CUE)
-    )
-    for match in cues.finditer(subject):
+    subject, greedy_cues = (lower, _GREEDY_LOWER) if fast else (text, _GREEDY)
+    matches = _cue_matches_lower(lower) if fast else _CUE_RE.finditer(text)
+    for match in matches:
         index = next(int(name[1:]) for name, value in match.groupdict().items()
                      if value is not None and name.startswith("d"))
         cue, tier, shift, _ = _CUES[index]
@@ -197,7 +230,10 @@ def find_dates(text: str) -> list[FoundDate]:
                 continue
         year, month, day = parts
         found.append(FoundDate(year, month, day, date_text, start, end, cue, tier, shift))
-    for match in suffix.finditer(subject):
+    # The Turkish cue is a literal "itibar...": no need to try its date pattern everywhere.
+    suffixed = (_SUFFIX_CUE_LOWER.finditer(lower) if "itibar" in lower else ()) if fast \
+        else _SUFFIX_CUE.finditer(text)
+    for match in suffixed:
         date_text = text[match.start("date"):match.end("date")]
         parts = read_date_text(date_text)
         if parts is not None:

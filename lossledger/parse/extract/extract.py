@@ -55,7 +55,14 @@ _CHANGE_FIRST = re.compile(
     rf"[^\S\n]*[:{DASHES}]?[^\S\n]*(?P<total>{NUMBER})[^\S\n]*\)",
     re.IGNORECASE,
 )
+# The part of _CHANGE_FIRST every match holds: a bracket opening on a "total" word. It starts
+# with a literal "(", so the engine skips to brackets: a text without it skips the long regex.
+_CHANGE_FIRST_BRACKET = re.compile(
+    r"\([^()\n]{0,20}?(?:загалом|усього|всього|всего|total|insgesamt|gesamt|łącznie)",
+    re.IGNORECASE,
+)
 _LINE = re.compile(r"[^\n]+")
+_DIGIT = re.compile(r"\d")
 _WORDS = re.compile(r"[^\W\d_][\w'’\-]*(?:\s*/\s*[^\W\d_][\w'’\-]*)?")
 _TRAILING_SEPARATOR = re.compile(rf"[\s:=|{DASHES}]+$")
 _LABEL_SEPARATOR = re.compile(rf"[^\W\d_][^\S\n]*[:={DASHES}][^\S\n]*$")
@@ -72,7 +79,12 @@ _LEADING_NOISE = re.compile(
     r"^(?:[\s\W_]|\b(?:од|шт|ед|units?|persons|pcs|szt|Stück|unités|unità|осіб|чел)\b\.?)+",
     re.IGNORECASE,
 )
-_SENTENCE_BREAK = re.compile(r"[.!?:;](?=\s)|(?<=[^\W\d_]{3})[.!?](?=[^\W\d_])|\n")
+# A sentence ends at ".!?:;" before a space, at ".!?" between words ("Oryx.Die") or at a line
+# break. Written as one character class first, then which case it is: the regex engine skips
+# straight to those characters (same matches as the three plain alternatives).
+_SENTENCE_BREAK = re.compile(
+    r"[.!?:;\n](?:(?<=[.!?:;])(?=\s)|(?<=[^\W\d_]{3}[.!?])(?=[^\W\d_])|(?<=\n))"
+)
 _BRACKETED = re.compile(r"\([^()]*\)")
 _ONE_CHAR_LOWER = {"İ": "i"}
 
@@ -155,6 +167,18 @@ def _best_window(
 def _label_before(segment: str, offset: int, *, commas: bool, languages: tuple[str, ...]) -> (
     tuple[LabelMatch, int, int, bool] | None
 ):
+    found = _label_before_in(segment, commas, languages)
+    if found is None:
+        return None
+    label, start, end, separated = found
+    return label, offset + start, offset + end, separated
+
+
+@functools.lru_cache(maxsize=65536)
+def _label_before_in(segment: str, commas: bool, languages: tuple[str, ...]) -> (
+    tuple[LabelMatch, int, int, bool] | None
+):
+    """The label ending a segment, offsets into the segment (cached: labels repeat)."""
     stripped = (_TRAILING_COMMA if commas else _TRAILING_SEPARATOR).sub("", segment)
     separated = len(stripped) < len(segment.rstrip()) or (commas and stripped != segment)
     cut = _LAST_BREAK.match(stripped)
@@ -167,12 +191,24 @@ def _label_before(segment: str, offset: int, *, commas: bool, languages: tuple[s
     if best is None:
         return None
     found, first, last = best
-    return found, offset + words[first].start(), offset + words[last].end(), separated
+    return found, words[first].start(), words[last].end(), separated
 
 
 def _label_after(segment: str, offset: int, *, languages: tuple[str, ...]) -> (
     tuple[LabelMatch, int, int, bool] | None
 ):
+    found = _label_after_in(segment, languages)
+    if found is None:
+        return None
+    label, start, end, whole = found
+    return label, offset + start, offset + end, whole
+
+
+@functools.lru_cache(maxsize=65536)
+def _label_after_in(segment: str, languages: tuple[str, ...]) -> (
+    tuple[LabelMatch, int, int, bool] | None
+):
+    """The label starting a segment, offsets into the segment (cached: labels repeat)."""
     cut = _FIRST_BREAK.search(segment)
     end = cut.start() if cut else len(segment)
     head = segment[:end]
@@ -185,7 +221,7 @@ def _label_after(segment: str, offset: int, *, languages: tuple[str, ...]) -> (
     found, first, last = best
     rest = head[words[last].end():]
     whole = not rest.strip() or _CONJUNCTION.match(rest) is not None
-    return found, offset + words[first].start(), offset + words[last].end(), whole
+    return found, words[first].start(), words[last].end(), whole
 
 
 def _overlaps(span: tuple[int, int], taken: list[tuple[int, int]]) -> bool:
@@ -273,7 +309,8 @@ def _extract(
     doubts: list[Doubt] = []
     unlabeled = 0
     spans = list(masked)
-    for match in _CHANGE_FIRST.finditer(text):
+    changes_first = _CHANGE_FIRST.finditer(text) if _CHANGE_FIRST_BRACKET.search(text) else ()
+    for match in changes_first:
         label = match["label"].strip()
         found = lookup_label(label, languages)
         total = read_count(match["total"])
@@ -295,9 +332,37 @@ def _extract(
 def _read_line(text: str, line: str, offset: int, languages: tuple[str, ...],
                figures: list[Figure], doubts: list[Doubt], distractors: _Distractors) -> int:
     """Read one line's figures; return how many list items kept a label nobody knows."""
+    items, unlabeled = _line_items(line, languages)
+    for value_start, value_end, figure, doubt in items:
+        # Distractor cues are sentences of the whole text: asked here, never cached.
+        if distractors.around(offset + value_start, offset + value_end):
+            continue
+        if doubt is not None:
+            doubts.append(doubt)
+        elif figure is not None:
+            figures.append(Figure(figure.category, figure.total, figure.delta,
+                                  figure.qualifier, figure.label, offset + figure.start,
+                                  offset + figure.end, figure.confidence, figure.strong))
+    return unlabeled
+
+
+#: One value of a line as read without its text around it: (value start, value end, figure
+#: with offsets into the line or None, doubt or None).
+_LineItem = tuple[int, int, Figure | None, Doubt | None]
+
+
+@functools.lru_cache(maxsize=16384)
+def _line_items(line: str, languages: tuple[str, ...]) -> tuple[tuple[_LineItem, ...], int]:
+    """A line's values with their labels, figures and doubts (cached per distinct line).
+
+    Everything here depends on the line and the label languages only; the distractor check
+    (which looks at the sentence around a value, possibly beyond the line) is the caller's.
+    """
+    if not _DIGIT.search(line):  # no digit, no value
+        return (), 0
     values = [_Value(m, m.start(), m.end()) for m in _VALUE.finditer(line)]
     if not values:
-        return 0
+        return (), 0
     taken: list[tuple[int, int]] = []
     # 1. label before, ended by a separator (or nothing) but never across a comma
     for index, value in enumerate(values):
@@ -332,31 +397,31 @@ def _read_line(text: str, line: str, offset: int, languages: tuple[str, ...],
             value.label_span, value.strong = (start, end), True
             taken.append((start, end))
     unlabeled = 0
+    items: list[_LineItem] = []
     for index, value in enumerate(values):
         if value.label is not None and value.label.code != IGNORED:
-            _emit(text, line, offset, value, figures, doubts, distractors)
+            items.append(_emit(line, value))
         elif value.label is None:
             previous_end = values[index - 1].end if index else 0
             before = line[previous_end:value.start]
             # "label ‒ 123": an item whose label the table lacks (the lemma pass may know it)
             unlabeled += bool(_LABEL_SEPARATOR.search(before) and _WORDS.search(before))
-    return unlabeled
+    return tuple(items), unlabeled
 
 
-def _emit(text: str, line: str, offset: int, value: _Value, figures: list[Figure],
-          doubts: list[Doubt], distractors: _Distractors) -> None:
+def _emit(line: str, value: _Value) -> _LineItem:
+    """The figure or doubt of one labelled value, offsets relative to the line."""
     match, label = value.match, value.label
     assert label is not None
-    start = offset + min(value.start, value.label_span[0])
-    end = offset + max(value.end, value.label_span[1])
-    if distractors.around(offset + value.start, offset + value.end):
-        return
+    start = min(value.start, value.label_span[0])
+    end = max(value.end, value.label_span[1])
+    figure: Figure | None = None
+    doubt: Doubt | None = None
     label_text = line[value.label_span[0]:value.label_span[1]]
-    written = " ".join(match.group().split())
     if label.how == "weak":
-        doubts.append(Doubt(f"weakly matched label '{label_text}' (nearest '{label.alias}', "
-                            f"score {label.confidence:.2f})", label.code, value.strong))
-        return
+        doubt = Doubt(f"weakly matched label '{label_text}' (nearest '{label.alias}', "
+                      f"score {label.confidence:.2f})", label.code, value.strong)
+        return value.start, value.end, figure, doubt
     total = read_count(match["num"])
     qualifier = QUALIFIERS.get(" ".join(match["qual"].casefold().split())) if match["qual"] \
         else None
@@ -364,15 +429,17 @@ def _emit(text: str, line: str, offset: int, value: _Value, figures: list[Figure
         qualifier == "more than" and total is not None and total >= 1000 and total % 1000 == 0
     ):
         if match["scale"] or total is not None:
-            doubts.append(Doubt(f"rounded figure '{written}' for '{label_text}'", label.code,
-                                value.strong))
-        return
+            written = " ".join(match.group().split())
+            doubt = Doubt(f"rounded figure '{written}' for '{label_text}'", label.code,
+                          value.strong)
+        return value.start, value.end, figure, doubt
     if total > MAX_COUNT:
-        doubts.append(Doubt(f"number out of range '{match['num']}' for '{label_text}'",
-                            label.code, value.strong))
-        return
+        doubt = Doubt(f"number out of range '{match['num']}' for '{label_text}'",
+                      label.code, value.strong)
+        return value.start, value.end, figure, doubt
     bracket = read_bracket(match["br"]) if match["br"] is not None else None
     delta = bracket.delta if bracket is not None else None
     confidence = label.confidence if value.strong else min(label.confidence, 0.8)
-    figures.append(Figure(label.code, total, delta, qualifier, label_text, start, end,
-                          confidence, value.strong))
+    figure = Figure(label.code, total, delta, qualifier, label_text, start, end, confidence,
+                    value.strong)
+    return value.start, value.end, figure, doubt

@@ -7,8 +7,10 @@ Only pages that look like HTML come here. A fragment trafilatura returns nothing
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html as html_lib
 import re
+from typing import Any
 
 __all__ = ["html_main_text", "html_page_date"]
 
@@ -24,6 +26,19 @@ def _strip(markup: str) -> str:
     return html_lib.unescape(_TAG.sub("", text))
 
 
+@functools.cache
+def _extractor() -> Any:
+    """trafilatura's options, built once (it reads its config file's values each time)."""
+    from trafilatura.settings import Extractor
+
+    return Extractor(output_format="txt", fast=True, recall=True, comments=False, tables=True,
+                     dedup=False, with_metadata=False)
+
+
+def _digits(text: str) -> int:
+    return sum(map(str.isdigit, text))
+
+
 def html_main_text(markup: str) -> str:
     """The page's main text (trafilatura), or the stripped markup when it finds none.
 
@@ -33,15 +48,14 @@ def html_main_text(markup: str) -> str:
     try:
         import trafilatura
 
-        text = trafilatura.extract(
-            markup, include_tables=True, include_comments=False, favor_recall=True,
-            deduplicate=False, with_metadata=False, fast=True,
-        )
+        # The same options as extract(markup, include_tables=True, include_comments=False,
+        # favor_recall=True, deduplicate=False, with_metadata=False, fast=True).
+        text = trafilatura.extract(markup, options=_extractor())
     except Exception:  # a library failure must not lose the page: strip it instead
         text = None
     stripped = _strip(markup)
     # trafilatura drops short pages and lists it judges boilerplate: keep what has more digits.
-    if not text or sum(c.isdigit() for c in text) < sum(c.isdigit() for c in stripped) / 2:
+    if not text or _digits(text) < _digits(stripped) / 2:
         return stripped
     return text
 

@@ -6,6 +6,7 @@ non-negative count, or the caller is told why not (a decimal, a rounded form, ou
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -61,6 +62,7 @@ SCALE_PATTERN = (
 )
 
 
+@functools.lru_cache(maxsize=65536)
 def read_count(token: str) -> int | None:
     """Read a count token; ``None`` when it is a decimal (``21.6``) rather than a count.
 
@@ -97,6 +99,7 @@ class Bracket:
     signed: bool = False
 
 
+@functools.lru_cache(maxsize=65536)
 def read_bracket(body: str) -> Bracket:
     """Read a bracket's content after a figure.
 

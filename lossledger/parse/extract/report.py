@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lossledger.parse.extract.dates import find_dates, report_date
@@ -81,7 +82,7 @@ def extract_report(
     text: str,
     *,
     reference: dt.date | None = None,
-    page_date: dt.date | None = None,
+    page_date: dt.date | Callable[[], dt.date | None] | None = None,
     html: bool = False,
 ) -> ExtractedReport:
     """Read a report's date and figures with the general extractor.
@@ -93,7 +94,9 @@ def extract_report(
     reference
         When the report was received: completes a date stated without a year.
     page_date
-        The page's own date (HTML metadata, HTTP headers), preferred for completing a year.
+        The page's own date (HTML metadata, HTTP headers), preferred for completing a year; or
+        a function giving it, called only when a date without a year needs it (finding a
+        page's date costs more than reading its figures).
     html
         Whether the text was extracted from HTML (reserved: HTML and text read alike today).
 
@@ -115,6 +118,10 @@ def extract_report(
         anchor = dt.date(header.year, header.month, header.day) if header and header.year else None
     except ValueError:
         anchor = None
+    if callable(page_date):
+        tier = min((f.tier for f in found), default=None)
+        needed = anchor is None and any(f.year is None and f.tier == tier for f in found)
+        page_date = page_date() if needed else None
     stated = report_date(found, reference=anchor or page_date or reference)
     # A page cut mid-number ("avions – 4" of 434) is caught against the series (projection).
     figures, doubts = extract_figures(text, masked=[(f.start, f.end) for f in found])

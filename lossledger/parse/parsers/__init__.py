@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from lossledger.parse.extract.extract import CUES_PATH
 from lossledger.parse.extract.markup import html_main_text, html_page_date
@@ -273,10 +273,14 @@ def _parse_report(
         text = _decode(body, metadata.get("charset"))
     except UndecodableReport as error:
         return _quarantined(str(error))
-    page_date = _metadata_date(metadata)
+    header_date = _metadata_date(metadata)
+    page_date: dt.date | Callable[[], dt.date | None] | None = header_date
     html = looks_like_html(text, media_type)
     if html:
-        page_date = html_page_date(text) or page_date
+        # htmldate only when the general reader meets a date without a year (it costs more
+        # than reading the page's figures); the page's date wins over the headers' as before.
+        markup = text
+        page_date = lambda: html_page_date(markup) or header_date  # noqa: E731
         text = html_main_text(text)
     # Items and lines are split on "\n"; old Mac and Windows line ends must not merge them.
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -335,7 +339,7 @@ def _general(
     text: str,
     media_type: str,
     received_at: dt.datetime | None,
-    page_date: dt.date | None,
+    page_date: dt.date | Callable[[], dt.date | None] | None,
     html: bool,
 ) -> ParseResult | None:
     try:

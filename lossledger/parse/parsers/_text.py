@@ -38,6 +38,7 @@ _VALUE = (
 # Items end at a line break or at , ; : followed by space ("385,230" stays whole); the colon
 # separates a header from items run on in the same paragraph.
 _ITEM_BREAK = re.compile(r"\n|[,;:](?=\s)")
+_DIGIT = re.compile(r"\d")
 _DASH = re.compile(DASH_CLASS)
 _DASH_ITEM = re.compile(
     rf"\s*(?P<label>[^\W\d_][^\d\n]*?){_H}*{DASH_CLASS}{_H}*{_VALUE}{_H}*\))?"
@@ -115,7 +116,9 @@ def dash_figures(text: str) -> tuple[Figure, ...]:
     """
     if is_structured(text):
         return ()
-    found = ((_DASH_ITEM.fullmatch(item), start) for item, start in _pieces(text, _ITEM_BREAK))
+    # Both grammars need a total: a piece without a digit is skipped before the regex.
+    found = ((_DASH_ITEM.fullmatch(item), start) for item, start in _pieces(text, _ITEM_BREAK)
+             if _DIGIT.search(item))
     return tuple(_figure(match, start) for match, start in found if match is not None)
 
 
@@ -128,7 +131,8 @@ def ticker_figures(text: str) -> tuple[Figure, ...]:
     """
     if is_structured(text):
         return ()
-    found = ((_TICKER_LINE.fullmatch(line), start) for line, start in _lines(text))
+    found = ((_TICKER_LINE.fullmatch(line), start) for line, start in _lines(text)
+             if _DIGIT.search(line))
     return tuple(_figure(match, start) for match, start in found if match is not None)
 
 

@@ -7,6 +7,7 @@ general extraction layer (:mod:`lossledger.parse.extract`).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from lossledger.parse.extract import extract_report
 from lossledger.parse.extract.extract import extract_figures
@@ -40,7 +41,7 @@ class GeneralTextParser(Parser):
         *,
         media_type: str,
         received_at: dt.datetime | None = None,
-        page_date: dt.date | None = None,
+        page_date: dt.date | Callable[[], dt.date | None] | None = None,
         html: bool = False,
     ) -> ParseResult:
         if is_structured(text):

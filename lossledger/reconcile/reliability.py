@@ -10,7 +10,7 @@ The model is Dong, Berti-Equille and Srivastava's (VLDB 2009), a refinement of T
   mostly by its record elsewhere;
 * a value's vote is the sum over its *independent* sources of ``ln(n A / (1 - A))``, ``n``
   being the number of plausible false values (:attr:`ReconcilePolicy.false_values`); a source
-  found to copy another (:func:`lossledger.reconcile.copying.copy_pairs`) adds nothing to a
+  found to copy another (:class:`lossledger.reconcile.copying.CopyPairs`) adds nothing to a
   value its original also gives;
 * the probability that a candidate is the truth is the softmax of the votes over the
   candidates the series evidence left (:mod:`lossledger.reconcile.evidence`), 1 for the one
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from lossledger.reconcile.copying import copy_pairs
+from lossledger.reconcile.copying import CopyPairs, value_ids
 
 __all__ = ["Truth", "accuracies", "truth_discovery"]
 
@@ -122,7 +122,10 @@ def truth_discovery(
     ).with_columns(
         (pl.col("alive") / pl.col("alive").sum().over("cell")).alias("p_true"),
         pl.col("series_decided").is_not_null().alias("settled"),
+        value_ids(),
     )
+    # The source pairs meeting on a cell do not change from one iteration to the next.
+    pairs = CopyPairs(votes) if votes.height else None
     candidates = votes.select("cell", "total", "survives", "series_decided").unique(
         ["cell", "total"]
     )
@@ -150,8 +153,11 @@ def truth_discovery(
         )
         per_group, per_source = accuracies(counts, prior=prior, smoothing=smoothing)
         copies = (
-            copy_pairs(votes, min_shared=copy_min_shared, min_share=copy_min_share)
-            if votes.height
+            pairs.find(
+                votes.get_column("value_id"), votes.get_column("p_true"),
+                min_shared=copy_min_shared, min_share=copy_min_share,
+            )
+            if pairs is not None
             else empty_copies
         )
         posteriors = candidate_posteriors(votes, per_group, copies, false_values=false_values)

@@ -38,7 +38,7 @@ import polars as pl
 
 from lossledger.reconcile.copying import CopyPairs, value_ids
 
-__all__ = ["Truth", "accuracies", "truth_discovery"]
+__all__ = ["Truth", "accuracies", "echoes", "truth_discovery"]
 
 _GROUP = ["source", "category", "year"]
 
@@ -186,26 +186,16 @@ def candidate_posteriors(
 ) -> pl.DataFrame:
     """Return cell, total, score and posterior for every conflicting candidate."""
     log_n = math.log(false_values)
-    weighted = votes.join(accuracy, on=_GROUP, how="left").with_columns(
-        (log_n + (pl.col("accuracy") / (1 - pl.col("accuracy"))).log()).alias("weight"),
-        pl.lit(False).alias("echo"),
-    )
-    if copies.height:
-        # A copier adds nothing to a value its original also gives.
-        supported = votes.select("cell", "total", pl.col("source").alias("original"))
-        echoed = copies.join(supported, on="original").select("cell", "total", "source").unique()
-        weighted = (
-            weighted.drop("echo")
-            .join(
-                echoed.with_columns(pl.lit(True).alias("echo")),
-                on=["cell", "total", "source"],
-                how="left",
-            )
-            .with_columns(pl.col("echo").fill_null(False))
-            .with_columns(
-                pl.when("echo").then(0.0).otherwise("weight").alias("weight")
-            )
+    weighted = (
+        votes.with_columns(echoes(votes, copies).alias("echo"))
+        .join(accuracy, on=_GROUP, how="left")
+        .with_columns(
+            pl.when("echo")
+            .then(0.0)
+            .otherwise(log_n + (pl.col("accuracy") / (1 - pl.col("accuracy"))).log())
+            .alias("weight")
         )
+    )
     scores = weighted.group_by("cell", "total").agg(
         pl.col("series_decided").first(),
         pl.col("weight").sum().alias("score"),
@@ -224,3 +214,29 @@ def candidate_posteriors(
         # comparison.
         (pl.col("_e") / pl.col("_e").sum().over("cell")).round(9).alias("posterior"),
     )
+
+
+def echoes(votes: pl.DataFrame, copies: pl.DataFrame) -> pl.Series:
+    """Return, per vote, whether its source copies a source that gives the same value (a
+    copier adds nothing to a value its original also gives)."""
+    if not copies.height:
+        return pl.repeat(False, votes.height, eager=True)
+    # Early iterations may find every pair dependent: integer (value, source) keys keep the
+    # copier-by-original expansion cheap.
+    names = pl.Enum(votes.get_column("source").unique().sort())
+
+    def code(name: str) -> pl.Expr:
+        return pl.col(name).cast(names).to_physical().cast(pl.Int64)
+
+    value = pl.col("value_id") if "value_id" in votes.columns else value_ids()
+    keys = votes.select(value.alias("value_id"), code("source").alias("src"))
+    key = pl.col("value_id") * 2**32 + pl.col("src")
+    given = keys.select(key).to_series()
+    pairs = copies.select(code("source").alias("src"), code("original").alias("original"))
+    echoed = (
+        keys.join(pairs, on="src")
+        .filter((pl.col("value_id") * 2**32 + pl.col("original")).is_in(given.implode()))
+        .select(key)
+        .to_series()
+    )
+    return keys.select(key.is_in(echoed.implode())).to_series()

@@ -457,11 +457,22 @@ def with_older_support(candidates: pl.DataFrame, superseded: pl.DataFrame) -> pl
     support = older.group_by(_VALUE_KEY).agg(
         pl.col("event_id").alias("older_ids"), pl.col("seq").max().alias("older_seq")
     )
+    # Few candidates have older support: merge the lists of those only (the others' ids are
+    # already sorted and distinct, see value_candidates).
+    merged = (
+        candidates.select(*_VALUE_KEY, "event_ids", "seq")
+        .join(support, on=_VALUE_KEY)
+        .select(
+            *_VALUE_KEY,
+            sorted_ids(pl.concat_list("event_ids", "older_ids")).alias("older_ids"),
+            pl.max_horizontal("seq", "older_seq").alias("older_seq"),
+        )
+    )
     return (
-        candidates.join(support, on=_VALUE_KEY, how="left")
+        candidates.join(merged, on=_VALUE_KEY, how="left", maintain_order="left")
         .with_columns(
-            sorted_ids(pl.concat_list("event_ids", pl.col("older_ids").fill_null(_NO_IDS))),
-            pl.max_horizontal("seq", "older_seq"),
+            pl.coalesce("older_ids", "event_ids").alias("event_ids"),
+            pl.coalesce("older_seq", "seq").alias("seq"),
         )
         .drop("older_ids", "older_seq")
     )

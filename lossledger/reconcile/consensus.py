@@ -428,7 +428,8 @@ def value_candidates(
     values = votes.with_columns(lead_key.alias("_lead")).group_by(_VALUE_KEY).agg(
         pl.len().cast(pl.Int64).alias("n_agree"),
         pl.col("row").get(pl.col("_lead").arg_min()).alias("lead_row"),
-        pl.col("source").sort().alias("sources"),
+        # ``src`` codes follow the sorted source names: sorting by them is the names' order.
+        pl.col("source").sort_by("src").alias("sources"),
         # One vote per source, so the ids are already distinct.
         pl.col("event_id").sort().alias("event_ids"),
         pl.col("seq").max(),

@@ -72,21 +72,23 @@ class CopyPairs:
             "total",
             "value_id",
         )
+        # One lazy plan for both results, so the 2.3M-row (x10) pair frame is not kept whole.
         pairs = (
-            columns.join(columns.drop("value_id"), on="cell", suffix="_b")
+            columns.lazy()
+            .join(columns.lazy().drop("value_id"), on="cell", suffix="_b")
             .filter(pl.col("src") < pl.col("src_b"))
             .with_columns((pl.col("src") * 2**32 + pl.col("src_b")).alias("pair"))
         )
-        self.pairs = pairs.group_by("pair").agg(
-            pl.col("src").first(),
-            pl.col("src_b").first(),
-            (pl.col("total") != pl.col("total_b")).sum().alias("differ"),
-            pl.col("rank").first(),
-            pl.col("rank_b").first(),
-        )
-        self.shared = pairs.filter(pl.col("total") == pl.col("total_b")).select(
-            "pair", "value_id"
-        )
+        self.pairs, self.shared = pl.collect_all([
+            pairs.group_by("pair").agg(
+                pl.col("src").first(),
+                pl.col("src_b").first(),
+                (pl.col("total") != pl.col("total_b")).sum().alias("differ"),
+                pl.col("rank").first(),
+                pl.col("rank_b").first(),
+            ),
+            pairs.filter(pl.col("total") == pl.col("total_b")).select("pair", "value_id"),
+        ])
 
     def find(
         self, value_id: pl.Series, p_true: pl.Series, *, min_shared: float, min_share: float

@@ -352,13 +352,18 @@ def source_votes(ranked: pl.DataFrame) -> pl.DataFrame:
     Two rows of the same event (same ``seq``) for one cell are a parser fault; the first
     listed then speaks.
     """
-    # Usually every source states each cell once; counting distinct key hashes proves that
-    # several times faster than grouping. A hash collision only makes keys look repeated,
-    # which sends the frame through the exact group-by below.
-    if ranked.select(pl.struct(_SOURCE_KEY).hash().n_unique()).item() == ranked.height:
+    # Usually every source states each cell once, and repeated keys are few (older events of
+    # a source): only those rows are grouped, every other row is kept as it is.
+    repeated = ranked.select(pl.struct(_SOURCE_KEY).is_duplicated()).to_series()
+    if not repeated.any():
         return ranked
-    newest = ranked.group_by(_SOURCE_KEY).agg(pl.col("row").get(pl.col("seq").arg_max()))
-    return ranked[newest["row"].sort()]
+    newest = (
+        ranked.select(*_SOURCE_KEY, "row", "seq")
+        .filter(repeated)
+        .group_by(_SOURCE_KEY)
+        .agg(pl.col("row").get(pl.col("seq").arg_max()))
+    )
+    return ranked.filter(~repeated | pl.col("row").is_in(newest["row"].implode()))
 
 
 def superseded_observations(ranked: pl.DataFrame, votes: pl.DataFrame) -> pl.DataFrame:
@@ -423,7 +428,8 @@ def value_candidates(
     values = votes.with_columns(lead_key.alias("_lead")).group_by(_VALUE_KEY).agg(
         pl.len().cast(pl.Int64).alias("n_agree"),
         pl.col("row").get(pl.col("_lead").arg_min()).alias("lead_row"),
-        pl.col("source").sort().alias("sources"),
+        # ``src`` codes follow the sorted source names: sorting by them is the names' order.
+        pl.col("source").sort_by("src").alias("sources"),
         # One vote per source, so the ids are already distinct.
         pl.col("event_id").sort().alias("event_ids"),
         pl.col("seq").max(),
@@ -452,11 +458,22 @@ def with_older_support(candidates: pl.DataFrame, superseded: pl.DataFrame) -> pl
     support = older.group_by(_VALUE_KEY).agg(
         pl.col("event_id").alias("older_ids"), pl.col("seq").max().alias("older_seq")
     )
+    # Few candidates have older support: merge the lists of those only (the others' ids are
+    # already sorted and distinct, see value_candidates).
+    merged = (
+        candidates.select(*_VALUE_KEY, "event_ids", "seq")
+        .join(support, on=_VALUE_KEY)
+        .select(
+            *_VALUE_KEY,
+            sorted_ids(pl.concat_list("event_ids", "older_ids")).alias("older_ids"),
+            pl.max_horizontal("seq", "older_seq").alias("older_seq"),
+        )
+    )
     return (
-        candidates.join(support, on=_VALUE_KEY, how="left")
+        candidates.join(merged, on=_VALUE_KEY, how="left", maintain_order="left")
         .with_columns(
-            sorted_ids(pl.concat_list("event_ids", pl.col("older_ids").fill_null(_NO_IDS))),
-            pl.max_horizontal("seq", "older_seq"),
+            pl.coalesce("older_ids", "event_ids").alias("event_ids"),
+            pl.coalesce("older_seq", "seq").alias("seq"),
         )
         .drop("older_ids", "older_seq")
     )

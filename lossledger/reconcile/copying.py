@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import polars as pl
 
-__all__ = ["copy_pairs", "source_lags"]
+__all__ = ["CopyPairs", "copy_pairs", "source_lags", "value_ids"]
 
 _DAY = 2**32
 
@@ -35,29 +35,92 @@ def copy_pairs(
     min_share
         Share of the pair's disagreements-or-shared-false cells that must be shared false.
     """
-    columns = conflict_votes.select("cell", "source", "rank", "total", "p_true")
-    pairs = columns.join(columns, on="cell", suffix="_b").filter(
-        pl.col("source") < pl.col("source_b")
+    votes = conflict_votes.with_columns(value_ids())
+    return CopyPairs(votes).find(
+        votes.get_column("value_id"), votes.get_column("p_true"),
+        min_shared=min_shared, min_share=min_share,
     )
-    counts = pairs.group_by("source", "source_b").agg(
-        ((pl.col("total") == pl.col("total_b")).cast(pl.Float64) * (1 - pl.col("p_true")))
-        .sum()
-        .alias("shared_false"),
-        (pl.col("total") != pl.col("total_b")).sum().alias("differ"),
-        pl.col("rank").first(),
-        pl.col("rank_b").first(),
-    )
-    dependent = counts.filter(
-        (pl.col("shared_false") >= min_shared)
-        & (pl.col("shared_false") >= min_share * (pl.col("shared_false") + pl.col("differ")))
-    )
-    a_copies = pl.col("rank") > pl.col("rank_b")
-    same_rank = pl.col("rank") == pl.col("rank_b")
-    a_copies = a_copies | (same_rank & (pl.col("source") > pl.col("source_b")))
-    return dependent.select(
-        pl.when(a_copies).then("source").otherwise("source_b").alias("source"),
-        pl.when(a_copies).then("source_b").otherwise("source").alias("original"),
-    ).sort("source", "original")
+
+
+def value_ids() -> pl.Expr:
+    """An expression numbering the distinct (``cell``, ``total``) of a frame from 0."""
+    return (pl.struct("cell", "total").rank("dense") - 1).cast(pl.Int64).alias("value_id")
+
+
+class CopyPairs:
+    """Which source pairs share false values, prepared once for a truth-discovery run.
+
+    Only the probabilities of the values change from one iteration to the next, so the pairs
+    of sources meeting on a cell (a self-join of the votes, their largest intermediate) are
+    built once: per pair, how often their values differ and their ranks; per pair and value
+    they share, the value's number (``value_id``), to weigh by its current probability of
+    being false.
+    """
+
+    __slots__ = ("names", "pairs", "shared")
+
+    def __init__(self, votes: pl.DataFrame) -> None:
+        """``votes``: ``cell``, ``source``, ``rank``, ``total``, ``value_id`` (see
+        :func:`value_ids`)."""
+        # Integer source codes in the order of the names, so ``src < src_b`` is the names'.
+        names = pl.Enum(votes.get_column("source").unique().sort())
+        self.names = names
+        columns = votes.select(
+            "cell",
+            pl.col("source").cast(names).to_physical().cast(pl.Int64).alias("src"),
+            "rank",
+            "total",
+            "value_id",
+        )
+        # One lazy plan for both results, so the 2.3M-row (x10) pair frame is not kept whole.
+        pairs = (
+            columns.lazy()
+            .join(columns.lazy().drop("value_id"), on="cell", suffix="_b")
+            .filter(pl.col("src") < pl.col("src_b"))
+            .with_columns((pl.col("src") * 2**32 + pl.col("src_b")).alias("pair"))
+        )
+        self.pairs, self.shared = pl.collect_all([
+            pairs.group_by("pair").agg(
+                pl.col("src").first(),
+                pl.col("src_b").first(),
+                (pl.col("total") != pl.col("total_b")).sum().alias("differ"),
+                pl.col("rank").first(),
+                pl.col("rank_b").first(),
+            ),
+            pairs.filter(pl.col("total") == pl.col("total_b")).select("pair", "value_id"),
+        ])
+
+    def find(
+        self, value_id: pl.Series, p_true: pl.Series, *, min_shared: float, min_share: float
+    ) -> pl.DataFrame:
+        """Return (``source``, ``original``) for every source found to copy another, given
+        each vote's value number and that value's current probability ``p_true``."""
+        false = (
+            pl.DataFrame({"value_id": value_id, "p_false": 1 - p_true})
+            .unique("value_id")
+            .sort("value_id")
+            .get_column("p_false")
+        )
+        shared_false = self.shared.select(
+            "pair", false.gather(self.shared.get_column("value_id")).alias("p_false")
+        ).group_by("pair").agg(pl.col("p_false").sum().alias("shared_false"))
+        counts = self.pairs.join(shared_false, on="pair", how="left").with_columns(
+            pl.col("shared_false").fill_null(0.0)
+        )
+        dependent = counts.filter(
+            (pl.col("shared_false") >= min_shared)
+            & (pl.col("shared_false") >= min_share * (pl.col("shared_false") + pl.col("differ")))
+        )
+        a_copies = pl.col("rank") > pl.col("rank_b")
+        same_rank = pl.col("rank") == pl.col("rank_b")
+        a_copies = a_copies | (same_rank & (pl.col("src") > pl.col("src_b")))
+        names = dict(enumerate(self.names.categories.to_list()))
+        source = pl.col("src").replace_strict(names, return_dtype=pl.String)
+        source_b = pl.col("src_b").replace_strict(names, return_dtype=pl.String)
+        return dependent.select(
+            pl.when(a_copies).then(source).otherwise(source_b).alias("source"),
+            pl.when(a_copies).then(source_b).otherwise(source).alias("original"),
+        ).sort("source", "original")
 
 
 def source_lags(

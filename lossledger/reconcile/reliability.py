@@ -10,7 +10,7 @@ The model is Dong, Berti-Equille and Srivastava's (VLDB 2009), a refinement of T
   mostly by its record elsewhere;
 * a value's vote is the sum over its *independent* sources of ``ln(n A / (1 - A))``, ``n``
   being the number of plausible false values (:attr:`ReconcilePolicy.false_values`); a source
-  found to copy another (:func:`lossledger.reconcile.copying.copy_pairs`) adds nothing to a
+  found to copy another (:class:`lossledger.reconcile.copying.CopyPairs`) adds nothing to a
   value its original also gives;
 * the probability that a candidate is the truth is the softmax of the votes over the
   candidates the series evidence left (:mod:`lossledger.reconcile.evidence`), 1 for the one
@@ -36,9 +36,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from lossledger.reconcile.copying import copy_pairs
+from lossledger.reconcile.copying import CopyPairs, value_ids
 
-__all__ = ["Truth", "accuracies", "truth_discovery"]
+__all__ = ["Truth", "accuracies", "echoes", "truth_discovery"]
 
 _GROUP = ["source", "category", "year"]
 
@@ -122,7 +122,10 @@ def truth_discovery(
     ).with_columns(
         (pl.col("alive") / pl.col("alive").sum().over("cell")).alias("p_true"),
         pl.col("series_decided").is_not_null().alias("settled"),
+        value_ids(),
     )
+    # The source pairs meeting on a cell do not change from one iteration to the next.
+    pairs = CopyPairs(votes) if votes.height else None
     candidates = votes.select("cell", "total", "survives", "series_decided").unique(
         ["cell", "total"]
     )
@@ -150,8 +153,11 @@ def truth_discovery(
         )
         per_group, per_source = accuracies(counts, prior=prior, smoothing=smoothing)
         copies = (
-            copy_pairs(votes, min_shared=copy_min_shared, min_share=copy_min_share)
-            if votes.height
+            pairs.find(
+                votes.get_column("value_id"), votes.get_column("p_true"),
+                min_shared=copy_min_shared, min_share=copy_min_share,
+            )
+            if pairs is not None
             else empty_copies
         )
         posteriors = candidate_posteriors(votes, per_group, copies, false_values=false_values)
@@ -180,26 +186,16 @@ def candidate_posteriors(
 ) -> pl.DataFrame:
     """Return cell, total, score and posterior for every conflicting candidate."""
     log_n = math.log(false_values)
-    weighted = votes.join(accuracy, on=_GROUP, how="left").with_columns(
-        (log_n + (pl.col("accuracy") / (1 - pl.col("accuracy"))).log()).alias("weight"),
-        pl.lit(False).alias("echo"),
-    )
-    if copies.height:
-        # A copier adds nothing to a value its original also gives.
-        supported = votes.select("cell", "total", pl.col("source").alias("original"))
-        echoed = copies.join(supported, on="original").select("cell", "total", "source").unique()
-        weighted = (
-            weighted.drop("echo")
-            .join(
-                echoed.with_columns(pl.lit(True).alias("echo")),
-                on=["cell", "total", "source"],
-                how="left",
-            )
-            .with_columns(pl.col("echo").fill_null(False))
-            .with_columns(
-                pl.when("echo").then(0.0).otherwise("weight").alias("weight")
-            )
+    weighted = (
+        votes.with_columns(echoes(votes, copies).alias("echo"))
+        .join(accuracy, on=_GROUP, how="left")
+        .with_columns(
+            pl.when("echo")
+            .then(0.0)
+            .otherwise(log_n + (pl.col("accuracy") / (1 - pl.col("accuracy"))).log())
+            .alias("weight")
         )
+    )
     scores = weighted.group_by("cell", "total").agg(
         pl.col("series_decided").first(),
         pl.col("weight").sum().alias("score"),
@@ -218,3 +214,29 @@ def candidate_posteriors(
         # comparison.
         (pl.col("_e") / pl.col("_e").sum().over("cell")).round(9).alias("posterior"),
     )
+
+
+def echoes(votes: pl.DataFrame, copies: pl.DataFrame) -> pl.Series:
+    """Return, per vote, whether its source copies a source that gives the same value (a
+    copier adds nothing to a value its original also gives)."""
+    if not copies.height:
+        return pl.repeat(False, votes.height, eager=True)
+    # Early iterations may find every pair dependent: integer (value, source) keys keep the
+    # copier-by-original expansion cheap.
+    names = pl.Enum(votes.get_column("source").unique().sort())
+
+    def code(name: str) -> pl.Expr:
+        return pl.col(name).cast(names).to_physical().cast(pl.Int64)
+
+    value = pl.col("value_id") if "value_id" in votes.columns else value_ids()
+    keys = votes.select(value.alias("value_id"), code("source").alias("src"))
+    key = pl.col("value_id") * 2**32 + pl.col("src")
+    given = keys.select(key).to_series()
+    pairs = copies.select(code("source").alias("src"), code("original").alias("original"))
+    echoed = (
+        keys.join(pairs, on="src")
+        .filter((pl.col("value_id") * 2**32 + pl.col("original")).is_in(given.implode()))
+        .select(key)
+        .to_series()
+    )
+    return keys.select(key.is_in(echoed.implode())).to_series()

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -35,21 +36,35 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MODES", "main"]
+__all__ = ["ALL_MODES", "LINK_MODES", "MODES", "main"]
 
 REPO = Path(__file__).resolve().parents[1]
+#: The ways of reading the README promises: each reads one whole version, every time.
 MODES: dict[str, tuple[str, ...]] = {
     "pinned": ("reports", "observations", "daily_totals", "discrepancies", "quarantine"),
     "resolved": ("reports", "observations", "daily_totals", "discrepancies", "quarantine"),
     "glob": ("daily_totals",),
     "duckdb": ("discrepancies",),
     "pyarrow": ("reports",),
+    "checked": ("daily_totals",),
 }
+#: Plain readers through the unresolved link: measured, not promised (a switch between two of
+#: the path resolutions of one read makes it fail, or in principle read neither version).
+LINK_MODES: dict[str, tuple[str, ...]] = {
+    "glob-link": ("daily_totals",),
+    "duckdb-link": ("discrepancies",),
+    "pyarrow-link": ("reports",),
+}
+ALL_MODES = {**MODES, **LINK_MODES}
+#: How many times the ``checked`` reader tries before it counts an error.
+CHECKED_TRIES = 20
 
 
 def fingerprint(frame: Any) -> list[int]:
     import polars as pl
 
+    if "seq" not in frame.columns:  # the tables no reader of this bench reads
+        return [frame.height, 0]
     row = frame.select(pl.len(), pl.col("seq").cast(pl.Int64).sum()).row(0)
     return [int(row[0]), int(row[1] or 0)]
 
@@ -89,11 +104,18 @@ def prepare(work: Path, scale: int) -> dict[str, Any]:
     return {"home": str(home), "versions": versions}
 
 
-def publisher(work: Path, setup: dict[str, Any], slow_rename_ms: float, stop: Path) -> None:
+def publisher(work: Path, setup: dict[str, Any], slow_rename_ms: float, stop: Path,
+              names: str = "content") -> None:
     import polars as pl
 
     from lossledger.projection import TABLES, WarehouseTables
+    from lossledger.publish import warehouse
     from lossledger.publish.warehouse import publish_tables
+
+    if names == "stable":
+        # The experiment: every partition's file keeps one name in every version (its bytes
+        # change under the same path), instead of a name derived from its content.
+        warehouse._part_name = lambda content_hash, watermark: "part-0.parquet"  # type: ignore
 
     if slow_rename_ms:
         for name in ("rename", "replace"):
@@ -136,15 +158,22 @@ def reader(mode: str, reads: int, setup: dict[str, Any]) -> None:
     link = home / "warehouse"
     known = {name: version["fingerprints"] for name, version in setup["versions"].items()}
     errors: Counter[str] = Counter()
-    mixed, seen = 0, Counter()
+    missing: Counter[str] = Counter()
+    mixed, seen, retries = 0, Counter(), 0
     started = time.perf_counter()
     for _ in range(reads):
         try:
-            prints = _read(mode, home, link, pl, duckdb, ds, lossledger)
+            if mode == "checked":
+                prints, tries = _read_checked(link, pl)
+                retries += tries - 1
+            else:
+                prints = _read(mode, home, link, pl, duckdb, ds, lossledger)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # every failure counts, polars' panics (BaseException) too
             errors[f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"] += 1
+            if isinstance(exc, FileNotFoundError):
+                missing[_why_missing(str(exc), home)] += 1
             continue
         matches = [
             {name for name in known if known[name][table] == value}
@@ -155,33 +184,71 @@ def reader(mode: str, reads: int, setup: dict[str, Any]) -> None:
             mixed += 1
         else:
             seen[sorted(common)[0]] += 1
-    print(json.dumps({"mode": mode, "tables": MODES[mode], "reads": reads,
+    print(json.dumps({"mode": mode, "tables": ALL_MODES[mode], "reads": reads,
                       "errors": sum(errors.values()), "error_kinds": dict(errors),
+                      "missing_files": dict(missing), "retries": retries,
                       "mixed": mixed, "versions_seen": dict(seen),
                       "seconds": time.perf_counter() - started}))
 
 
+def _why_missing(message: str, home: Path) -> str:
+    """What a file a reader did not find was: the old name of a partition that changed, a
+    partition the next version lacks, or a file of a version that is gone."""
+    found = re.search(r"warehouse/([\w=/.-]+?part-[0-9a-f]+\.parquet)", message)
+    if found is None:
+        return "unknown path"
+    relative = Path(found.group(1))
+    versions = [p for p in (home / "warehouse.versions").iterdir() if p.name.isdigit()]
+    holders = [v for v in versions if (v / relative).exists()]
+    if not holders:
+        return "in no version left (removed)"
+    if all((v / relative.parent).is_dir() for v in versions):
+        return "a changed partition's old name (the partition is in every version)"
+    return "a partition some version lacks"
+
+
+def _read_checked(link: Path, pl: Any) -> tuple[dict[str, list[int]], int]:
+    """The README's polars glob through the link, between two reads of the published
+    version's number (``<warehouse>/_state.json``): equal numbers mean no switch in between
+    (numbers only grow), so the read is one whole version; otherwise it is read again."""
+    tables = MODES["checked"]
+    for attempt in range(1, CHECKED_TRIES + 1):
+        before = json.loads((link / "_state.json").read_text())["version"]
+        try:
+            prints = {t: fingerprint(pl.scan_parquet(link / t / "**/*.parquet",
+                                                     hive_partitioning=True).collect())
+                      for t in tables}
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:
+            prints = None
+        after = json.loads((link / "_state.json").read_text())["version"]
+        if before == after:
+            if prints is None:  # no switch, and still a failure: a real error
+                raise RuntimeError(f"the read failed within version {before}")
+            return prints, attempt
+    raise RuntimeError(f"no read without a switch in {CHECKED_TRIES} tries")
+
+
 def _read(mode: str, home: Path, link: Path, pl: Any, duckdb: Any, ds: Any,
           lossledger: Any) -> dict[str, list[int]]:
-    tables = MODES[mode]
+    tables = ALL_MODES[mode]
     if mode == "pinned":
         version = lossledger.open_version(home)
         return {t: fingerprint(version.scan(t).collect()) for t in tables}
-    if mode == "resolved":
-        root = Path(os.path.realpath(link))
+    # The README's ways: the link resolved once (``os.path.realpath``), then a plain glob.
+    # The ``-link`` modes glob through the link itself.
+    root = link if mode.endswith("-link") else Path(os.path.realpath(link))
+    if mode in ("resolved", "glob", "glob-link"):
         return {t: fingerprint(pl.scan_parquet(root / t / "**/*.parquet",
                                                hive_partitioning=True).collect())
                 for t in tables}
-    if mode == "glob":
-        return {t: fingerprint(pl.scan_parquet(link / t / "**/*.parquet",
-                                               hive_partitioning=True).collect())
-                for t in tables}
-    if mode == "duckdb":
+    if mode in ("duckdb", "duckdb-link"):
         return {t: fingerprint(duckdb.sql(
-            f"SELECT seq FROM read_parquet('{link / t}/**/*.parquet', hive_partitioning=true, "
+            f"SELECT seq FROM read_parquet('{root / t}/**/*.parquet', hive_partitioning=true, "
             "hive_types={'year': INTEGER, 'month': INTEGER})").pl()) for t in tables}
     return {t: fingerprint(pl.from_arrow(
-        ds.dataset(link / t, format="parquet", partitioning="hive").to_table(columns=["seq"])))
+        ds.dataset(root / t, format="parquet", partitioning="hive").to_table(columns=["seq"])))
         for t in tables}
 
 
@@ -201,17 +268,19 @@ def _last_json(process: subprocess.Popen[str]) -> dict[str, Any]:
     return json.loads(lines[-1])
 
 
-def trial(work: Path, setup_file: Path, reads: int, slow_rename_ms: float) -> dict[str, Any]:
+def trial(work: Path, setup_file: Path, reads: int, slow_rename_ms: float,
+          modes: Sequence[str] = tuple(ALL_MODES), names: str = "content") -> dict[str, Any]:
     setup = json.loads(setup_file.read_text())
     stop = work / "readers-stop"
     stop.unlink(missing_ok=True)
     # One first publish, so that readers never start before there is a warehouse.
     shutil.rmtree(Path(setup["home"]) / "warehouse.versions", ignore_errors=True)
     Path(setup["home"], "warehouse").unlink(missing_ok=True)
-    first = _child("publish-once", str(work), str(setup_file))
+    first = _child("publish-once", str(work), str(setup_file), names)
     _last_json(first)
-    publishing = _child("publisher", str(work), str(setup_file), str(slow_rename_ms), str(stop))
-    readers = {mode: _child("reader", mode, str(reads), str(setup_file)) for mode in MODES}
+    publishing = _child("publisher", str(work), str(setup_file), str(slow_rename_ms), str(stop),
+                        names)
+    readers = {mode: _child("reader", mode, str(reads), str(setup_file)) for mode in modes}
     try:
         results = {mode: _last_json(process) for mode, process in readers.items()}
     finally:  # never leave a publisher or reader running
@@ -219,18 +288,20 @@ def trial(work: Path, setup_file: Path, reads: int, slow_rename_ms: float) -> di
         for process in readers.values():
             if process.poll() is None:
                 process.kill()
-    return {"slow_rename_ms": slow_rename_ms, "publisher": _last_json(publishing),
-            "readers": results}
+    return {"slow_rename_ms": slow_rename_ms, "names": names,
+            "publisher": _last_json(publishing), "readers": results}
 
 
 def markdown(trials: list[dict[str, Any]]) -> str:
-    lines = ["| renames slowed by | reader | tables | reads | errors | mixed | versions seen "
-             "| publishes meanwhile |", "|---|---|---|---:|---:|---:|---|---:|"]
+    lines = ["| renames slowed by | file names | reader | promised | tables | reads | errors "
+             "| mixed | retries | versions seen | publishes meanwhile |",
+             "|---|---|---|---|---|---:|---:|---:|---:|---|---:|"]
     for result in trials:
         for mode, r in result["readers"].items():
             lines.append(
-                f"| {result['slow_rename_ms']:g} ms | {mode} | {', '.join(r['tables'])} "
-                f"| {r['reads']} | {r['errors']} | {r['mixed']} | "
+                f"| {result['slow_rename_ms']:g} ms | {result.get('names', 'content')} "
+                f"| {mode} | {'yes' if mode in MODES else 'no'} | {', '.join(r['tables'])} "
+                f"| {r['reads']} | {r['errors']} | {r['mixed']} | {r.get('retries', 0)} | "
                 f"{', '.join(f'{k}: {v}' for k, v in sorted(r['versions_seen'].items()))} "
                 f"| {result['publisher']['publishes']} |")
     return "\n".join(lines)
@@ -239,13 +310,14 @@ def markdown(trials: list[dict[str, Any]]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "publisher":
-        work, setup_file, slow, stop = argv[1:5]
-        publisher(Path(work), json.loads(Path(setup_file).read_text()), float(slow), Path(stop))
+        work, setup_file, slow, stop, names = argv[1:6]
+        publisher(Path(work), json.loads(Path(setup_file).read_text()), float(slow), Path(stop),
+                  names)
         return 0
     if argv and argv[0] == "publish-once":
         stop = Path(argv[1]) / "readers-stop-once"
         stop.touch()  # the loop below runs exactly once (A then B)
-        publisher(Path(argv[1]), json.loads(Path(argv[2]).read_text()), 0, stop)
+        publisher(Path(argv[1]), json.loads(Path(argv[2]).read_text()), 0, stop, argv[3])
         return 0
     if argv and argv[0] == "reader":
         reader(argv[1], int(argv[2]), json.loads(Path(argv[3]).read_text()))
@@ -255,10 +327,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--reads", type=int, default=1000)
     parser.add_argument("--slow-rename-ms", default="0,50",
                         help="comma-separated delays before each rename, one trial each")
+    parser.add_argument("--modes", default=",".join(ALL_MODES),
+                        help="comma-separated readers (default: all, "
+                             "the promised ones and the -link ones)")
+    parser.add_argument("--names", choices=("content", "stable"), default="content",
+                        help="file names of the publisher: derived from the content (as "
+                             "lossledger does) or, as an experiment, one name per partition")
     parser.add_argument("--scale", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=REPO / "bench" / "corpus")
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "readers.json")
     args = parser.parse_args(argv)
+    modes = [m for m in args.modes.split(",") if m]
+    if unknown := [m for m in modes if m not in ALL_MODES]:
+        parser.error(f"unknown reader(s) {', '.join(unknown)}; known: {', '.join(ALL_MODES)}")
     work = args.workdir.resolve()
     work.mkdir(parents=True, exist_ok=True)
     print(f"preparing the x{args.scale} home and the two versions ...", file=sys.stderr)
@@ -268,10 +349,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for slow in (float(s) for s in args.slow_rename_ms.split(",")):
         print(f"trial: renames slowed by {slow:g} ms, {args.reads} reads per reader",
               file=sys.stderr)
-        trials.append(trial(work, setup_file, args.reads, slow))
+        trials.append(trial(work, setup_file, args.reads, slow, modes, args.names))
         args.results.write_text(json.dumps(trials, indent=2) + "\n")
     print(markdown(trials))
-    failed = sum(r["errors"] + r["mixed"] for t in trials for r in t["readers"].values())
+    # Only the promised ways of reading decide the exit status; the -link ones are measured.
+    failed = sum(r["errors"] + r["mixed"] for t in trials
+                 for mode, r in t["readers"].items() if mode in MODES)
     return 1 if failed else 0
 
 

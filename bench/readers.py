@@ -14,11 +14,20 @@ checked against the fingerprints (rows, sum of ``seq``) of A and B:
 With ``--slow-rename-ms N`` the publisher sleeps N ms before each ``os.rename``/``os.replace``
 (it makes every switch slow, and a reader more likely to arrive in the middle of one).
 
-Ways of reading (``MODES``): ``pinned`` (``lossledger.open_version``, all five tables),
-``resolved`` (the link resolved once, then the README's polars globs, all five tables),
-``glob`` (the README's polars glob through the link, ``daily_totals``), ``duckdb``
-(``read_parquet`` through the link, ``discrepancies``), ``pyarrow`` (``pyarrow.dataset`` on the
-directory through the link, ``reports``). Results: ``bench/readers.json`` and a table.
+Ways of reading the README promises (``MODES``; they decide the exit status): ``pinned``
+(``lossledger.open_version``, all five tables), ``resolved`` (the link resolved once with
+``os.path.realpath``, then polars globs under it, all five tables), ``glob`` (the README's
+polars glob under the resolved link, ``daily_totals``), ``duckdb`` (the README's SQL: the
+version named by ``warehouse.versions/CURRENT`` in a variable, then ``read_parquet`` under it,
+``discrepancies``), ``pyarrow`` (``pyarrow.dataset`` under the resolved link, ``reports``),
+``checked`` (the polars glob through the link itself, between two reads of
+``<warehouse>/_state.json``'s version, read again when they differ; ``retries`` counts those).
+
+Measured, not promised (``LINK_MODES``): ``glob-link``, ``duckdb-link``, ``pyarrow-link``, the
+same plain readers through the unresolved link, unchecked. Their missing files are classified
+(``missing_files``). ``--names stable`` makes the publisher keep one file name per partition
+(an experiment: what content-derived names prevent). Results: ``bench/readers.json`` and a
+table.
 """
 
 from __future__ import annotations
@@ -243,7 +252,16 @@ def _read(mode: str, home: Path, link: Path, pl: Any, duckdb: Any, ds: Any,
         return {t: fingerprint(pl.scan_parquet(root / t / "**/*.parquet",
                                                hive_partitioning=True).collect())
                 for t in tables}
-    if mode in ("duckdb", "duckdb-link"):
+    if mode == "duckdb":  # in SQL alone: the version named by the pointer file, pinned
+        versions = home / "warehouse.versions"
+        con = duckdb.connect()
+        con.sql(f"SET VARIABLE warehouse = (SELECT '{versions}/' || rtrim(content, chr(10)) "
+                f"FROM read_text('{versions}/CURRENT'))")
+        return {t: fingerprint(con.sql(
+            f"SELECT seq FROM read_parquet(getvariable('warehouse') || '/{t}/**/*.parquet', "
+            "hive_partitioning=true, hive_types={'year': INTEGER, 'month': INTEGER})").pl())
+            for t in tables}
+    if mode == "duckdb-link":
         return {t: fingerprint(duckdb.sql(
             f"SELECT seq FROM read_parquet('{root / t}/**/*.parquet', hive_partitioning=true, "
             "hive_types={'year': INTEGER, 'month': INTEGER})").pl()) for t in tables}

@@ -13,12 +13,23 @@ Layout (``<root>`` is ``<home>/warehouse`` unless told otherwise)::
 A publish builds a new version beside the published one: a partition whose rows did not change
 (its content hash, kept in the file's key-value metadata, says so) is hard-linked from the
 published version, the others are written. Only when the whole version is on disk is it
-published, by one ``rename`` of a new link over ``<root>``: a reader resolving ``<root>`` sees the
-old version or the new one, never a mix and never a partial file, and plain globs
-(``<root>/daily_totals/**/*.parquet``) keep working. A file's name is derived from its content
-(rows, schema, watermark), so a path names the same bytes in every version: a plain glob whose
-read straddles a switch (it lists, then opens, each path through the link) reads the files it
-listed or finds one gone, and never mixes two versions. A publish that fails or is killed leaves
+published, by one ``rename`` of a new link over ``<root>``: a reader that resolves ``<root>``
+once (:func:`open_version`, :func:`scan`, or a plain glob under ``os.path.realpath(root)``) reads
+the old version or the new one, whole, never a mix and never a partial file.
+
+A plain glob through the link itself (``<root>/daily_totals/**/*.parquet``) resolves ``<root>``
+anew for every directory it lists and every file it opens, so a switch can fall between two of
+its steps; no file layout makes that safe. A file's name is derived from its content (rows,
+schema, watermark), so a path names the same bytes in every version: a file listed before a
+switch and opened after it is the same file or is gone (an error the reader sees). Were names
+stable per partition, it would be other bytes under the same path: a silent mix, or a footer
+read from one file and pages from another (polars panics). Even so, a switch between listing a
+directory and listing the one below it can make a glob through the link read neither version
+(months listed in the old one, a month's file in the new one). Such a reader can check:
+``<root>/_state.json``'s ``version`` only grows, so reading it before and after the read and
+finding it equal means the link pointed at one version throughout; otherwise, read again.
+
+A publish that fails or is killed leaves
 the published version untouched; its leftovers (``<root>.versions/.tmp-*``) are removed by the
 next run. Versions stay for a grace period after they were replaced (``LOSSLEDGER_VERSION_GRACE_S``,
 default one hour), so a reader that resolved ``<root>`` before a switch can finish, then go.
@@ -116,7 +127,9 @@ class WarehouseState:
     """The chain hash of event ``watermark``: the log's head as published, kept outside the log
     so that a truncated or rewritten log is noticed."""
     version: int | None = None
-    """The number of the warehouse version (``<root>.versions/NNNNNN``)."""
+    """The number of the warehouse version (``<root>.versions/NNNNNN``). It only grows from
+    publish to publish (the published version, the newest, is never removed), so a reader
+    through the link that reads it equal before and after its read read that one version."""
 
     @classmethod
     def from_json(cls, text: str) -> WarehouseState:

@@ -181,7 +181,7 @@ def reader(mode: str, reads: int, setup: dict[str, Any]) -> None:
             raise
         except BaseException as exc:  # every failure counts, polars' panics (BaseException) too
             errors[f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"] += 1
-            if isinstance(exc, FileNotFoundError):
+            if isinstance(exc, FileNotFoundError) or "Cannot open file" in str(exc):
                 missing[_why_missing(str(exc), home)] += 1
             continue
         matches = [

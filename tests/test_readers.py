@@ -11,7 +11,9 @@ import json
 import os
 from pathlib import Path
 
+import duckdb
 import polars as pl
+import pyarrow.dataset as ds
 import pytest
 
 import lossledger
@@ -20,8 +22,6 @@ from lossledger.publish.warehouse import publish_tables
 from tests.conftest import GS_EN_0130, GS_EN_0131, SEED
 from tests.helpers import build, ingest
 from tests.test_publishing import a_month_restated
-
-KEY = ["date", "category", "total"]
 
 
 @pytest.fixture
@@ -48,7 +48,9 @@ def walk_and_read(top: Path, between: object = None) -> pl.DataFrame:
 def whole_rows(frame: pl.DataFrame) -> pl.DataFrame:
     """Every column but the partition keys, in one order, rows sorted: comparable."""
     frame = frame.drop("year", "month", strict=False)
-    return frame.select(sorted(frame.columns)).sort(KEY)
+    frame = frame.select(sorted(frame.columns))
+    return frame.sort([c for c, t in frame.schema.items() if not t.is_nested()],
+                      nulls_last=True)
 
 
 def published_version(warehouse: Path) -> int:
@@ -118,3 +120,31 @@ def test_the_published_version_number_only_grows(home: Path, tmp_path: Path) -> 
     assert len(set(numbers)) == 7
     assert {t: lossledger.scan(t, home=home).collect().height for t in TABLES} == \
         {t: frame.height for t, frame in tables[1].items()}
+
+
+def test_the_readmes_ways_read_the_version_they_resolved_across_a_publish(
+    home: Path, tmp_path: Path
+) -> None:
+    """polars and pyarrow under ``os.path.realpath``, DuckDB under the version ``CURRENT``
+    names (set in SQL alone), as "Reading them" shows: resolved before a publish, read after."""
+    warehouse = home / "warehouse"
+    version_a = lossledger.open_version(home)
+    resolved = os.path.realpath(warehouse)
+    con = duckdb.connect()
+    con.sql(f"""SET VARIABLE warehouse = (SELECT '{home}/warehouse.versions/' ||
+                rtrim(content, chr(10)) FROM read_text('{home}/warehouse.versions/CURRENT'))""")
+    a_month_restated(home, tmp_path)
+    build(home, publish_to=warehouse)
+    assert lossledger.open_version(home).path != version_a.path
+    by_polars = pl.scan_parquet(f"{resolved}/discrepancies/**/*.parquet",
+                                hive_partitioning=True).collect()
+    by_duckdb = con.sql(
+        "SELECT * FROM read_parquet(getvariable('warehouse') || '/discrepancies/**/*.parquet', "
+        "hive_partitioning = true, hive_types = {'year': INTEGER, 'month': INTEGER})").pl()
+    by_arrow = pl.from_arrow(ds.dataset(f"{resolved}/discrepancies", format="parquet",
+                                        partitioning="hive").to_table())
+    expected = whole_rows(version_a.scan("discrepancies").collect())
+    now = whole_rows(lossledger.scan("discrepancies", home=home).collect())
+    assert not now.equals(expected), "the publish changed nothing: the test proves nothing"
+    for frame in (by_polars, by_duckdb, by_arrow):
+        assert whole_rows(frame).equals(expected)

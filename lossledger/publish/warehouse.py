@@ -14,8 +14,9 @@ A publish builds a new version beside the published one: a partition whose rows 
 (its content hash, kept in the file's key-value metadata, says so) is hard-linked from the
 published version, the others are written. Only when the whole version is on disk is it
 published, by one ``rename`` of a new link over ``<root>``: a reader that resolves ``<root>``
-once (:func:`open_version`, :func:`scan`, or a plain glob under ``os.path.realpath(root)``) reads
-the old version or the new one, whole, never a mix and never a partial file.
+once (:func:`open_version`, :func:`scan`, a plain glob under ``os.path.realpath(root)`` or under
+the version ``CURRENT`` names) reads the old version or the new one, whole, never a mix and
+never a partial file.
 
 A plain glob through the link itself (``<root>/daily_totals/**/*.parquet``) resolves ``<root>``
 anew for every directory it lists and every file it opens, so a switch can fall between two of
@@ -29,13 +30,12 @@ directory and listing the one below it can make a glob through the link read nei
 ``<root>/_state.json``'s ``version`` only grows, so reading it before and after the read and
 finding it equal means the link pointed at one version throughout; otherwise, read again.
 
-A publish that fails or is killed leaves
-the published version untouched; its leftovers (``<root>.versions/.tmp-*``) are removed by the
-next run. Versions stay for a grace period after they were replaced (``LOSSLEDGER_VERSION_GRACE_S``,
-default one hour), so a reader that resolved ``<root>`` before a switch can finish, then go.
-A publish that changes nothing (same partitions, same watermark) makes no version and touches
-no file. A table without rows is one empty file in ``year=0000/month=00``, so every reader
-finds its schema.
+A publish that fails or is killed leaves the published version untouched; its leftovers
+(``<root>.versions/.tmp-*``) are removed by the next run. Versions stay for a grace period
+after they were replaced (``LOSSLEDGER_VERSION_GRACE_S``, default one hour), so a reader that
+resolved ``<root>`` before a switch can finish, then go. A publish that changes nothing (same
+partitions, same watermark) makes no version and touches no file. A table without rows is one
+empty file in ``year=0000/month=00``, so every reader finds its schema.
 
 Object storage has no links and no atomic directory rename; there the pointer file is the
 switch: write the version's objects under ``versions/NNNNNN/`` (copying unchanged ones), then

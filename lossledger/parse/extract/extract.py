@@ -21,15 +21,15 @@ import bisect
 import csv
 import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from lossledger.parse.extract.labels import LabelMatch, lookup_label, script_languages
 from lossledger.parse.extract.numerals import (
     DASHES,
     MAX_COUNT,
     NUMBER,
-    QUALIFIER_PATTERN,
     QUALIFIERS,
     SCALE_PATTERN,
     read_bracket,
@@ -42,8 +42,39 @@ __all__ = ["CUES_PATH", "Doubt", "Figure", "extract_figures"]
 CUES_PATH = Path(__file__).with_name("cues.csv")
 _MAX_LABEL_WORDS = 8
 
+
+
+def _by_first_character(words: list[str], *, ignore_case: bool) -> tuple[str, str]:
+    """A character class of the words' first characters, and an alternation of the words
+    (regex-escaped, spaces as ``\\s+``) grouped by first character, in their order.
+
+    Same matches as the plain alternation (words that cannot start at the same character
+    never compete), but the regex engine tries one group per position instead of every word:
+    with the class as a lookahead, a position that starts no word is left at once.
+
+    >>> _by_first_character(["more than", "about", "mehr als"], ignore_case=False)
+    ('[ma]', '(?:more\\s+than|mehr\\s+als)|(?:about)')
+    """
+    groups: dict[str, list[str]] = {}
+    for word in words:
+        first = word[0]
+        key = next((k for k in groups if k == first or (
+            ignore_case and re.fullmatch(re.escape(k), first, re.IGNORECASE))), first)
+        groups.setdefault(key, []).append(re.escape(word).replace(r"\ ", r"\s+"))
+    firsts = {c for word in words for c in (
+        (word[0], word[0].lower(), word[0].upper()) if ignore_case else (word[0],))
+        if len(c) == 1}
+    return (f"[{''.join(re.escape(c) for c in sorted(firsts))}]",
+            "|".join(f"(?:{'|'.join(group)})" for group in groups.values()))
+
+
+# The qualifiers longest first (as QUALIFIER_PATTERN), grouped by their first letter; a value
+# starts with a qualifier or a digit (the lookahead lets the engine skip other positions).
+_QUALIFIER_FIRST, _QUALIFIER_GROUPS = _by_first_character(
+    [word.strip() for word in sorted(QUALIFIERS, key=len, reverse=True)], ignore_case=True)
 _VALUE = re.compile(
-    rf"(?<![\w.,])(?<![^\W\d_][{DASHES}])(?:(?P<qual>{QUALIFIER_PATTERN})\s+)?"
+    rf"(?=[\d{_QUALIFIER_FIRST[1:-1]}])"
+    rf"(?<![\w.,])(?<![^\W\d_][{DASHES}])(?:(?P<qual>{_QUALIFIER_GROUPS})\s+)?"
     rf"(?P<num>{NUMBER})(?![^\W\d_])"
     rf"(?P<scale>[^\S\n]*(?:{SCALE_PATTERN})(?![^\W\d_])(?:[^\S\n]*\d{{1,3}}(?!\d))?)?"
     r"(?:[^\S\n]*\((?P<br>[^()\n]{0,60})\))?",
@@ -89,9 +120,12 @@ _BRACKETED = re.compile(r"\([^()]*\)")
 _ONE_CHAR_LOWER = {"İ": "i"}
 
 
-@dataclass(frozen=True, slots=True)
-class Figure:
-    """A figure found in the text: category, total, stated change and where it came from."""
+class Figure(NamedTuple):
+    """A figure found in the text: category, total, stated change and where it came from.
+
+    An immutable record (a named tuple: built for every figure of every page, it costs a
+    third of a frozen dataclass).
+    """
 
     category: str
     total: int
@@ -115,23 +149,22 @@ class Doubt:
 
 @dataclass(slots=True)
 class _Value:
-    match: re.Match[str]
     start: int
     end: int
     label: LabelMatch | None = None
     label_span: tuple[int, int] = (0, 0)
     strong: bool = True
-    consumed: list[tuple[int, int]] = field(default_factory=list)
 
 
 @functools.cache
 def _cues() -> re.Pattern[str]:
     with CUES_PATH.open(encoding="utf-8", newline="") as handle:
         cues = [row["cue"] for row in csv.DictReader(handle) if row["kind"] == "distractor"]
-    alternatives = "|".join(re.escape(c).replace(r"\ ", r"\s+") for c in sorted(cues, key=len,
-                                                                            reverse=True))
     # Cues are lower case; pages are lower-cased before the search (faster than IGNORECASE).
-    return re.compile(rf"(?<!\w)(?:{alternatives.casefold()})(?!\w)")
+    # Longest first, grouped by first character, behind a lookahead of the first characters.
+    firsts, alternatives = _by_first_character(
+        [cue.casefold() for cue in sorted(cues, key=len, reverse=True)], ignore_case=False)
+    return re.compile(rf"(?={firsts})(?<!\w)(?:{alternatives})(?!\w)")
 
 
 def _languages(text: str) -> tuple[str, ...]:
@@ -340,15 +373,22 @@ def _read_line(text: str, line: str, offset: int, languages: tuple[str, ...],
         if doubt is not None:
             doubts.append(doubt)
         elif figure is not None:
-            figures.append(Figure(figure.category, figure.total, figure.delta,
-                                  figure.qualifier, figure.label, offset + figure.start,
-                                  offset + figure.end, figure.confidence, figure.strong))
+            category, total, delta, qualifier, label, start, end, confidence, strong = figure
+            figures.append(Figure(category, total, delta, qualifier, label, offset + start,
+                                  offset + end, confidence, strong))
     return unlabeled
 
 
 #: One value of a line as read without its text around it: (value start, value end, figure
 #: with offsets into the line or None, doubt or None).
 _LineItem = tuple[int, int, Figure | None, Doubt | None]
+#: A labelled value of a line as the line's layout gives it: (value start, value end, span of
+#: the number, of the qualifier, of the scale word, of the bracket's content (``None`` when
+#: absent), the label, its span, strong).
+_Span = tuple[int, int]
+_Entry = tuple[int, int, _Span, _Span | None, _Span | None, _Span | None, LabelMatch, _Span, bool]
+#: Every ASCII digit but 0 to 0: lines that differ only in their figures share a layout.
+_ZEROS = str.maketrans("123456789", "000000000")
 
 
 @functools.lru_cache(maxsize=16384)
@@ -357,12 +397,50 @@ def _line_items(line: str, languages: tuple[str, ...]) -> tuple[tuple[_LineItem,
 
     Everything here depends on the line and the label languages only; the distractor check
     (which looks at the sentence around a value, possibly beyond the line) is the caller's.
+    The layout (where the values and labels are, which label each value takes) is read once
+    per *shape* of line, its digits all made 0 (:func:`_layout`): every regex here treats all
+    digits alike, so the values are where they were; a shape is shared only when no digit
+    stands outside a value (labels and the text between values are then the same).
     """
     if not _DIGIT.search(line):  # no digit, no value
         return (), 0
-    values = [_Value(m, m.start(), m.end()) for m in _VALUE.finditer(line)]
-    if not values:
+    layout = _layout(line.translate(_ZEROS), languages)
+    if layout is None:
+        layout = _read_layout(line, languages, shared=False)
+    assert layout is not None
+    entries, unlabeled = layout
+    return tuple(_emit(line, entry) for entry in entries), unlabeled
+
+
+@functools.lru_cache(maxsize=16384)
+def _layout(shape: str, languages: tuple[str, ...]) -> tuple[tuple[_Entry, ...], int] | None:
+    """The layout of a line shape, or ``None`` when a digit outside a value makes it the
+    line's own (a label such as "Ka-52", or a number the layout does not read)."""
+    return _read_layout(shape, languages, shared=True)
+
+
+def _span(match: re.Match[str], group: str) -> tuple[int, int] | None:
+    span = match.span(group)
+    return None if span[0] < 0 else span
+
+
+def _read_layout(line: str, languages: tuple[str, ...], *, shared: bool) -> (
+    tuple[tuple[_Entry, ...], int] | None
+):
+    """Where a line's values and labels are (``None`` if ``shared`` and a digit lies outside
+    every value)."""
+    matches = list(_VALUE.finditer(line))
+    if not matches:
         return (), 0
+    if shared:
+        previous = 0
+        for match in matches:
+            if _DIGIT.search(line, previous, match.start()):
+                return None
+            previous = match.end()
+        if _DIGIT.search(line, previous):
+            return None
+    values = [_Value(m.start(), m.end()) for m in matches]
     taken: list[tuple[int, int]] = []
     # 1. label before, ended by a separator (or nothing) but never across a comma
     for index, value in enumerate(values):
@@ -397,49 +475,48 @@ def _line_items(line: str, languages: tuple[str, ...]) -> tuple[tuple[_LineItem,
             value.label_span, value.strong = (start, end), True
             taken.append((start, end))
     unlabeled = 0
-    items: list[_LineItem] = []
+    entries: list[_Entry] = []
     for index, value in enumerate(values):
         if value.label is not None and value.label.code != IGNORED:
-            items.append(_emit(line, value))
+            match = matches[index]
+            entries.append((value.start, value.end, match.span("num"), _span(match, "qual"),
+                            _span(match, "scale"), _span(match, "br"), value.label,
+                            value.label_span, value.strong))
         elif value.label is None:
             previous_end = values[index - 1].end if index else 0
             before = line[previous_end:value.start]
             # "label ‒ 123": an item whose label the table lacks (the lemma pass may know it)
             unlabeled += bool(_LABEL_SEPARATOR.search(before) and _WORDS.search(before))
-    return tuple(items), unlabeled
+    return tuple(entries), unlabeled
 
 
-def _emit(line: str, value: _Value) -> _LineItem:
+def _emit(line: str, entry: _Entry) -> _LineItem:
     """The figure or doubt of one labelled value, offsets relative to the line."""
-    match, label = value.match, value.label
-    assert label is not None
-    start = min(value.start, value.label_span[0])
-    end = max(value.end, value.label_span[1])
-    figure: Figure | None = None
-    doubt: Doubt | None = None
-    label_text = line[value.label_span[0]:value.label_span[1]]
+    value_start, value_end, num, qual, scale, br, label, label_span, strong = entry
+    start = min(value_start, label_span[0])
+    end = max(value_end, label_span[1])
+    label_text = line[label_span[0]:label_span[1]]
     if label.how == "weak":
         doubt = Doubt(f"weakly matched label '{label_text}' (nearest '{label.alias}', "
-                      f"score {label.confidence:.2f})", label.code, value.strong)
-        return value.start, value.end, figure, doubt
-    total = read_count(match["num"])
-    qualifier = QUALIFIERS.get(" ".join(match["qual"].casefold().split())) if match["qual"] \
-        else None
-    if match["scale"] or total is None or (
+                      f"score {label.confidence:.2f})", label.code, strong)
+        return value_start, value_end, None, doubt
+    number = line[num[0]:num[1]]
+    total = read_count(number)
+    qualifier = QUALIFIERS.get(" ".join(line[qual[0]:qual[1]].casefold().split())) \
+        if qual is not None and qual[0] < qual[1] else None
+    if scale is not None or total is None or (
         qualifier == "more than" and total is not None and total >= 1000 and total % 1000 == 0
     ):
-        if match["scale"] or total is not None:
-            written = " ".join(match.group().split())
-            doubt = Doubt(f"rounded figure '{written}' for '{label_text}'", label.code,
-                          value.strong)
-        return value.start, value.end, figure, doubt
+        doubt = None
+        if scale is not None or total is not None:
+            written = " ".join(line[value_start:value_end].split())
+            doubt = Doubt(f"rounded figure '{written}' for '{label_text}'", label.code, strong)
+        return value_start, value_end, None, doubt
     if total > MAX_COUNT:
-        doubt = Doubt(f"number out of range '{match['num']}' for '{label_text}'",
-                      label.code, value.strong)
-        return value.start, value.end, figure, doubt
-    bracket = read_bracket(match["br"]) if match["br"] is not None else None
-    delta = bracket.delta if bracket is not None else None
-    confidence = label.confidence if value.strong else min(label.confidence, 0.8)
+        doubt = Doubt(f"number out of range '{number}' for '{label_text}'", label.code, strong)
+        return value_start, value_end, None, doubt
+    delta = read_bracket(line[br[0]:br[1]]).delta if br is not None else None
+    confidence = label.confidence if strong else min(label.confidence, 0.8)
     figure = Figure(label.code, total, delta, qualifier, label_text, start, end, confidence,
-                    value.strong)
-    return value.start, value.end, figure, doubt
+                    strong)
+    return value_start, value_end, figure, None

@@ -52,8 +52,10 @@ def _by_first_character(words: list[str], *, ignore_case: bool) -> tuple[str, st
     never compete), but the regex engine tries one group per position instead of every word:
     with the class as a lookahead, a position that starts no word is left at once.
 
-    >>> _by_first_character(["more than", "about", "mehr als"], ignore_case=False)
-    ('[ma]', '(?:more\\s+than|mehr\\s+als)|(?:about)')
+    >>> firsts, alternatives = _by_first_character(["more than", "about", "mehr als"],
+    ...                                            ignore_case=False)
+    >>> firsts, alternatives.replace(chr(92), "/")
+    ('[am]', '(?:more/s+than|mehr/s+als)|(?:about)')
     """
     groups: dict[str, list[str]] = {}
     for word in words:

@@ -116,9 +116,9 @@ def dash_figures(text: str) -> tuple[Figure, ...]:
     """
     if is_structured(text):
         return ()
-    # Both grammars need a total: a piece without a digit is skipped before the regex.
+    # The grammar needs a dash and a total: a piece without both is skipped before the regex.
     found = ((_DASH_ITEM.fullmatch(item), start) for item, start in _pieces(text, _ITEM_BREAK)
-             if _DIGIT.search(item))
+             if _DASH.search(item) and _DIGIT.search(item))
     return tuple(_figure(match, start) for match, start in found if match is not None)
 
 
@@ -131,8 +131,9 @@ def ticker_figures(text: str) -> tuple[Figure, ...]:
     """
     if is_structured(text):
         return ()
+    # The grammar needs a colon and a total.
     found = ((_TICKER_LINE.fullmatch(line), start) for line, start in _lines(text)
-             if _DIGIT.search(line))
+             if ":" in line and _DIGIT.search(line))
     return tuple(_figure(match, start) for match, start in found if match is not None)
 
 
@@ -154,7 +155,9 @@ def dash_unreadable(text: str, *, family: str) -> tuple[str, ...]:
     return tuple(
         item.strip()
         for item in _ITEM_BREAK.split(text)
-        if _DASH_ITEM.fullmatch(item) is None and _starts_with_label(item, family)
+        # without a dash, neither the grammar nor a label before a dash can match
+        if _DASH.search(item) is not None and _DASH_ITEM.fullmatch(item) is None
+        and _starts_with_label(item, family)
     )
 
 
@@ -176,7 +179,7 @@ def ticker_unreadable(text: str, *, family: str) -> tuple[str, ...]:
         return ()
     unreadable = []
     for line in text.splitlines():
-        if _TICKER_LINE.fullmatch(line) is not None:
+        if ":" not in line or _TICKER_LINE.fullmatch(line) is not None:  # both need a colon
             continue
         match = _TICKER_LABEL.fullmatch(line)
         if match is not None and category_for(match["label"], family=family) is not None:

@@ -280,6 +280,8 @@ class _Distractors:
                 if not ((i := bisect.bisect_right(starts, cue)) and cue < brackets[i - 1][1])
             ]
         self._cues = cues
+        self.any = bool(cues)
+        """Whether the text has a distractor cue at all."""
         self._breaks = [m.end() for m in _SENTENCE_BREAK.finditer(text)] if self._cues else []
 
     def around(self, start: int, end: int) -> bool:
@@ -358,9 +360,12 @@ def _extract(
         figures.append(Figure(found.code, total, delta, None, label, match.start(), match.end(),
                               found.confidence, True))
     work = _mask(text, spans)
+    digit = _DIGIT.search
     for line in _LINE.finditer(work):
-        unlabeled += _read_line(text, line.group(), line.start(), languages, figures, doubts,
-                                distractors)
+        content = line.group()
+        if digit(content) is not None:  # no digit, no value
+            unlabeled += _read_line(text, content, line.start(), languages, figures, doubts,
+                                    distractors)
     return figures, doubts, unlabeled
 
 
@@ -368,9 +373,10 @@ def _read_line(text: str, line: str, offset: int, languages: tuple[str, ...],
                figures: list[Figure], doubts: list[Doubt], distractors: _Distractors) -> int:
     """Read one line's figures; return how many list items kept a label nobody knows."""
     items, unlabeled = _line_items(line, languages)
+    cued = distractors.any
     for value_start, value_end, figure, doubt in items:
         # Distractor cues are sentences of the whole text: asked here, never cached.
-        if distractors.around(offset + value_start, offset + value_end):
+        if cued and distractors.around(offset + value_start, offset + value_end):
             continue
         if doubt is not None:
             doubts.append(doubt)

@@ -87,21 +87,25 @@ def _figure(match: re.Match[str], offset: int) -> Figure:
     )
 
 
-def _pieces(text: str, breaks: re.Pattern[str]) -> list[tuple[str, int]]:
-    """``breaks.split(text)`` with each piece's offset in the text."""
+def _pieces(text: str) -> list[tuple[str, int]]:
+    """``_ITEM_BREAK.split(text)`` with each piece's offset in the text (every break is one
+    character long, so the offsets follow from the pieces' lengths)."""
     pieces, start = [], 0
-    for found in breaks.finditer(text):
-        pieces.append((text[start:found.start()], start))
-        start = found.end()
-    pieces.append((text[start:], start))
+    for piece in _ITEM_BREAK.split(text):
+        pieces.append((piece, start))
+        start += len(piece) + 1
     return pieces
 
 
-def _lines(text: str) -> list[tuple[str, int]]:
-    """``text.splitlines()`` with each line's offset."""
+_LINE_ENDS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+def _lines_with(text: str, needed: str) -> list[tuple[str, int]]:
+    """``text.splitlines()`` with each line's offset, only the lines holding ``needed``."""
     lines, start = [], 0
     for line in text.splitlines(keepends=True):
-        lines.append((line.rstrip("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"), start))
+        if needed in line:
+            lines.append((line.rstrip(_LINE_ENDS), start))
         start += len(line)
     return lines
 
@@ -117,7 +121,7 @@ def dash_figures(text: str) -> tuple[Figure, ...]:
     if is_structured(text):
         return ()
     # The grammar needs a dash and a total: a piece without both is skipped before the regex.
-    found = ((_DASH_ITEM.fullmatch(item), start) for item, start in _pieces(text, _ITEM_BREAK)
+    found = ((_DASH_ITEM.fullmatch(item), start) for item, start in _pieces(text)
              if _DASH.search(item) and _DIGIT.search(item))
     return tuple(_figure(match, start) for match, start in found if match is not None)
 
@@ -132,8 +136,8 @@ def ticker_figures(text: str) -> tuple[Figure, ...]:
     if is_structured(text):
         return ()
     # The grammar needs a colon and a total.
-    found = ((_TICKER_LINE.fullmatch(line), start) for line, start in _lines(text)
-             if ":" in line and _DIGIT.search(line))
+    found = ((_TICKER_LINE.fullmatch(line), start) for line, start in _lines_with(text, ":")
+             if _DIGIT.search(line))
     return tuple(_figure(match, start) for match, start in found if match is not None)
 
 

@@ -427,9 +427,8 @@ def _layout(shape: str, languages: tuple[str, ...]) -> tuple[tuple[_Entry, ...],
     return _read_layout(shape, languages, shared=True)
 
 
-def _span(match: re.Match[str], group: str) -> tuple[int, int] | None:
-    span = match.span(group)
-    return None if span[0] < 0 else span
+_QUAL, _NUM, _SCALE, _BR = (_VALUE.groupindex[name] for name in ("qual", "num", "scale", "br"))
+_ABSENT = (-1, -1)
 
 
 def _read_layout(line: str, languages: tuple[str, ...], *, shared: bool) -> (
@@ -486,9 +485,12 @@ def _read_layout(line: str, languages: tuple[str, ...], *, shared: bool) -> (
     entries: list[_Entry] = []
     for index, value in enumerate(values):
         if value.label is not None and value.label.code != IGNORED:
-            match = matches[index]
-            entries.append((value.start, value.end, match.span("num"), _span(match, "qual"),
-                            _span(match, "scale"), _span(match, "br"), value.label,
+            spans = matches[index].regs  # every group's span, (-1, -1) when absent
+            qual, scale, br = spans[_QUAL], spans[_SCALE], spans[_BR]
+            entries.append((value.start, value.end, spans[_NUM],
+                            None if qual == _ABSENT else qual,
+                            None if scale == _ABSENT else scale,
+                            None if br == _ABSENT else br, value.label,
                             value.label_span, value.strong))
         elif value.label is None:
             previous_end = values[index - 1].end if index else 0

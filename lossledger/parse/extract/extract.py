@@ -395,8 +395,6 @@ _LineItem = tuple[int, int, Figure | None, Doubt | None]
 #: absent), the label, its span, strong).
 _Span = tuple[int, int]
 _Entry = tuple[int, int, _Span, _Span | None, _Span | None, _Span | None, LabelMatch, _Span, bool]
-#: Every ASCII digit but 0 to 0: lines that differ only in their figures share a layout.
-_ZEROS = str.maketrans("123456789", "000000000")
 
 
 @functools.lru_cache(maxsize=16384)
@@ -405,48 +403,21 @@ def _line_items(line: str, languages: tuple[str, ...]) -> tuple[tuple[_LineItem,
 
     Everything here depends on the line and the label languages only; the distractor check
     (which looks at the sentence around a value, possibly beyond the line) is the caller's.
-    The layout (where the values and labels are, which label each value takes) is read once
-    per *shape* of line, its digits all made 0 (:func:`_layout`): every regex here treats all
-    digits alike, so the values are where they were; a shape is shared only when no digit
-    stands outside a value (labels and the text between values are then the same).
     """
-    if not _DIGIT.search(line):  # no digit, no value
-        return (), 0
-    layout = _layout(line.translate(_ZEROS), languages)
-    if layout is None:
-        layout = _read_layout(line, languages, shared=False)
-    assert layout is not None
-    entries, unlabeled = layout
+    entries, unlabeled = _read_layout(line, languages)
     return tuple(_emit(line, entry) for entry in entries), unlabeled
-
-
-@functools.lru_cache(maxsize=16384)
-def _layout(shape: str, languages: tuple[str, ...]) -> tuple[tuple[_Entry, ...], int] | None:
-    """The layout of a line shape, or ``None`` when a digit outside a value makes it the
-    line's own (a label such as "Ka-52", or a number the layout does not read)."""
-    return _read_layout(shape, languages, shared=True)
 
 
 _QUAL, _NUM, _SCALE, _BR = (_VALUE.groupindex[name] for name in ("qual", "num", "scale", "br"))
 _ABSENT = (-1, -1)
 
 
-def _read_layout(line: str, languages: tuple[str, ...], *, shared: bool) -> (
-    tuple[tuple[_Entry, ...], int] | None
-):
-    """Where a line's values and labels are (``None`` if ``shared`` and a digit lies outside
-    every value)."""
+def _read_layout(line: str, languages: tuple[str, ...]) -> tuple[tuple[_Entry, ...], int]:
+    """Where a line's values and labels are: the labelled values, and how many list items
+    kept a label nobody knows."""
     matches = list(_VALUE.finditer(line))
     if not matches:
         return (), 0
-    if shared:
-        previous = 0
-        for match in matches:
-            if _DIGIT.search(line, previous, match.start()):
-                return None
-            previous = match.end()
-        if _DIGIT.search(line, previous):
-            return None
     values = [_Value(m.start(), m.end()) for m in matches]
     taken: list[tuple[int, int]] = []
     # 1. label before, ended by a separator (or nothing) but never across a comma

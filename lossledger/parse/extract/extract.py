@@ -270,8 +270,10 @@ class _Distractors:
         brackets = [(m.start(), m.end()) for m in _BRACKETED.finditer(text)] if "(" in text else []
         lower = text.lower()
         if len(lower) != len(text):  # a character grew when lower-cased: keep the offsets
-            lower = "".join(c.lower() if len(c.lower()) == 1 else _ONE_CHAR_LOWER.get(c, c)
-                            for c in text)
+            # each character on its own (str.lower reads a final sigma in context), in C
+            lower = text.translate({
+                ord(c): low if len(low := c.lower()) == 1 else _ONE_CHAR_LOWER.get(c, c)
+                for c in set(text)})
         cues = [m.start() for m in _cues().finditer(lower)]
         if cues and brackets:
             starts = [start for start, _ in brackets]

@@ -87,16 +87,6 @@ def _figure(match: re.Match[str], offset: int) -> Figure:
     )
 
 
-def _pieces(text: str) -> list[tuple[str, int]]:
-    """``_ITEM_BREAK.split(text)`` with each piece's offset in the text (every break is one
-    character long, so the offsets follow from the pieces' lengths)."""
-    pieces, start = [], 0
-    for piece in _ITEM_BREAK.split(text):
-        pieces.append((piece, start))
-        start += len(piece) + 1
-    return pieces
-
-
 _LINE_ENDS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
 
@@ -120,10 +110,16 @@ def dash_figures(text: str) -> tuple[Figure, ...]:
     """
     if is_structured(text):
         return ()
-    # The grammar needs a dash and a total: a piece without both is skipped before the regex.
-    found = ((_DASH_ITEM.fullmatch(item), start) for item, start in _pieces(text)
-             if _DASH.search(item) and _DIGIT.search(item))
-    return tuple(_figure(match, start) for match, start in found if match is not None)
+    figures = []
+    start = 0  # every item break is one character long: offsets follow from the lengths
+    for item in _ITEM_BREAK.split(text):
+        # The grammar needs a dash and a total: an item without both skips the regex.
+        if _DASH.search(item) is not None and _DIGIT.search(item) is not None:
+            match = _DASH_ITEM.fullmatch(item)
+            if match is not None:
+                figures.append(_figure(match, start))
+        start += len(item) + 1
+    return tuple(figures)
 
 
 @functools.lru_cache(maxsize=16)
@@ -169,7 +165,7 @@ def _starts_with_label(item: str, family: str) -> bool:
     return any(
         category_for(item[: dash.start()], family=family) is not None
         for dash in _DASH.finditer(item)
-        if any(char.isdigit() for char in item[dash.end() :])
+        if any(map(str.isdigit, item[dash.end() :]))
     )
 
 

@@ -366,24 +366,24 @@ def _quarantined(
                    [(sha, stage, reason, None, None)])
 
 
-_INT64 = range(-(2**63), 2**63)
-
-
 def _unusable(one: _Parsed) -> str | None:
     """Why the parsed rows cannot go into the frames (values of the wrong type or range)."""
     report_date = one.report[4]
     if report_date is not None and not isinstance(report_date, dt.date):
         return f"report date {report_date!r}"
-    for _, date, category, total, delta, qualifier, label, *_ in one.observations:
+    date_type, low, high = dt.date, -(2**63), 2**63
+    for _, date, category, total, delta, qualifier, label, _, _, _, _, _ in one.observations:
         # An undated figure (date None) waits for its date to be inferred from the series.
-        if not (date is None or isinstance(date, dt.date)) or not isinstance(category, str):
+        if not (date is None or isinstance(date, date_type)) or not isinstance(category, str):
             return f"observation date {date!r} / category {category!r}"
+        # An int in 64 bits (the common case tested first); a bool, an int too, is no figure.
         for value in (total, delta):
-            if value is not None and (
-                not isinstance(value, int) or isinstance(value, bool) or value not in _INT64
-            ):
+            if not (value is None or (type(value) is int and low <= value < high) or (
+                    isinstance(value, int) and not isinstance(value, bool)
+                    and low <= value < high)):
                 return f"figure {value!r} for {category}"
-        if not all(text is None or isinstance(text, str) for text in (qualifier, label)):
+        if not ((qualifier is None or isinstance(qualifier, str))
+                and (label is None or isinstance(label, str))):
             return f"label {label!r}"
     for _, _, reason, date, category in one.problems:
         if not isinstance(reason, str) or not (date is None or isinstance(date, dt.date)):

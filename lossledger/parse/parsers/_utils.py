@@ -243,6 +243,7 @@ def normalise_dashes(text: str) -> str:
     return _DASH.sub("-", text)
 
 
+@functools.lru_cache(maxsize=65536)  # the same figures recur in every copy of a day
 def parse_count(text: str) -> int:
     """Parse a count written with optional thousands separators.
 
@@ -265,6 +266,7 @@ def parse_count(text: str) -> int:
     return int(digits)
 
 
+@functools.lru_cache(maxsize=65536)  # the same figures recur in every copy of a day
 def parse_delta(text: str) -> int:
     """Parse a stated change such as ``+1090``, ``‒5`` or ``+1.090``.
 

@@ -5,10 +5,10 @@ the events' metadata and three frames keyed by the raw content's sha256, so that
 parsers made of a report depends only on its bytes and the parsers' versions (which is what
 makes it cacheable and safe to run on any worker).
 
-A batch of many reports is parsed by this process and forked worker processes together
-(:func:`parse_workers`; ``LOSSLEDGER_PARSE_WORKERS=1`` keeps it in one process): reports go
-out in chunks as they are read, the results come back in the batch's order, so the frames are
-the same, row for row, whatever the number of workers.
+With ``LOSSLEDGER_PARSE_WORKERS=N`` (:func:`parse_workers`; 1 by default) a batch of many
+reports is parsed by this process and ``N - 1`` forked workers together: reports go out in
+chunks as they are read, the results come back in the batch's order, so the frames are the
+same, row for row, whatever the number of workers.
 """
 
 from __future__ import annotations
@@ -172,27 +172,27 @@ _CHUNK_BYTES = 4_000_000
 
 
 def parse_workers() -> int:
-    """How many processes parse a large batch: ``$LOSSLEDGER_PARSE_WORKERS`` if set, else the
-    CPUs this process may run on (at most 4).
+    """How many processes parse a large batch: ``$LOSSLEDGER_PARSE_WORKERS`` if set, else 1.
+
+    One by default: on the shared 2-core bench machine a forked worker per batch made the
+    parse slower, not faster (see ``bench/README.md``); on a quiet machine with idle cores,
+    set it to their number.
 
     >>> import os
-    >>> os.environ["LOSSLEDGER_PARSE_WORKERS"] = "1"; parse_workers()
+    >>> os.environ["LOSSLEDGER_PARSE_WORKERS"] = "2"; parse_workers()
+    2
+    >>> del os.environ["LOSSLEDGER_PARSE_WORKERS"]; parse_workers()
     1
-    >>> del os.environ["LOSSLEDGER_PARSE_WORKERS"]
     """
     value = os.environ.get(PARSE_WORKERS_ENV, "").strip()
-    if value:
-        try:
-            return max(1, int(value))
-        except ValueError:
-            raise ValueError(
-                f"{PARSE_WORKERS_ENV} must be a whole number of processes, not {value!r}"
-            ) from None
+    if not value:
+        return 1
     try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 4))
+        return max(1, int(value))
+    except ValueError:
+        raise ValueError(
+            f"{PARSE_WORKERS_ENV} must be a whole number of processes, not {value!r}"
+        ) from None
 
 
 def _can_fork() -> bool:

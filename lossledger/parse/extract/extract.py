@@ -149,15 +149,6 @@ class Doubt:
     strong: bool
 
 
-@dataclass(slots=True)
-class _Value:
-    start: int
-    end: int
-    label: LabelMatch | None = None
-    label_span: tuple[int, int] = (0, 0)
-    strong: bool = True
-
-
 @functools.cache
 def _cues() -> re.Pattern[str]:
     with CUES_PATH.open(encoding="utf-8", newline="") as handle:
@@ -199,16 +190,6 @@ def _best_window(
     return None
 
 
-def _label_before(segment: str, offset: int, *, commas: bool, languages: tuple[str, ...]) -> (
-    tuple[LabelMatch, int, int, bool] | None
-):
-    found = _label_before_in(segment, commas, languages)
-    if found is None:
-        return None
-    label, start, end, separated = found
-    return label, offset + start, offset + end, separated
-
-
 @functools.lru_cache(maxsize=65536)
 def _label_before_in(segment: str, commas: bool, languages: tuple[str, ...]) -> (
     tuple[LabelMatch, int, int, bool] | None
@@ -227,16 +208,6 @@ def _label_before_in(segment: str, commas: bool, languages: tuple[str, ...]) -> 
         return None
     found, first, last = best
     return found, words[first].start(), words[last].end(), separated
-
-
-def _label_after(segment: str, offset: int, *, languages: tuple[str, ...]) -> (
-    tuple[LabelMatch, int, int, bool] | None
-):
-    found = _label_after_in(segment, languages)
-    if found is None:
-        return None
-    label, start, end, whole = found
-    return label, offset + start, offset + end, whole
 
 
 @functools.lru_cache(maxsize=65536)
@@ -420,54 +391,68 @@ def _read_layout(line: str, languages: tuple[str, ...]) -> tuple[tuple[_Entry, .
     matches = list(_VALUE.finditer(line))
     if not matches:
         return (), 0
-    values = [_Value(m.start(), m.end()) for m in matches]
-    taken: list[tuple[int, int]] = []
+    count = len(matches)
+    starts = [m.start() for m in matches]
+    ends = [m.end() for m in matches]
+    previous_ends = [0, *ends[:-1]]
+    labels: list[LabelMatch | None] = [None] * count
+    label_spans: list[_Span] = [(0, 0)] * count
+    strong = [True] * count
+    taken: list[_Span] = []
     # 1. label before, ended by a separator (or nothing) but never across a comma
-    for index, value in enumerate(values):
-        previous_end = values[index - 1].end if index else 0
-        found = _label_before(line[previous_end:value.start], previous_end, commas=False,
-                              languages=languages)
-        if found is not None:
-            value.label, start, end, _ = found
-            value.label_span, value.strong = (start, end), True
-            taken.append((start, end))
-    # 2. label after, unless the next value owns it
-    for index, value in enumerate(values):
-        if value.label is not None:
+    missing = 0
+    for index in range(count):
+        offset = previous_ends[index]
+        found = _label_before_in(line[offset:starts[index]], False, languages)
+        if found is None:
+            missing += 1
             continue
-        next_start = values[index + 1].start if index + 1 < len(values) else len(line)
-        found = _label_after(line[value.end:next_start], value.end, languages=languages)
-        if found is not None and not _overlaps(found[1:3], taken):
-            value.label, start, end, whole = found
-            previous_end = values[index - 1].end if index else 0
-            starts_item = _ITEM_START.search(line, previous_end, value.start) is not None
-            value.label_span, value.strong = (start, end), whole and starts_item
-            taken.append((start, end))
-    # 3. "Label, N," pairs
-    for index, value in enumerate(values):
-        if value.label is not None:
-            continue
-        previous_end = values[index - 1].end if index else 0
-        found = _label_before(line[previous_end:value.start], previous_end, commas=True,
-                              languages=languages)
-        if found is not None and not _overlaps(found[1:3], taken):
-            value.label, start, end, _ = found
-            value.label_span, value.strong = (start, end), True
-            taken.append((start, end))
+        labels[index] = found[0]
+        label_spans[index] = span = (offset + found[1], offset + found[2])
+        taken.append(span)
+    if missing:
+        # 2. label after, unless the next value owns it
+        for index in range(count):
+            if labels[index] is not None:
+                continue
+            offset = ends[index]
+            next_start = starts[index + 1] if index + 1 < count else len(line)
+            after = _label_after_in(line[offset:next_start], languages)
+            if after is None:
+                continue
+            span = (offset + after[1], offset + after[2])
+            if _overlaps(span, taken):
+                continue
+            labels[index], label_spans[index] = after[0], span
+            starts_item = _ITEM_START.search(line, previous_ends[index], starts[index]) is not None
+            strong[index] = after[3] and starts_item
+            taken.append(span)
+        # 3. "Label, N," pairs
+        for index in range(count):
+            if labels[index] is not None:
+                continue
+            offset = previous_ends[index]
+            found = _label_before_in(line[offset:starts[index]], True, languages)
+            if found is None:
+                continue
+            span = (offset + found[1], offset + found[2])
+            if _overlaps(span, taken):
+                continue
+            labels[index], label_spans[index] = found[0], span
+            taken.append(span)
     unlabeled = 0
     entries: list[_Entry] = []
-    for index, value in enumerate(values):
-        if value.label is not None and value.label.code != IGNORED:
+    for index, label in enumerate(labels):
+        if label is not None and label.code != IGNORED:
             spans = matches[index].regs  # every group's span, (-1, -1) when absent
             qual, scale, br = spans[_QUAL], spans[_SCALE], spans[_BR]
-            entries.append((value.start, value.end, spans[_NUM],
+            entries.append((starts[index], ends[index], spans[_NUM],
                             None if qual == _ABSENT else qual,
                             None if scale == _ABSENT else scale,
-                            None if br == _ABSENT else br, value.label,
-                            value.label_span, value.strong))
-        elif value.label is None:
-            previous_end = values[index - 1].end if index else 0
-            before = line[previous_end:value.start]
+                            None if br == _ABSENT else br, label,
+                            label_spans[index], strong[index]))
+        elif label is None:
+            before = line[previous_ends[index]:starts[index]]
             # "label ‒ 123": an item whose label the table lacks (the lemma pass may know it)
             unlabeled += bool(_LABEL_SEPARATOR.search(before) and _WORDS.search(before))
     return tuple(entries), unlabeled

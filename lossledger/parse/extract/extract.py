@@ -43,7 +43,6 @@ CUES_PATH = Path(__file__).with_name("cues.csv")
 _MAX_LABEL_WORDS = 8
 
 
-
 def _by_first_character(words: list[str], *, ignore_case: bool) -> tuple[str, str]:
     """A character class of the words' first characters, and an alternation of the words
     (regex-escaped, spaces as ``\\s+``) grouped by first character, in their order.

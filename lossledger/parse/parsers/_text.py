@@ -77,14 +77,10 @@ _TRAILING = " \t\n\r.,;:"
 
 def _figure(match: re.Match[str], offset: int) -> Figure:
     item = match.string[: match.end()].rstrip(_TRAILING)
-    return Figure(
-        label=match["label"],
-        total=match["total"],
-        delta=match["delta"],
-        qualifier=match["qualifier"],
-        start=offset + match.start("label"),
-        end=offset + len(item),
-    )
+    label, total, delta, qualifier = match.group("label", "total", "delta", "qualifier")
+    # positional (label, total, delta, qualifier, start, end): built for every item
+    return Figure(label, total, delta, qualifier, offset + match.start("label"),
+                  offset + len(item))
 
 
 _LINE_ENDS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"

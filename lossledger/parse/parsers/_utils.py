@@ -355,16 +355,10 @@ def _observation(figure: Figure, date: dt.date, family: str) -> ParsedObservatio
     if total > _MAX_TOTAL or (delta is not None and abs(delta) > _MAX_TOTAL):
         return Problem(f"number out of range for '{label}': {figure.total}", date=date,
                        category=code)
-    return ParsedObservation(
-        date=date,
-        category=code,
-        total=total,
-        stated_delta=delta,
-        qualifier=normalise_qualifier(figure.qualifier),
-        label=label,
-        span_start=figure.start,
-        span_end=figure.end,
-    )
+    # positional (date, category, total, stated_delta, qualifier, label, span_start, span_end):
+    # built for every figure of every report
+    return ParsedObservation(date, code, total, delta, normalise_qualifier(figure.qualifier),
+                             label, figure.start, figure.end)
 
 
 def dedupe_observations(

@@ -4,12 +4,21 @@
 the events' metadata and three frames keyed by the raw content's sha256, so that what the
 parsers made of a report depends only on its bytes and the parsers' versions (which is what
 makes it cacheable and safe to run on any worker).
+
+With ``LOSSLEDGER_PARSE_WORKERS=N`` (:func:`parse_workers`; 1 by default) a batch of many
+reports is parsed by this process and ``N - 1`` forked workers together: reports go out in
+chunks as they are read, the results come back in the batch's order, so the frames are the
+same, row for row, whatever the number of workers.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+import multiprocessing
+import os
+import pickle
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -22,10 +31,13 @@ __all__ = [
     "DEFAULT_MAX_REPORT_BYTES",
     "EVENT_META_SCHEMA",
     "OBSERVATION_ROWS_SCHEMA",
+    "PARALLEL_MIN_REPORTS",
+    "PARSE_WORKERS_ENV",
     "PROBLEM_ROWS_SCHEMA",
     "REPORT_ROWS_SCHEMA",
     "ParsedBatch",
     "parse_events",
+    "parse_workers",
 ]
 
 #: Reports larger than this are stored but not parsed (quarantined as too large). The largest
@@ -113,9 +125,14 @@ def parse_events(
     *,
     parsers: Sequence[Parser] | None = None,
     max_report_bytes: int = DEFAULT_MAX_REPORT_BYTES,
+    workers: int | None = None,
 ) -> ParsedBatch:
     """Parse the raw reports among ``events`` (other kinds are skipped) with ``parsers`` (the
     built-in ones when omitted).
+
+    A batch of at least :data:`PARALLEL_MIN_REPORTS` distinct reports is parsed by ``workers``
+    processes (this one included; :func:`parse_workers` when omitted); the result is the same
+    as with one.
 
     Never raises for bad input: whatever cannot be read comes back as a problem row, one
     report at a time (a report the frames cannot hold is that report's quarantine, never the
@@ -128,23 +145,165 @@ def parse_events(
         When an event's stored bytes no longer match its hash: nothing may be built from a
         store that was altered, so the run stops here, before anything is published.
     """
-    parsed: list[_Parsed] = []
-    seen: set[str] = set()
-    for recorded in events:
-        if recorded.kind != ReportReceived.kind:
-            continue
-        require_intact(recorded)
-        if recorded.content_sha256 in seen:
-            continue
-        one = _parse_one(recorded, parsers=parsers, max_report_bytes=max_report_bytes)
-        seen.add(one.sha)
-        parsed.append(one)
+    reports = _reports(events)
+    count = parse_workers() if workers is None else max(1, workers)
+    if count > 1 and _can_fork() and _picklable(parsers):
+        parsed = _parse_parallel(reports, parsers=parsers, max_report_bytes=max_report_bytes,
+                                 workers=count)
+    else:
+        parsed = [_parse_one(recorded, parsers=parsers, max_report_bytes=max_report_bytes)
+                  for recorded in reports]
     try:
         return _frames(parsed)
     except Exception:
         # Some report's values do not fit the frames (checked below, so this is a parser
         # bug): find it, quarantine it alone, keep the others.
         return _frames([_fitting(one) for one in parsed])
+
+
+#: Distinct reports a batch must hold before worker processes share its parsing (below it,
+#: starting them costs more than they save).
+PARALLEL_MIN_REPORTS = 256
+#: The environment variable that sets the number of parsing processes (1: this one only).
+PARSE_WORKERS_ENV = "LOSSLEDGER_PARSE_WORKERS"
+#: Reports sent to a worker at a time, and raw bytes at most (a few large reports go alone).
+_CHUNK_REPORTS = 32
+_CHUNK_BYTES = 4_000_000
+
+
+def parse_workers() -> int:
+    """How many processes parse a large batch: ``$LOSSLEDGER_PARSE_WORKERS`` if set, else 1.
+
+    One by default: on the shared 2-core bench machine a forked worker per batch made the
+    parse slower, not faster (see ``bench/README.md``); on a quiet machine with idle cores,
+    set it to their number.
+
+    >>> import os
+    >>> os.environ["LOSSLEDGER_PARSE_WORKERS"] = "2"; parse_workers()
+    2
+    >>> del os.environ["LOSSLEDGER_PARSE_WORKERS"]; parse_workers()
+    1
+    """
+    value = os.environ.get(PARSE_WORKERS_ENV, "").strip()
+    if not value:
+        return 1
+    try:
+        return max(1, int(value))
+    except ValueError:
+        raise ValueError(
+            f"{PARSE_WORKERS_ENV} must be a whole number of processes, not {value!r}"
+        ) from None
+
+
+def _can_fork() -> bool:
+    """Whether worker processes can be forked here (not on platforms without fork, nor from
+    a daemonic process such as a multiprocessing or Dask worker, which may have no children)."""
+    return ("fork" in multiprocessing.get_all_start_methods()
+            and not multiprocessing.current_process().daemon)
+
+
+def _picklable(parsers: Sequence[Parser] | None) -> bool:
+    if parsers is None:
+        return True
+    try:
+        pickle.dumps(tuple(parsers))
+    except Exception:  # a parser that cannot travel to a worker: parse here
+        return False
+    return True
+
+
+def _reports(events: Iterable[RecordedEvent]) -> Iterator[RecordedEvent]:
+    """The report events to parse, in order: intact (or the run stops), each content once."""
+    seen: set[str | None] = set()
+    for recorded in events:
+        if recorded.kind != ReportReceived.kind:
+            continue
+        require_intact(recorded)
+        if recorded.content_sha256 in seen:
+            continue
+        seen.add(recorded.content_sha256 or "")
+        yield recorded
+
+
+def _chunks(reports: Iterator[RecordedEvent]) -> Iterator[list[RecordedEvent]]:
+    chunk: list[RecordedEvent] = []
+    size = 0
+    for recorded in reports:
+        chunk.append(recorded)
+        size += len(recorded.body or b"")
+        if len(chunk) >= _CHUNK_REPORTS or size >= _CHUNK_BYTES:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+def _parse_chunk(
+    chunk: list[RecordedEvent], parsers: Sequence[Parser] | None, max_report_bytes: int
+) -> list[_Parsed]:
+    """A worker's share: one chunk of reports, parsed in order."""
+    return [_parse_one(recorded, parsers=parsers, max_report_bytes=max_report_bytes)
+            for recorded in chunk]
+
+
+def _in_worker(
+    chunk: list[RecordedEvent], parsers: Sequence[Parser] | None, max_report_bytes: int
+) -> list[_Parsed]:
+    """What a worker runs (by name: the worker's own copy of :func:`_parse_chunk`)."""
+    return _parse_chunk(chunk, parsers, max_report_bytes)
+
+
+def _parse_parallel(
+    reports: Iterator[RecordedEvent], *, parsers: Sequence[Parser] | None,
+    max_report_bytes: int, workers: int,
+) -> list[_Parsed]:
+    """Parse ``reports`` in this process and ``workers - 1`` forked ones, results in order.
+
+    Reports are read and sent out chunk by chunk (only the chunks in flight are held); this
+    process parses a chunk itself whenever the workers have enough queued, so both share the
+    work however busy the machine is. A chunk a worker could not parse (the pool broke) is
+    parsed here: the result never depends on the workers.
+    """
+    first = []
+    for recorded in reports:
+        first.append(recorded)
+        if len(first) >= PARALLEL_MIN_REPORTS:
+            break
+    if len(first) < PARALLEL_MIN_REPORTS:  # a small batch: not worth a process
+        return _parse_chunk(first, parsers, max_report_bytes)
+    stream = _chunks(_chained(first, reports))
+    done: dict[int, list[_Parsed]] = {}
+    flying: dict[int, tuple[Future[list[_Parsed]], list[RecordedEvent]]] = {}
+    queue_limit = 2 * (workers - 1)
+
+    def collect(*, wait: bool) -> None:
+        for index, (future, chunk) in list(flying.items()):
+            if not (wait or future.done()):
+                continue
+            try:
+                done[index] = future.result()
+            except Exception:  # the pool broke or the chunk did not travel: parse it here
+                done[index] = _parse_chunk(chunk, parsers, max_report_bytes)
+            del flying[index]
+
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers - 1, mp_context=context) as pool:
+        for index, chunk in enumerate(stream):
+            collect(wait=False)
+            if len(flying) < queue_limit:
+                flying[index] = (
+                    pool.submit(_in_worker, chunk, parsers, max_report_bytes), chunk)
+            else:
+                done[index] = _parse_chunk(chunk, parsers, max_report_bytes)
+        collect(wait=True)
+    return [one for index in sorted(done) for one in done[index]]
+
+
+def _chained(first: list[RecordedEvent], rest: Iterator[RecordedEvent]) -> (
+    Iterator[RecordedEvent]
+):
+    yield from first
+    yield from rest
 
 
 @dataclass(slots=True)
@@ -207,24 +366,24 @@ def _quarantined(
                    [(sha, stage, reason, None, None)])
 
 
-_INT64 = range(-(2**63), 2**63)
-
-
 def _unusable(one: _Parsed) -> str | None:
     """Why the parsed rows cannot go into the frames (values of the wrong type or range)."""
     report_date = one.report[4]
     if report_date is not None and not isinstance(report_date, dt.date):
         return f"report date {report_date!r}"
-    for _, date, category, total, delta, qualifier, label, *_ in one.observations:
+    date_type, low, high = dt.date, -(2**63), 2**63
+    for _, date, category, total, delta, qualifier, label, _, _, _, _, _ in one.observations:
         # An undated figure (date None) waits for its date to be inferred from the series.
-        if not (date is None or isinstance(date, dt.date)) or not isinstance(category, str):
+        if not (date is None or isinstance(date, date_type)) or not isinstance(category, str):
             return f"observation date {date!r} / category {category!r}"
+        # An int in 64 bits (the common case tested first); a bool, an int too, is no figure.
         for value in (total, delta):
-            if value is not None and (
-                not isinstance(value, int) or isinstance(value, bool) or value not in _INT64
-            ):
+            if not (value is None or (type(value) is int and low <= value < high) or (
+                    isinstance(value, int) and not isinstance(value, bool)
+                    and low <= value < high)):
                 return f"figure {value!r} for {category}"
-        if not all(text is None or isinstance(text, str) for text in (qualifier, label)):
+        if not ((qualifier is None or isinstance(qualifier, str))
+                and (label is None or isinstance(label, str))):
             return f"label {label!r}"
     for _, _, reason, date, category in one.problems:
         if not isinstance(reason, str) or not (date is None or isinstance(date, dt.date)):

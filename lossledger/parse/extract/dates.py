@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -118,7 +119,8 @@ def _cue_matches_lower(subject: str) -> list[re.Match[str]]:
     """``_CUE_RE_LOWER.finditer(subject)``, tried only where a cue can start (same matches)."""
     found: list[re.Match[str]] = []
     position = 0
-    for start in (0, *(m.start() for m in _CUE_START_LOWER.finditer(subject, 1))):
+    for start in itertools.chain((0,), map(re.Match.start,
+                                           _CUE_START_LOWER.finditer(subject, 1))):
         if start < position:
             continue
         match = _CUE_RE_LOWER.match(subject, start)

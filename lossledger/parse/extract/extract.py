@@ -21,15 +21,15 @@ import bisect
 import csv
 import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from lossledger.parse.extract.labels import LabelMatch, lookup_label, script_languages
 from lossledger.parse.extract.numerals import (
     DASHES,
     MAX_COUNT,
     NUMBER,
-    QUALIFIER_PATTERN,
     QUALIFIERS,
     SCALE_PATTERN,
     read_bracket,
@@ -42,8 +42,40 @@ __all__ = ["CUES_PATH", "Doubt", "Figure", "extract_figures"]
 CUES_PATH = Path(__file__).with_name("cues.csv")
 _MAX_LABEL_WORDS = 8
 
+
+def _by_first_character(words: list[str], *, ignore_case: bool) -> tuple[str, str]:
+    """A character class of the words' first characters, and an alternation of the words
+    (regex-escaped, spaces as ``\\s+``) grouped by first character, in their order.
+
+    Same matches as the plain alternation (words that cannot start at the same character
+    never compete), but the regex engine tries one group per position instead of every word:
+    with the class as a lookahead, a position that starts no word is left at once.
+
+    >>> firsts, alternatives = _by_first_character(["more than", "about", "mehr als"],
+    ...                                            ignore_case=False)
+    >>> firsts, alternatives.replace(chr(92), "/")
+    ('[am]', '(?:more/s+than|mehr/s+als)|(?:about)')
+    """
+    groups: dict[str, list[str]] = {}
+    for word in words:
+        first = word[0]
+        key = next((k for k in groups if k == first or (
+            ignore_case and re.fullmatch(re.escape(k), first, re.IGNORECASE))), first)
+        groups.setdefault(key, []).append(re.escape(word).replace(r"\ ", r"\s+"))
+    firsts = {c for word in words for c in (
+        (word[0], word[0].lower(), word[0].upper()) if ignore_case else (word[0],))
+        if len(c) == 1}
+    return (f"[{''.join(re.escape(c) for c in sorted(firsts))}]",
+            "|".join(f"(?:{'|'.join(group)})" for group in groups.values()))
+
+
+# The qualifiers longest first (as QUALIFIER_PATTERN), grouped by their first letter; a value
+# starts with a qualifier or a digit (the lookahead lets the engine skip other positions).
+_QUALIFIER_FIRST, _QUALIFIER_GROUPS = _by_first_character(
+    [word.strip() for word in sorted(QUALIFIERS, key=len, reverse=True)], ignore_case=True)
 _VALUE = re.compile(
-    rf"(?<![\w.,])(?<![^\W\d_][{DASHES}])(?:(?P<qual>{QUALIFIER_PATTERN})\s+)?"
+    rf"(?=[\d{_QUALIFIER_FIRST[1:-1]}])"
+    rf"(?<![\w.,])(?<![^\W\d_][{DASHES}])(?:(?P<qual>{_QUALIFIER_GROUPS})\s+)?"
     rf"(?P<num>{NUMBER})(?![^\W\d_])"
     rf"(?P<scale>[^\S\n]*(?:{SCALE_PATTERN})(?![^\W\d_])(?:[^\S\n]*\d{{1,3}}(?!\d))?)?"
     r"(?:[^\S\n]*\((?P<br>[^()\n]{0,60})\))?",
@@ -89,9 +121,12 @@ _BRACKETED = re.compile(r"\([^()]*\)")
 _ONE_CHAR_LOWER = {"İ": "i"}
 
 
-@dataclass(frozen=True, slots=True)
-class Figure:
-    """A figure found in the text: category, total, stated change and where it came from."""
+class Figure(NamedTuple):
+    """A figure found in the text: category, total, stated change and where it came from.
+
+    An immutable record (a named tuple: built for every figure of every page, it costs a
+    third of a frozen dataclass).
+    """
 
     category: str
     total: int
@@ -113,25 +148,15 @@ class Doubt:
     strong: bool
 
 
-@dataclass(slots=True)
-class _Value:
-    match: re.Match[str]
-    start: int
-    end: int
-    label: LabelMatch | None = None
-    label_span: tuple[int, int] = (0, 0)
-    strong: bool = True
-    consumed: list[tuple[int, int]] = field(default_factory=list)
-
-
 @functools.cache
 def _cues() -> re.Pattern[str]:
     with CUES_PATH.open(encoding="utf-8", newline="") as handle:
         cues = [row["cue"] for row in csv.DictReader(handle) if row["kind"] == "distractor"]
-    alternatives = "|".join(re.escape(c).replace(r"\ ", r"\s+") for c in sorted(cues, key=len,
-                                                                            reverse=True))
     # Cues are lower case; pages are lower-cased before the search (faster than IGNORECASE).
-    return re.compile(rf"(?<!\w)(?:{alternatives.casefold()})(?!\w)")
+    # Longest first, grouped by first character, behind a lookahead of the first characters.
+    firsts, alternatives = _by_first_character(
+        [cue.casefold() for cue in sorted(cues, key=len, reverse=True)], ignore_case=False)
+    return re.compile(rf"(?={firsts})(?<!\w)(?:{alternatives})(?!\w)")
 
 
 def _languages(text: str) -> tuple[str, ...]:
@@ -164,16 +189,6 @@ def _best_window(
     return None
 
 
-def _label_before(segment: str, offset: int, *, commas: bool, languages: tuple[str, ...]) -> (
-    tuple[LabelMatch, int, int, bool] | None
-):
-    found = _label_before_in(segment, commas, languages)
-    if found is None:
-        return None
-    label, start, end, separated = found
-    return label, offset + start, offset + end, separated
-
-
 @functools.lru_cache(maxsize=65536)
 def _label_before_in(segment: str, commas: bool, languages: tuple[str, ...]) -> (
     tuple[LabelMatch, int, int, bool] | None
@@ -192,16 +207,6 @@ def _label_before_in(segment: str, commas: bool, languages: tuple[str, ...]) -> 
         return None
     found, first, last = best
     return found, words[first].start(), words[last].end(), separated
-
-
-def _label_after(segment: str, offset: int, *, languages: tuple[str, ...]) -> (
-    tuple[LabelMatch, int, int, bool] | None
-):
-    found = _label_after_in(segment, languages)
-    if found is None:
-        return None
-    label, start, end, whole = found
-    return label, offset + start, offset + end, whole
 
 
 @functools.lru_cache(maxsize=65536)
@@ -235,8 +240,10 @@ class _Distractors:
         brackets = [(m.start(), m.end()) for m in _BRACKETED.finditer(text)] if "(" in text else []
         lower = text.lower()
         if len(lower) != len(text):  # a character grew when lower-cased: keep the offsets
-            lower = "".join(c.lower() if len(c.lower()) == 1 else _ONE_CHAR_LOWER.get(c, c)
-                            for c in text)
+            # each character on its own (str.lower reads a final sigma in context), in C
+            lower = text.translate({
+                ord(c): low if len(low := c.lower()) == 1 else _ONE_CHAR_LOWER.get(c, c)
+                for c in set(text)})
         cues = [m.start() for m in _cues().finditer(lower)]
         if cues and brackets:
             starts = [start for start, _ in brackets]
@@ -245,6 +252,8 @@ class _Distractors:
                 if not ((i := bisect.bisect_right(starts, cue)) and cue < brackets[i - 1][1])
             ]
         self._cues = cues
+        self.any = bool(cues)
+        """Whether the text has a distractor cue at all."""
         self._breaks = [m.end() for m in _SENTENCE_BREAK.finditer(text)] if self._cues else []
 
     def around(self, start: int, end: int) -> bool:
@@ -323,9 +332,12 @@ def _extract(
         figures.append(Figure(found.code, total, delta, None, label, match.start(), match.end(),
                               found.confidence, True))
     work = _mask(text, spans)
+    digit = _DIGIT.search
     for line in _LINE.finditer(work):
-        unlabeled += _read_line(text, line.group(), line.start(), languages, figures, doubts,
-                                distractors)
+        content = line.group()
+        if digit(content) is not None:  # no digit, no value
+            unlabeled += _read_line(text, content, line.start(), languages, figures, doubts,
+                                    distractors)
     return figures, doubts, unlabeled
 
 
@@ -333,22 +345,28 @@ def _read_line(text: str, line: str, offset: int, languages: tuple[str, ...],
                figures: list[Figure], doubts: list[Doubt], distractors: _Distractors) -> int:
     """Read one line's figures; return how many list items kept a label nobody knows."""
     items, unlabeled = _line_items(line, languages)
+    cued = distractors.any
     for value_start, value_end, figure, doubt in items:
         # Distractor cues are sentences of the whole text: asked here, never cached.
-        if distractors.around(offset + value_start, offset + value_end):
+        if cued and distractors.around(offset + value_start, offset + value_end):
             continue
         if doubt is not None:
             doubts.append(doubt)
         elif figure is not None:
-            figures.append(Figure(figure.category, figure.total, figure.delta,
-                                  figure.qualifier, figure.label, offset + figure.start,
-                                  offset + figure.end, figure.confidence, figure.strong))
+            category, total, delta, qualifier, label, start, end, confidence, strong = figure
+            figures.append(Figure(category, total, delta, qualifier, label, offset + start,
+                                  offset + end, confidence, strong))
     return unlabeled
 
 
 #: One value of a line as read without its text around it: (value start, value end, figure
 #: with offsets into the line or None, doubt or None).
 _LineItem = tuple[int, int, Figure | None, Doubt | None]
+#: A labelled value of a line as the line's layout gives it: (value start, value end, span of
+#: the number, of the qualifier, of the scale word, of the bracket's content (``None`` when
+#: absent), the label, its span, strong).
+_Span = tuple[int, int]
+_Entry = tuple[int, int, _Span, _Span | None, _Span | None, _Span | None, LabelMatch, _Span, bool]
 
 
 @functools.lru_cache(maxsize=16384)
@@ -358,88 +376,114 @@ def _line_items(line: str, languages: tuple[str, ...]) -> tuple[tuple[_LineItem,
     Everything here depends on the line and the label languages only; the distractor check
     (which looks at the sentence around a value, possibly beyond the line) is the caller's.
     """
-    if not _DIGIT.search(line):  # no digit, no value
+    entries, unlabeled = _read_layout(line, languages)
+    return tuple(_emit(line, entry) for entry in entries), unlabeled
+
+
+_QUAL, _NUM, _SCALE, _BR = (_VALUE.groupindex[name] for name in ("qual", "num", "scale", "br"))
+_ABSENT = (-1, -1)
+
+
+def _read_layout(line: str, languages: tuple[str, ...]) -> tuple[tuple[_Entry, ...], int]:
+    """Where a line's values and labels are: the labelled values, and how many list items
+    kept a label nobody knows."""
+    matches = list(_VALUE.finditer(line))
+    if not matches:
         return (), 0
-    values = [_Value(m, m.start(), m.end()) for m in _VALUE.finditer(line)]
-    if not values:
-        return (), 0
-    taken: list[tuple[int, int]] = []
+    count = len(matches)
+    starts = [m.start() for m in matches]
+    ends = [m.end() for m in matches]
+    previous_ends = [0, *ends[:-1]]
+    labels: list[LabelMatch | None] = [None] * count
+    label_spans: list[_Span] = [(0, 0)] * count
+    strong = [True] * count
+    taken: list[_Span] = []
     # 1. label before, ended by a separator (or nothing) but never across a comma
-    for index, value in enumerate(values):
-        previous_end = values[index - 1].end if index else 0
-        found = _label_before(line[previous_end:value.start], previous_end, commas=False,
-                              languages=languages)
-        if found is not None:
-            value.label, start, end, _ = found
-            value.label_span, value.strong = (start, end), True
-            taken.append((start, end))
-    # 2. label after, unless the next value owns it
-    for index, value in enumerate(values):
-        if value.label is not None:
+    missing = 0
+    for index in range(count):
+        offset = previous_ends[index]
+        found = _label_before_in(line[offset:starts[index]], False, languages)
+        if found is None:
+            missing += 1
             continue
-        next_start = values[index + 1].start if index + 1 < len(values) else len(line)
-        found = _label_after(line[value.end:next_start], value.end, languages=languages)
-        if found is not None and not _overlaps(found[1:3], taken):
-            value.label, start, end, whole = found
-            previous_end = values[index - 1].end if index else 0
-            starts_item = _ITEM_START.search(line, previous_end, value.start) is not None
-            value.label_span, value.strong = (start, end), whole and starts_item
-            taken.append((start, end))
-    # 3. "Label, N," pairs
-    for index, value in enumerate(values):
-        if value.label is not None:
-            continue
-        previous_end = values[index - 1].end if index else 0
-        found = _label_before(line[previous_end:value.start], previous_end, commas=True,
-                              languages=languages)
-        if found is not None and not _overlaps(found[1:3], taken):
-            value.label, start, end, _ = found
-            value.label_span, value.strong = (start, end), True
-            taken.append((start, end))
+        labels[index] = found[0]
+        label_spans[index] = span = (offset + found[1], offset + found[2])
+        taken.append(span)
+    if missing:
+        # 2. label after, unless the next value owns it
+        for index in range(count):
+            if labels[index] is not None:
+                continue
+            offset = ends[index]
+            next_start = starts[index + 1] if index + 1 < count else len(line)
+            after = _label_after_in(line[offset:next_start], languages)
+            if after is None:
+                continue
+            span = (offset + after[1], offset + after[2])
+            if _overlaps(span, taken):
+                continue
+            labels[index], label_spans[index] = after[0], span
+            starts_item = _ITEM_START.search(line, previous_ends[index], starts[index]) is not None
+            strong[index] = after[3] and starts_item
+            taken.append(span)
+        # 3. "Label, N," pairs
+        for index in range(count):
+            if labels[index] is not None:
+                continue
+            offset = previous_ends[index]
+            found = _label_before_in(line[offset:starts[index]], True, languages)
+            if found is None:
+                continue
+            span = (offset + found[1], offset + found[2])
+            if _overlaps(span, taken):
+                continue
+            labels[index], label_spans[index] = found[0], span
+            taken.append(span)
     unlabeled = 0
-    items: list[_LineItem] = []
-    for index, value in enumerate(values):
-        if value.label is not None and value.label.code != IGNORED:
-            items.append(_emit(line, value))
-        elif value.label is None:
-            previous_end = values[index - 1].end if index else 0
-            before = line[previous_end:value.start]
+    entries: list[_Entry] = []
+    for index, label in enumerate(labels):
+        if label is not None and label.code != IGNORED:
+            spans = matches[index].regs  # every group's span, (-1, -1) when absent
+            qual, scale, br = spans[_QUAL], spans[_SCALE], spans[_BR]
+            entries.append((starts[index], ends[index], spans[_NUM],
+                            None if qual == _ABSENT else qual,
+                            None if scale == _ABSENT else scale,
+                            None if br == _ABSENT else br, label,
+                            label_spans[index], strong[index]))
+        elif label is None:
+            before = line[previous_ends[index]:starts[index]]
             # "label ‒ 123": an item whose label the table lacks (the lemma pass may know it)
             unlabeled += bool(_LABEL_SEPARATOR.search(before) and _WORDS.search(before))
-    return tuple(items), unlabeled
+    return tuple(entries), unlabeled
 
 
-def _emit(line: str, value: _Value) -> _LineItem:
+def _emit(line: str, entry: _Entry) -> _LineItem:
     """The figure or doubt of one labelled value, offsets relative to the line."""
-    match, label = value.match, value.label
-    assert label is not None
-    start = min(value.start, value.label_span[0])
-    end = max(value.end, value.label_span[1])
-    figure: Figure | None = None
-    doubt: Doubt | None = None
-    label_text = line[value.label_span[0]:value.label_span[1]]
+    value_start, value_end, num, qual, scale, br, label, label_span, strong = entry
+    start = min(value_start, label_span[0])
+    end = max(value_end, label_span[1])
+    label_text = line[label_span[0]:label_span[1]]
     if label.how == "weak":
         doubt = Doubt(f"weakly matched label '{label_text}' (nearest '{label.alias}', "
-                      f"score {label.confidence:.2f})", label.code, value.strong)
-        return value.start, value.end, figure, doubt
-    total = read_count(match["num"])
-    qualifier = QUALIFIERS.get(" ".join(match["qual"].casefold().split())) if match["qual"] \
-        else None
-    if match["scale"] or total is None or (
+                      f"score {label.confidence:.2f})", label.code, strong)
+        return value_start, value_end, None, doubt
+    number = line[num[0]:num[1]]
+    total = read_count(number)
+    qualifier = QUALIFIERS.get(" ".join(line[qual[0]:qual[1]].casefold().split())) \
+        if qual is not None and qual[0] < qual[1] else None
+    if scale is not None or total is None or (
         qualifier == "more than" and total is not None and total >= 1000 and total % 1000 == 0
     ):
-        if match["scale"] or total is not None:
-            written = " ".join(match.group().split())
-            doubt = Doubt(f"rounded figure '{written}' for '{label_text}'", label.code,
-                          value.strong)
-        return value.start, value.end, figure, doubt
+        doubt = None
+        if scale is not None or total is not None:
+            written = " ".join(line[value_start:value_end].split())
+            doubt = Doubt(f"rounded figure '{written}' for '{label_text}'", label.code, strong)
+        return value_start, value_end, None, doubt
     if total > MAX_COUNT:
-        doubt = Doubt(f"number out of range '{match['num']}' for '{label_text}'",
-                      label.code, value.strong)
-        return value.start, value.end, figure, doubt
-    bracket = read_bracket(match["br"]) if match["br"] is not None else None
-    delta = bracket.delta if bracket is not None else None
-    confidence = label.confidence if value.strong else min(label.confidence, 0.8)
+        doubt = Doubt(f"number out of range '{number}' for '{label_text}'", label.code, strong)
+        return value_start, value_end, None, doubt
+    delta = read_bracket(line[br[0]:br[1]]).delta if br is not None else None
+    confidence = label.confidence if strong else min(label.confidence, 0.8)
     figure = Figure(label.code, total, delta, qualifier, label_text, start, end, confidence,
-                    value.strong)
-    return value.start, value.end, figure, doubt
+                    strong)
+    return value_start, value_end, figure, None

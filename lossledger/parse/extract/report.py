@@ -47,6 +47,14 @@ def _settle(
         (code, f.delta) for code, found in by_category.items() for f in found if f.delta
     }
     for code, found in by_category.items():
+        if len(found) == 1:  # the common case: one figure, nothing to weigh
+            first = found[0]
+            observations.append(ParsedObservation(
+                date, code, first.total, first.delta, first.qualifier or None, first.label,
+                first.start, first.end, round(first.confidence, 3),
+                date_source, date_text,  # type: ignore[arg-type]
+            ))
+            continue
         # A number equal to the category's stated change is that change ("1 340 soldiers in a
         # day" beside "personnel 1 446 150 (+1 340)"), never a second total.
         found = [f for f in found if (code, f.total) not in stated_changes] or found

@@ -217,7 +217,7 @@ def _bounded(result: ParseResult) -> ParseResult:
     problems = list(result.problems)
     for observation in result.observations:
         figures = (observation.total, observation.stated_delta or 0)
-        if all(abs(figure) <= MAX_FIGURE for figure in figures):
+        if -MAX_FIGURE <= figures[0] <= MAX_FIGURE and -MAX_FIGURE <= figures[1] <= MAX_FIGURE:
             kept.append(observation)
             continue
         label = observation.label or observation.category

@@ -77,31 +77,21 @@ _TRAILING = " \t\n\r.,;:"
 
 def _figure(match: re.Match[str], offset: int) -> Figure:
     item = match.string[: match.end()].rstrip(_TRAILING)
-    return Figure(
-        label=match["label"],
-        total=match["total"],
-        delta=match["delta"],
-        qualifier=match["qualifier"],
-        start=offset + match.start("label"),
-        end=offset + len(item),
-    )
+    label, total, delta, qualifier = match.group("label", "total", "delta", "qualifier")
+    # positional (label, total, delta, qualifier, start, end): built for every item
+    return Figure(label, total, delta, qualifier, offset + match.start("label"),
+                  offset + len(item))
 
 
-def _pieces(text: str, breaks: re.Pattern[str]) -> list[tuple[str, int]]:
-    """``breaks.split(text)`` with each piece's offset in the text."""
-    pieces, start = [], 0
-    for found in breaks.finditer(text):
-        pieces.append((text[start:found.start()], start))
-        start = found.end()
-    pieces.append((text[start:], start))
-    return pieces
+_LINE_ENDS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
 
-def _lines(text: str) -> list[tuple[str, int]]:
-    """``text.splitlines()`` with each line's offset."""
+def _lines_with(text: str, needed: str) -> list[tuple[str, int]]:
+    """``text.splitlines()`` with each line's offset, only the lines holding ``needed``."""
     lines, start = [], 0
     for line in text.splitlines(keepends=True):
-        lines.append((line.rstrip("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"), start))
+        if needed in line:
+            lines.append((line.rstrip(_LINE_ENDS), start))
         start += len(line)
     return lines
 
@@ -116,10 +106,16 @@ def dash_figures(text: str) -> tuple[Figure, ...]:
     """
     if is_structured(text):
         return ()
-    # Both grammars need a total: a piece without a digit is skipped before the regex.
-    found = ((_DASH_ITEM.fullmatch(item), start) for item, start in _pieces(text, _ITEM_BREAK)
-             if _DIGIT.search(item))
-    return tuple(_figure(match, start) for match, start in found if match is not None)
+    figures = []
+    start = 0  # every item break is one character long: offsets follow from the lengths
+    for item in _ITEM_BREAK.split(text):
+        # The grammar needs a dash and a total: an item without both skips the regex.
+        if _DASH.search(item) is not None and _DIGIT.search(item) is not None:
+            match = _DASH_ITEM.fullmatch(item)
+            if match is not None:
+                figures.append(_figure(match, start))
+        start += len(item) + 1
+    return tuple(figures)
 
 
 @functools.lru_cache(maxsize=16)
@@ -131,7 +127,8 @@ def ticker_figures(text: str) -> tuple[Figure, ...]:
     """
     if is_structured(text):
         return ()
-    found = ((_TICKER_LINE.fullmatch(line), start) for line, start in _lines(text)
+    # The grammar needs a colon and a total.
+    found = ((_TICKER_LINE.fullmatch(line), start) for line, start in _lines_with(text, ":")
              if _DIGIT.search(line))
     return tuple(_figure(match, start) for match, start in found if match is not None)
 
@@ -154,7 +151,9 @@ def dash_unreadable(text: str, *, family: str) -> tuple[str, ...]:
     return tuple(
         item.strip()
         for item in _ITEM_BREAK.split(text)
-        if _DASH_ITEM.fullmatch(item) is None and _starts_with_label(item, family)
+        # without a dash, neither the grammar nor a label before a dash can match
+        if _DASH.search(item) is not None and _DASH_ITEM.fullmatch(item) is None
+        and _starts_with_label(item, family)
     )
 
 
@@ -162,7 +161,7 @@ def _starts_with_label(item: str, family: str) -> bool:
     return any(
         category_for(item[: dash.start()], family=family) is not None
         for dash in _DASH.finditer(item)
-        if any(char.isdigit() for char in item[dash.end() :])
+        if any(map(str.isdigit, item[dash.end() :]))
     )
 
 
@@ -176,7 +175,7 @@ def ticker_unreadable(text: str, *, family: str) -> tuple[str, ...]:
         return ()
     unreadable = []
     for line in text.splitlines():
-        if _TICKER_LINE.fullmatch(line) is not None:
+        if ":" not in line or _TICKER_LINE.fullmatch(line) is not None:  # both need a colon
             continue
         match = _TICKER_LABEL.fullmatch(line)
         if match is not None and category_for(match["label"], family=family) is not None:

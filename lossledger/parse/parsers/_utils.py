@@ -243,6 +243,7 @@ def normalise_dashes(text: str) -> str:
     return _DASH.sub("-", text)
 
 
+@functools.lru_cache(maxsize=65536)  # the same figures recur in every copy of a day
 def parse_count(text: str) -> int:
     """Parse a count written with optional thousands separators.
 
@@ -265,6 +266,7 @@ def parse_count(text: str) -> int:
     return int(digits)
 
 
+@functools.lru_cache(maxsize=65536)  # the same figures recur in every copy of a day
 def parse_delta(text: str) -> int:
     """Parse a stated change such as ``+1090``, ``‒5`` or ``+1.090``.
 
@@ -353,16 +355,10 @@ def _observation(figure: Figure, date: dt.date, family: str) -> ParsedObservatio
     if total > _MAX_TOTAL or (delta is not None and abs(delta) > _MAX_TOTAL):
         return Problem(f"number out of range for '{label}': {figure.total}", date=date,
                        category=code)
-    return ParsedObservation(
-        date=date,
-        category=code,
-        total=total,
-        stated_delta=delta,
-        qualifier=normalise_qualifier(figure.qualifier),
-        label=label,
-        span_start=figure.start,
-        span_end=figure.end,
-    )
+    # positional (date, category, total, stated_delta, qualifier, label, span_start, span_end):
+    # built for every figure of every report
+    return ParsedObservation(date, code, total, delta, normalise_qualifier(figure.qualifier),
+                             label, figure.start, figure.end)
 
 
 def dedupe_observations(

@@ -1,0 +1,104 @@
+"""The parse stage with worker processes: the same frames, row for row, as in one process.
+
+The reports are the real-world corpus (our own words around real figures), stored in a real
+SQLite event store, plus the awkward cases: the same content twice, binary bytes, a report over
+the size limit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from polars.testing import assert_frame_equal
+
+import lossledger.parse.stage as stage
+from lossledger.parse.parsers import PARSERS
+from lossledger.store.base import open_store
+from lossledger.store.events import RecordedEvent, ReportReceived
+from tests.corpus_real.generate import build_corpus
+
+RECEIVED = dt.datetime(2024, 12, 1, 9, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="module")
+def events(tmp_path_factory: pytest.TempPathFactory) -> list[RecordedEvent]:
+    reports = build_corpus(seed=3)
+    received = [
+        ReportReceived(source=f"corpus.{i}", file_name=r.file_name, media_type=r.media_type,
+                       body=r.body, received_at=r.received_at)
+        for i, r in enumerate(reports)
+    ]
+    received += [
+        ReportReceived(source="junk", file_name="x.bin", media_type="application/octet-stream",
+                       body=bytes(range(256)) * 4, received_at=RECEIVED),
+        ReportReceived(source="big", file_name="big.txt", media_type="text/plain",
+                       body=b"Panzer: 6310\n" * 2_000, received_at=RECEIVED),
+    ]
+    home = tmp_path_factory.mktemp("parallel")
+    store = open_store(f"sqlite:///{Path(home) / 'events.sqlite'}")
+    try:
+        store.append(received)
+        return list(store.read())
+    finally:
+        store.close()
+
+
+def test_workers_give_the_same_frames_as_one_process(
+    events: list[RecordedEvent], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small chunks and a low threshold, so that a corpus of 200 reports goes out in many.
+    monkeypatch.setattr(stage, "PARALLEL_MIN_REPORTS", 16)
+    monkeypatch.setattr(stage, "_CHUNK_REPORTS", 8)
+    here: list[int] = []
+    original = stage._parse_chunk
+
+    def counted(chunk: list[RecordedEvent], *args: object) -> list[object]:
+        here.append(len(chunk))  # recorded in this process only (a worker has its own copy)
+        return original(chunk, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(stage, "_parse_chunk", counted)
+    events = [*events, events[5]]  # the same content twice: parsed once
+    one = stage.parse_events(events, parsers=PARSERS, max_report_bytes=20_000, workers=1)
+    serial_calls = len(here)
+    here.clear()
+    two = stage.parse_events(events, parsers=PARSERS, max_report_bytes=20_000, workers=2)
+    for name, frame in one.frames().items():
+        assert_frame_equal(frame, two.frames()[name])
+    assert one.events.height == len(events) - 1
+    assert one.observations.height > 1_500
+    reasons = one.problems["reason"].to_list()
+    assert any(r.startswith("report too large") for r in reasons)
+    assert any(r.startswith("undecodable") for r in reasons)
+    assert serial_calls == 0  # one process: no chunks
+    # with a worker, this process parsed only part of the chunks
+    assert 0 < sum(here) < one.events.height
+
+
+def test_a_small_batch_stays_in_this_process(
+    events: list[RecordedEvent], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here: list[int] = []
+    original = stage._parse_chunk
+
+    def counted(chunk: list[RecordedEvent], *args: object) -> list[object]:
+        here.append(len(chunk))
+        return original(chunk, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(stage, "_parse_chunk", counted)
+    batch = stage.parse_events(events[:20], parsers=PARSERS, workers=2)
+    assert batch.events.height == 20
+    assert here == [20]  # below PARALLEL_MIN_REPORTS: parsed here, in one piece
+
+
+def test_parse_workers_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(stage.PARSE_WORKERS_ENV, "3")
+    assert stage.parse_workers() == 3
+    monkeypatch.setenv(stage.PARSE_WORKERS_ENV, "0")
+    assert stage.parse_workers() == 1
+    monkeypatch.setenv(stage.PARSE_WORKERS_ENV, "many")
+    with pytest.raises(ValueError, match="whole number"):
+        stage.parse_workers()
+    monkeypatch.delenv(stage.PARSE_WORKERS_ENV)
+    assert stage.parse_workers() == 1  # one process unless asked

@@ -7,6 +7,15 @@ readers use :func:`scan` or read the hive-partitioned Parquet directly.
 
 from __future__ import annotations
 
+import os
+
+# Polars allocates through jemalloc, which by default keeps freed pages for ten seconds:
+# a projection's short-lived intermediate frames then add up in the process's resident
+# memory. Returning them at once bounds a run's peak (issue 13; ``bench/README.md`` has the
+# figures). jemalloc reads this when polars first allocates, so it applies only if polars
+# was not imported before lossledger; a value already set in the environment wins.
+os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
+
 from lossledger.publish.warehouse import open_version, scan
 
 __all__ = ["__version__", "open_version", "scan"]

@@ -207,15 +207,38 @@ def _observation_candidates(reports: pl.DataFrame, parsed: ParsedBatch) -> pl.Da
         "sha256", "event_id", "seq", "source", "source_kind", "received_at", "parser",
         "parser_version",
     )
-    return (
-        meta.join(parsed.observations, on="sha256", how="inner")
-        .select(
-            "event_id", "seq", "source", "source_kind", "received_at", "parser",
-            "parser_version", "date", "category", "total", "stated_delta", "qualifier", "label",
-            "span_start", "span_end", "confidence", "date_source", "date_text",
-        )
-        .sort("seq", "date", "category", maintain_order=True)
+    if meta.get_column("sha256").is_duplicated().any():
+        joined = meta.join(parsed.observations, on="sha256", how="inner")
+        return joined.select(_CANDIDATE_COLUMNS).sort("seq", "date", "category",
+                                                     maintain_order=True)
+    # One event per content (the store's rule): each observation's event is a row of ``meta``.
+    # Its row number, found by one enum cast, lets the observations be put in order and the
+    # event's columns be gathered once, instead of joining and then sorting a million rows on
+    # a 64-character key: the same frame with about half the peak memory.
+    events = pl.Enum(meta.get_column("sha256"))
+    observations = parsed.observations.with_columns(
+        pl.col("sha256").cast(events, strict=False).to_physical().alias("_event")
+    ).filter(pl.col("_event").is_not_null())
+    row = observations.get_column("_event")
+    category = observations.get_column("category")
+    # Enum codes of the sorted names sort as the names do, several times faster.
+    categories = pl.Enum(category.drop_nulls().unique().sort())
+    order = pl.DataFrame(
+        [meta.get_column("seq").gather(row), observations.get_column("date"),
+         category.cast(categories).to_physical()]
+    ).select(pl.arg_sort_by("seq", "date", "category", maintain_order=True)).to_series()
+    observations = observations.drop("sha256")[order]
+    of_event = meta.drop("sha256")[observations.get_column("_event")]
+    return pl.concat([of_event, observations.drop("_event")], how="horizontal").select(
+        _CANDIDATE_COLUMNS
     )
+
+
+_CANDIDATE_COLUMNS = (
+    "event_id", "seq", "source", "source_kind", "received_at", "parser", "parser_version",
+    "date", "category", "total", "stated_delta", "qualifier", "label", "span_start", "span_end",
+    "confidence", "date_source", "date_text",
+)
 
 
 def _validated_observations(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -348,18 +348,22 @@ def _stage_table(
     linked.
     """
     if frame.height == 0:
-        partitions = {EMPTY_PARTITION: frame}
+        rows_of: dict[str, pl.Series | None] = {EMPTY_PARTITION: None}
         hashes = {EMPTY_PARTITION: _content_hash(frame, "")}
     else:
-        keyed = frame.with_columns(_partition=PARTITION_DATE[name].dt.strftime("year=%Y/month=%m"))
-        partitions = {
-            key[0]: part.drop("_partition")
-            for key, part in keyed.partition_by(
-                "_partition", as_dict=True, maintain_order=True).items()
-        }
-        hashes = _partition_hashes(frame, keyed.get_column("_partition"))
+        keys = frame.select(PARTITION_DATE[name].dt.strftime("year=%Y/month=%m")).to_series()
+        hashes = _partition_hashes(frame, keys)
+        # Row numbers per partition, not the partitions' rows: only a partition that is
+        # written is gathered, one at a time (a new day rewrites a handful of the hundreds,
+        # and a copy of the whole table would set the run's peak memory).
+        grouped = (
+            keys.to_frame("partition").with_row_index("row")
+            .group_by("partition", maintain_order=True).agg("row")
+        )
+        numbers = grouped.get_column("row")
+        rows_of = {part: numbers[i] for i, part in enumerate(grouped.get_column("partition"))}
     files, written, unchanged = [], [], 0
-    for partition, rows in sorted(partitions.items()):
+    for partition in sorted(rows_of):
         published = None if current is None else _partition_file(current / name / partition)
         if published is not None and _stored_hash(published) == hashes[partition]:
             relative = f"{name}/{partition}/{published.name}"
@@ -369,6 +373,8 @@ def _stage_table(
         else:
             relative = f"{name}/{partition}/{_part_name(hashes[partition], watermark)}"
             (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+            chosen = rows_of[partition]
+            rows = frame if chosen is None else frame[chosen]
             _write_partition(staging / relative, rows, content_hash=hashes[partition],
                              table=name, watermark=watermark)
             written.append(relative)

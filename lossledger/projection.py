@@ -244,7 +244,8 @@ _CANDIDATE_COLUMNS = (
 def _validated_observations(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split observations into those that pass :class:`ObservationSchema` and the rest.
 
-    The rest come back one row per failed check, with a reason naming the check.
+    The rest come back one row per failed check, with a reason naming the check. When some
+    fail, ``candidates`` is consumed: its columns move into the valid rows' frame.
     """
     indexed = candidates.with_row_index("_row")
     found = []
@@ -258,8 +259,16 @@ def _validated_observations(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.
         return candidates, indexed.head(0).with_columns(reason=pl.lit(None, pl.String))
     failures = pl.concat(found)
     invalid = indexed.join(failures, left_on="_row", right_on="index", how="inner")
-    valid = indexed.join(failures, left_on="_row", right_on="index", how="anti")
-    return valid.drop("_row"), invalid.drop("_row")
+    del indexed
+    keep = ~pl.int_range(candidates.height, dtype=pl.UInt32, eager=True).is_in(
+        failures.get_column("index").implode()
+    )
+    # Column by column, each moved out of ``candidates`` before its filtered copy is made: the
+    # peak holds one copy of one column, not a second copy of the whole frame.
+    valid = pl.DataFrame(
+        [candidates.drop_in_place(name).filter(keep) for name in list(candidates.columns)]
+    )
+    return valid, invalid.drop("_row")
 
 
 def _failure_reasons(failure_cases: pl.DataFrame, *, offset: int = 0) -> pl.DataFrame:

@@ -137,6 +137,7 @@ def warehouse_tables(
     parsed
         Every raw report event to take into account (``parsed.events``) and what the parsers
         made of them (keyed by content sha256; rows of other contents are ignored).
+        ``parsed.observations`` is consumed: the frame is empty when this returns.
     decisions
         :func:`active_decisions` of the same part of the log.
     policy
@@ -153,10 +154,11 @@ def warehouse_tables(
     candidates, unpinned = infer_dates(_observation_candidates(reports, parsed))
     candidates, implausible = implausible_figures(candidates)
     # The parsed observations are in the candidates now; what follows needs only the problems.
-    # Without this name holding them (and with the caller not keeping ``parsed`` either),
-    # their memory is free before validation and reconciliation peak.
-    parsed = ParsedBatch(parsed.events, parsed.reports, parsed.observations.clear(),
-                         parsed.problems)
+    # The frame is emptied in place: the caller's reference to ``parsed`` (held for the
+    # length of this call) would otherwise keep every parsed observation alive while
+    # validation and reconciliation peak.
+    for name in list(parsed.observations.columns):
+        parsed.observations.drop_in_place(name)
     # Validation may copy the candidates (when some fail): memory peaks here.
     valid, invalid = _validated_observations(candidates)
     del candidates

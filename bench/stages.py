@@ -271,6 +271,10 @@ def task_flow(args: dict[str, Any], timers: Timers) -> dict[str, Any]:
         ("emit_event", "flow.report"),
     ):
         timers.wrap(flows_pipeline, name, label)
+    import lossledger.report.html as html_report
+
+    # Imported by the task when it runs, so the wrapped function is the one it calls.
+    timers.wrap(html_report, "refresh_home_report", "flow.html_report")
     with timers.phase("flow_full"):
         summary = pipeline(home=args["home"], inbox=args["inbox"])
     with timers.phase("flow_nothing_new"):

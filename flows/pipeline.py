@@ -115,20 +115,28 @@ def refresh_report(settings: RunSettings) -> dict[str, Any] | None:
 
 
 @task(cache_policy=NO_CACHE)
-def report_run(
+def summarize_run(
     tables: WarehouseTables,
     published: PublishResult,
     ingested: dict[str, Any] | None,
     watermark_before: int,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The run's summary and its new discrepancy rows: all a report needs of the tables."""
+    summary = run_summary(tables, published, watermark_before=watermark_before)
+    summary["ingested"] = ingested
+    return summary, discrepancy_rows(tables.discrepancies, after_seq=watermark_before)
+
+
+@task(cache_policy=NO_CACHE)
+def report_run(
+    summary: dict[str, Any],
+    new: list[dict[str, Any]],
     report: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Leave the run's summary and new discrepancies as artifacts and Prefect events."""
-    summary = run_summary(tables, published, watermark_before=watermark_before)
-    summary["ingested"] = ingested
     if report:
-        summary["report"] = report
+        summary = {**summary, "report": report}
     create_markdown_artifact(key="lossledger-run-summary", markdown=run_markdown(summary))
-    new = discrepancy_rows(tables.discrepancies, after_seq=watermark_before)
     if new:
         create_table_artifact(key="lossledger-new-discrepancies", table=new)
     for row in new[:MAX_EMITTED_EVENTS]:
@@ -256,8 +264,11 @@ def _bring_up_to_date(
             parse_batch(settings, first, last)
     tables = project(settings, run_plan.upto)
     published = publish_warehouse(settings, tables, run_plan.upto)
-    report = refresh_report(settings)
-    return report_run(tables, published, ingested, run_plan.watermark_before, report)
+    summary, new = summarize_run(tables, published, ingested, run_plan.watermark_before)
+    # The tables are published and summarised: their memory is free before the HTML report
+    # reads the warehouse back.
+    del tables
+    return report_run(summary, new, refresh_report(settings))
 
 
 def _parse_runner(dask_address: str | None, dask_workers: int) -> Any:

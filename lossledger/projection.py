@@ -137,6 +137,7 @@ def warehouse_tables(
     parsed
         Every raw report event to take into account (``parsed.events``) and what the parsers
         made of them (keyed by content sha256; rows of other contents are ignored).
+        ``parsed.observations`` is consumed: the frame is empty when this returns.
     decisions
         :func:`active_decisions` of the same part of the log.
     policy
@@ -153,10 +154,11 @@ def warehouse_tables(
     candidates, unpinned = infer_dates(_observation_candidates(reports, parsed))
     candidates, implausible = implausible_figures(candidates)
     # The parsed observations are in the candidates now; what follows needs only the problems.
-    # Without this name holding them (and with the caller not keeping ``parsed`` either),
-    # their memory is free before validation and reconciliation peak.
-    parsed = ParsedBatch(parsed.events, parsed.reports, parsed.observations.clear(),
-                         parsed.problems)
+    # The frame is emptied in place: the caller's reference to ``parsed`` (held for the
+    # length of this call) would otherwise keep every parsed observation alive while
+    # validation and reconciliation peak.
+    for name in list(parsed.observations.columns):
+        parsed.observations.drop_in_place(name)
     # Validation may copy the candidates (when some fail): memory peaks here.
     valid, invalid = _validated_observations(candidates)
     del candidates
@@ -207,21 +209,45 @@ def _observation_candidates(reports: pl.DataFrame, parsed: ParsedBatch) -> pl.Da
         "sha256", "event_id", "seq", "source", "source_kind", "received_at", "parser",
         "parser_version",
     )
-    return (
-        meta.join(parsed.observations, on="sha256", how="inner")
-        .select(
-            "event_id", "seq", "source", "source_kind", "received_at", "parser",
-            "parser_version", "date", "category", "total", "stated_delta", "qualifier", "label",
-            "span_start", "span_end", "confidence", "date_source", "date_text",
-        )
-        .sort("seq", "date", "category", maintain_order=True)
+    if meta.get_column("sha256").is_duplicated().any():
+        joined = meta.join(parsed.observations, on="sha256", how="inner")
+        return joined.select(_CANDIDATE_COLUMNS).sort("seq", "date", "category",
+                                                     maintain_order=True)
+    # One event per content (the store's rule): each observation's event is a row of ``meta``.
+    # Its row number, found by one enum cast, lets the observations be put in order and the
+    # event's columns be gathered once, instead of joining and then sorting a million rows on
+    # a 64-character key: the same frame with about half the peak memory.
+    events = pl.Enum(meta.get_column("sha256"))
+    observations = parsed.observations.with_columns(
+        pl.col("sha256").cast(events, strict=False).to_physical().alias("_event")
+    ).filter(pl.col("_event").is_not_null())
+    row = observations.get_column("_event")
+    category = observations.get_column("category")
+    # Enum codes of the sorted names sort as the names do, several times faster.
+    categories = pl.Enum(category.drop_nulls().unique().sort())
+    order = pl.DataFrame(
+        [meta.get_column("seq").gather(row), observations.get_column("date"),
+         category.cast(categories).to_physical()]
+    ).select(pl.arg_sort_by("seq", "date", "category", maintain_order=True)).to_series()
+    observations = observations.drop("sha256")[order]
+    of_event = meta.drop("sha256")[observations.get_column("_event")]
+    return pl.concat([of_event, observations.drop("_event")], how="horizontal").select(
+        _CANDIDATE_COLUMNS
     )
+
+
+_CANDIDATE_COLUMNS = (
+    "event_id", "seq", "source", "source_kind", "received_at", "parser", "parser_version",
+    "date", "category", "total", "stated_delta", "qualifier", "label", "span_start", "span_end",
+    "confidence", "date_source", "date_text",
+)
 
 
 def _validated_observations(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split observations into those that pass :class:`ObservationSchema` and the rest.
 
-    The rest come back one row per failed check, with a reason naming the check.
+    The rest come back one row per failed check, with a reason naming the check. When some
+    fail, ``candidates`` is consumed: its columns move into the valid rows' frame.
     """
     indexed = candidates.with_row_index("_row")
     found = []
@@ -235,8 +261,16 @@ def _validated_observations(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.
         return candidates, indexed.head(0).with_columns(reason=pl.lit(None, pl.String))
     failures = pl.concat(found)
     invalid = indexed.join(failures, left_on="_row", right_on="index", how="inner")
-    valid = indexed.join(failures, left_on="_row", right_on="index", how="anti")
-    return valid.drop("_row"), invalid.drop("_row")
+    del indexed
+    keep = ~pl.int_range(candidates.height, dtype=pl.UInt32, eager=True).is_in(
+        failures.get_column("index").implode()
+    )
+    # Column by column, each moved out of ``candidates`` before its filtered copy is made: the
+    # peak holds one copy of one column, not a second copy of the whole frame.
+    valid = pl.DataFrame(
+        [candidates.drop_in_place(name).filter(keep) for name in list(candidates.columns)]
+    )
+    return valid, invalid.drop("_row")
 
 
 def _failure_reasons(failure_cases: pl.DataFrame, *, offset: int = 0) -> pl.DataFrame:

@@ -361,18 +361,22 @@ def _stage_table(
     linked.
     """
     if frame.height == 0:
-        partitions = {EMPTY_PARTITION: frame}
+        rows_of: dict[str, pl.Series | None] = {EMPTY_PARTITION: None}
         hashes = {EMPTY_PARTITION: _content_hash(frame, "")}
     else:
-        keyed = frame.with_columns(_partition=PARTITION_DATE[name].dt.strftime("year=%Y/month=%m"))
-        partitions = {
-            key[0]: part.drop("_partition")
-            for key, part in keyed.partition_by(
-                "_partition", as_dict=True, maintain_order=True).items()
-        }
-        hashes = _partition_hashes(frame, keyed.get_column("_partition"))
+        keys = frame.select(PARTITION_DATE[name].dt.strftime("year=%Y/month=%m")).to_series()
+        # Row numbers per partition, not the partitions' rows: only a partition that is
+        # written is gathered, one at a time (a new day rewrites a handful of the hundreds,
+        # and a copy of the whole table would set the run's peak memory).
+        grouped = (
+            keys.to_frame("partition").with_row_index("row")
+            .group_by("partition", maintain_order=True).agg("row")
+        )
+        numbers = grouped.get_column("row")
+        rows_of = {part: numbers[i] for i, part in enumerate(grouped.get_column("partition"))}
+        hashes = _partition_hashes(frame, rows_of)
     files, written, unchanged = [], [], 0
-    for partition, rows in sorted(partitions.items()):
+    for partition in sorted(rows_of):
         published = None if current is None else _partition_file(current / name / partition)
         if published is not None and _stored_hash(published) == hashes[partition]:
             relative = f"{name}/{partition}/{published.name}"
@@ -382,6 +386,8 @@ def _stage_table(
         else:
             relative = f"{name}/{partition}/{_part_name(hashes[partition], watermark)}"
             (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+            chosen = rows_of[partition]
+            rows = frame if chosen is None else frame[chosen]
             _write_partition(staging / relative, rows, content_hash=hashes[partition],
                              table=name, watermark=watermark)
             written.append(relative)
@@ -526,17 +532,19 @@ def _partition_files(directory: Path) -> list[str]:
                   for p in directory.glob(f"year=*/month=*/{PART_GLOB}"))
 
 
-def _partition_hashes(frame: pl.DataFrame, partitions: pl.Series) -> dict[str, bytes]:
-    """A content hash of each partition's rows, in row order, computed for all at once.
+def _partition_hashes(frame: pl.DataFrame, rows_of: dict[str, pl.Series]) -> dict[str, bytes]:
+    """A content hash of each partition's rows, in row order: one hash per row for the whole
+    table at once, then each partition's row hashes hashed as bytes.
 
     Row hashes, not serialized bytes: equal frames can differ in their buffers' slack.
     """
-    joined = (
-        pl.DataFrame({"partition": partitions, "row": frame.hash_rows(seed=0).cast(pl.String)})
-        .group_by("partition", maintain_order=True)
-        .agg(pl.col("row").str.join(","))
-    )
-    return {partition: _content_hash(frame, rows) for partition, rows in joined.iter_rows()}
+    row_hashes = frame.hash_rows(seed=0)
+    return {
+        partition: _content_hash(
+            frame, hashlib.sha256(row_hashes.gather(rows).to_numpy().tobytes()).hexdigest()
+        )
+        for partition, rows in rows_of.items()
+    }
 
 
 def _content_hash(frame: pl.DataFrame, rows: str) -> bytes:

@@ -23,11 +23,15 @@ def require_published(warehouse: Path) -> None:
         )
 
 
-def read_table(warehouse: Path, table: str) -> pl.DataFrame | None:
+def read_table(
+    warehouse: Path, table: str, *, columns: list[str] | None = None
+) -> pl.DataFrame | None:
     """A published table as a frame (partition columns dropped), or ``None`` when absent.
 
     Tables other helpers' stages may add (``disagreement_runs``, ``sources``) are read the same
-    way, so a report shows them when they exist and leaves them out when not.
+    way, so a report shows them when they exist and leaves them out when not. ``columns``
+    reads only those the table has (the observations are a million rows per x10 corpus: all
+    their columns would set a report's memory).
 
     >>> import tempfile
     >>> read_table(Path(tempfile.mkdtemp()), "sources") is None
@@ -36,7 +40,11 @@ def read_table(warehouse: Path, table: str) -> pl.DataFrame | None:
     directory = Path(warehouse) / table
     if not directory.is_dir() or not any(directory.rglob("*.parquet")):
         return None
-    frame = pl.scan_parquet(
+    scan = pl.scan_parquet(
         directory / "**" / "*.parquet", hive_partitioning=True, missing_columns="insert"
-    ).collect()
+    )
+    if columns is not None:
+        present = scan.collect_schema().names()
+        scan = scan.select([c for c in columns if c in present])
+    frame = scan.collect()
     return frame.drop([c for c in ("year", "month") if c in frame.columns])

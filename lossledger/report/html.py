@@ -158,7 +158,10 @@ def report_html(warehouse: Path, *, generated_at: dt.datetime | None = None) -> 
                           "source": pl.String},
         "quarantine": {"stage": pl.String, "reason": pl.String},
     }.items()}
-    tables = {name: read_table(warehouse, name) for name in empty}
+    # The observations are the one big table: only the columns the charts use are read.
+    tables = {name: read_table(warehouse, name, columns=empty[name].columns
+                               if name == "observations" else None)
+              for name in empty}
     totals, observations, discrepancies, quarantine = (
         frame if frame is not None else empty[name] for name, frame in tables.items()
     )

@@ -298,7 +298,6 @@ def ranked_observations(
             pl.col("seq").cast(pl.Int64),
             pl.col("source").cast(pl.String),
             pl.col("source_kind").cast(pl.String),
-            pl.col("received_at"),
             pl.col("date").cast(pl.Date),
             pl.col("category").cast(pl.String),
             pl.col("total").cast(pl.Int64),
@@ -354,7 +353,7 @@ def source_votes(ranked: pl.DataFrame) -> pl.DataFrame:
     """
     # Usually every source states each cell once, and repeated keys are few (older events of
     # a source): only those rows are grouped, every other row is kept as it is.
-    repeated = ranked.select(pl.struct(_SOURCE_KEY).is_duplicated()).to_series()
+    repeated = ranked.select(_source_key(ranked).is_duplicated()).to_series()
     if not repeated.any():
         return ranked
     newest = (
@@ -364,6 +363,16 @@ def source_votes(ranked: pl.DataFrame) -> pl.DataFrame:
         .agg(pl.col("row").get(pl.col("seq").arg_max()))
     )
     return ranked.filter(~repeated | pl.col("row").is_in(newest["row"].implode()))
+
+
+def _source_key(ranked: pl.DataFrame) -> pl.Expr:
+    """One integer per (cell, src): hashing one Int64 is cheaper than a struct of two."""
+    n_sources = int(ranked.get_column("src").max() or 0) + 1
+    bound = max(abs(int(ranked.get_column("cell").min() or 0)),
+                abs(int(ranked.get_column("cell").max() or 0)))
+    if bound >= 2**62 // n_sources:
+        return pl.struct(_SOURCE_KEY)
+    return pl.col("cell") * n_sources + pl.col("src").cast(pl.Int64)
 
 
 def superseded_observations(ranked: pl.DataFrame, votes: pl.DataFrame) -> pl.DataFrame:
@@ -442,8 +451,6 @@ def value_candidates(
         pl.col("source").alias("lead_source"),
         pl.col("source_kind").alias("lead_kind"),
         pl.col("rank").alias("lead_rank"),
-        pl.col("received_at").alias("lead_received_at"),
-        pl.col("seq").alias("lead_seq"),
         pl.col("stated_delta").alias("lead_stated_delta"),
     )
     return with_older_support(pl.concat([values, lead], how="horizontal"), superseded)
@@ -554,8 +561,15 @@ def settled_vote_counts(votes: pl.DataFrame, conflict_votes: pl.DataFrame) -> pl
         (pl.col("cell") % 2**32).alias("code"),
         pl.col("date").dt.year().alias("year"),
     ]
-    every = votes.group_by(keys).agg(
-        pl.len().alias("n"), pl.col("source").first(), pl.col("category").first()
+    # Integer keys and columns only in the million-row group-by; the names of each group
+    # are gathered from one of its rows afterwards.
+    every = (
+        votes.select(*keys, pl.int_range(pl.len(), dtype=pl.UInt32).alias("_at"))
+        .group_by("src", "code", "year")
+        .agg(pl.len().alias("n"), pl.col("_at").first())
+    )
+    every = pl.concat(
+        [every, votes.select("source", "category")[every.get_column("_at")]], how="horizontal"
     )
     conflicting = conflict_votes.group_by("source", "category", "year").agg(
         pl.len().alias("n_conflict")
@@ -925,9 +939,23 @@ def gaps(chosen: pl.DataFrame) -> pl.DataFrame:
 
 
 def source_conflicts(
-    votes: pl.DataFrame, chosen: pl.DataFrame, series: pl.DataFrame, lookback_days: int
+    votes: pl.DataFrame,
+    chosen: pl.DataFrame,
+    series: pl.DataFrame,
+    lookback_days: int,
+    *,
+    candidates: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Return a ``source_conflict`` per source whose current value differs from the chosen."""
+    """Return a ``source_conflict`` per source whose current value differs from the chosen.
+
+    With ``candidates`` (:func:`value_candidates`), only the votes of cells where a candidate
+    other than the chosen total stands are joined (a few thousand of a million votes).
+    """
+    if candidates is not None:
+        losing = candidates.select("cell", "total").join(
+            chosen.select("cell", "total"), on=["cell", "total"], how="anti"
+        )
+        votes = votes.filter(pl.col("cell").is_in(losing.get_column("cell").unique().implode()))
     conflicting = (
         votes.select("cell", "source", "event_id", "seq", "total")
         .join(chosen.select("cell", pl.col("total").alias("chosen_total")), on="cell")
@@ -1050,7 +1078,11 @@ def reconcile_totals(
     lags = source_lags(
         votes, series, min_days=policy.lag_min_days, min_share=policy.lag_min_share
     )
-    conflicts = with_run_ids(source_conflicts(votes, chosen, series, policy.stale_lookback_days))
+    conflicts = with_run_ids(
+        source_conflicts(
+            votes, chosen, series, policy.stale_lookback_days, candidates=candidates
+        )
+    )
     runs = disagreement_runs(conflicts, series, lags)
     return Reconciliation(
         daily_totals=daily_totals(series),

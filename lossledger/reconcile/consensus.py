@@ -434,14 +434,32 @@ def value_candidates(
         + pl.col("stated_delta").is_null().cast(pl.Int64) * 2**33
         + pl.col("src").cast(pl.Int64)
     )
-    values = votes.with_columns(lead_key.alias("_lead")).group_by(_VALUE_KEY).agg(
-        pl.len().cast(pl.Int64).alias("n_agree"),
-        pl.col("row").get(pl.col("_lead").arg_min()).alias("lead_row"),
-        # ``src`` codes follow the sorted source names: sorting by them is the names' order.
-        pl.col("source").sort_by("src").alias("sources"),
-        # One vote per source, so the ids are already distinct.
-        pl.col("event_id").sort().alias("event_ids"),
-        pl.col("seq").max(),
+    # Names as enums whose categories are sorted: the lists are gathered and sorted as
+    # integer codes (an enum sorts in its categories' order, here the names'), and turned
+    # into text once.
+    event_codes = pl.Enum(votes.get_column("event_id").unique().sort())
+    source_codes = pl.Enum(votes.get_column("source").unique().sort())
+    values = (
+        votes.select(
+            *_VALUE_KEY,
+            "row",
+            "seq",
+            lead_key.alias("_lead"),
+            pl.col("source").cast(source_codes),
+            pl.col("event_id").cast(event_codes),
+        )
+        .group_by(_VALUE_KEY)
+        .agg(
+            pl.len().cast(pl.Int64).alias("n_agree"),
+            pl.col("row").get(pl.col("_lead").arg_min()).alias("lead_row"),
+            pl.col("source").alias("sources"),
+            # One vote per source, so the ids are already distinct.
+            pl.col("event_id").alias("event_ids"),
+            pl.col("seq").max(),
+        )
+        .with_columns(
+            pl.col("sources", "event_ids").list.sort().cast(pl.List(pl.String)),
+        )
     )
     # Gathering the lead rows afterwards is cheaper than carrying every column through the
     # group-by.

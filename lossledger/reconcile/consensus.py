@@ -806,13 +806,45 @@ def chosen_totals(
 # --- along each category --------------------------------------------------------------------
 
 
-def _with_previous_row(frame: pl.DataFrame) -> pl.DataFrame:
-    """Return ``frame`` sorted by (category, date) with the previous row's columns."""
-    previous = {
-        f"prev_{name}": pl.col(name).shift().over("category")
-        for name in ("date", "total", "event_ids", "seq")
-    }
-    return frame.sort("category", "date").with_columns(**previous)
+def _with_previous_row(
+    frame: pl.DataFrame,
+    *,
+    where: pl.Expr | None = None,
+    day_before_only: bool = False,
+    order: list[str] | None = None,
+) -> pl.DataFrame:
+    """Return ``frame`` sorted by (category, date) with the previous row's columns.
+
+    ``where`` keeps only the rows it holds for; ``day_before_only`` nulls the previous row's
+    columns unless it is the calendar day before; ``order`` sorts the result by other columns.
+    The order and the filter are found on the scalar columns; the list columns (lineage) are
+    gathered once, for the rows kept only.
+    """
+    lists = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.List)]
+    previous = [
+        pl.col(name).shift().over("category").alias(f"prev_{name}")
+        for name in ("date", "total", "seq", "_at")
+    ]
+    thin = frame.drop(lists).with_row_index("_at").sort("category", "date").with_columns(previous)
+    if day_before_only:
+        day_before = pl.col("prev_date") == pl.col("date") - _ONE_DAY
+        thin = thin.with_columns(
+            pl.when(day_before).then(pl.col(name)).alias(name)
+            for name in ("prev_date", "prev_total", "prev_seq", "prev__at")
+        )
+    if where is not None:
+        thin = thin.filter(where)
+    if order is not None:
+        thin = thin.sort(order)
+    at, prev_at = thin.get_column("_at"), thin.get_column("prev__at")
+    return pl.concat(
+        [
+            thin.drop("_at", "prev__at"),
+            frame.select(lists)[at],
+            frame.select(pl.col("event_ids").alias("prev_event_ids"))[prev_at],
+        ],
+        how="horizontal",
+    ).select(*frame.columns, "prev_date", "prev_total", "prev_event_ids", "prev_seq")
 
 
 def inferred_totals(chosen: pl.DataFrame) -> pl.DataFrame:
@@ -822,8 +854,7 @@ def inferred_totals(chosen: pl.DataFrame) -> pl.DataFrame:
     compound guesses, so earlier days of a longer gap stay missing.
     """
     return (
-        _with_previous_row(chosen)
-        .filter(_gap_closes_here() & _infers_day_before())
+        _with_previous_row(chosen, where=_gap_closes_here() & _infers_day_before())
         .select(
             (pl.col("date") - _ONE_DAY).alias("date"),
             "category",
@@ -858,17 +889,21 @@ def _infers_day_before() -> pl.Expr:
 def daily_series(chosen: pl.DataFrame, inferred: pl.DataFrame) -> pl.DataFrame:
     """Return chosen and inferred totals along each category, with ``delta`` and the previous
     day's total and lineage (null unless the previous calendar day has a row)."""
-    series = _with_previous_row(pl.concat([chosen, inferred.select(chosen.columns)]))
-    day_before = pl.col("prev_date") == pl.col("date") - _ONE_DAY
-    return series.with_columns(
-        pl.when(day_before).then(pl.col(name)).alias(name)
-        for name in ("prev_date", "prev_total", "prev_event_ids", "prev_seq")
-    ).with_columns((pl.col("total") - pl.col("prev_total")).alias("delta"))
+    # Sorted by (date, category) already, the published order (see daily_totals).
+    series = _with_previous_row(
+        pl.concat([chosen, inferred.select(chosen.columns)]), day_before_only=True, order=_KEY
+    )
+    return series.with_columns((pl.col("total") - pl.col("prev_total")).alias("delta"))
 
 
 def daily_totals(series: pl.DataFrame) -> pl.DataFrame:
     """Return the published series in the contract's shape, sorted by (date, category)."""
-    return conform(series.sort(_KEY), DAILY_TOTALS_SCHEMA)
+    order = series.select(pl.arg_sort_by(_KEY)).to_series()
+    if not order.equals(pl.int_range(series.height, dtype=order.dtype, eager=True),
+                        check_names=False):
+        # Moving the lineage lists is the cost of a sort: skip it when the rows are in order.
+        series = series[order]
+    return conform(series, DAILY_TOTALS_SCHEMA)
 
 
 def _with_day_before(kind: str, detail: pl.Expr) -> list[pl.Expr]:
@@ -930,7 +965,7 @@ def gaps(chosen: pl.DataFrame) -> pl.DataFrame:
     Each carries the lineage of the row that closes the gap; the day just before a row with
     a stated delta says it was inferred (see :func:`inferred_totals`).
     """
-    closing = _with_previous_row(chosen).filter(_gap_closes_here())
+    closing = _with_previous_row(chosen, where=_gap_closes_here())
     missing = closing.with_columns(
         pl.date_ranges(pl.col("prev_date") + _ONE_DAY, pl.col("date") - _ONE_DAY).alias(
             "missing"

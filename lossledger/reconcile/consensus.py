@@ -528,8 +528,8 @@ def decided_totals(
     )
     year = pl.col("date").dt.year().alias("year")
     in_conflict = pl.col("cell").is_in(conflict_cells.implode())
-    keyed_votes = votes.filter(in_conflict).select(
-        "cell", "source", "rank", "category", year, "total"
+    keyed_votes = votes.select("cell", "source", "rank", "category", year, "total").filter(
+        in_conflict
     )
     settled_counts = settled_vote_counts(votes, keyed_votes)
     truth = truth_discovery(
@@ -545,8 +545,14 @@ def decided_totals(
         copy_min_share=policy.copy_min_share,
         decide_probability=policy.decide_probability,
     )
-    agreed = candidates.filter(n_values == 1).with_columns(
-        support_confidence(pl.col("n_agree"), policy.prior_accuracy).alias("confidence")
+    agreed = (
+        candidates.lazy()
+        .select("cell", *_KEY, "total", "n_agree", n_values.alias("_n_values"))
+        .filter(pl.col("_n_values") == 1)
+        .with_columns(
+            support_confidence(pl.col("n_agree"), policy.prior_accuracy).alias("confidence")
+        )
+        .collect()
     )
     single = agreed.select(
         "cell",

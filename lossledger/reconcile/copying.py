@@ -140,10 +140,16 @@ def source_lags(
             totals.select(before, pl.col("pub").alias("pub_before")), on="cell", how="left"
         ).join(totals.select(after, pl.col("pub").alias("pub_after")), on="cell", how="left")
     )
-    frame = votes.select("source", "cell", "total").join(neighbours, on="cell")
+    # Grouped on the integer source code when there is one (``src``, see
+    # consensus.ranked_observations), the names gathered from one row of each group.
+    key = "src" if "src" in votes.columns else "source"
+    frame = votes.select(
+        key, "cell", "total", pl.int_range(pl.len(), dtype=pl.UInt32).alias("_at")
+    ).join(neighbours, on="cell")
     changed_before = pl.col("pub") != pl.col("pub_before")
     changed_after = pl.col("pub") != pl.col("pub_after")
-    counts = frame.group_by("source").agg(
+    counts = frame.group_by(key).agg(
+        pl.col("_at").first(),
         (changed_before & (pl.col("total") == pl.col("pub_before"))).sum().alias("late"),
         changed_before.sum().alias("late_possible"),
         (changed_after & (pl.col("total") == pl.col("pub_after"))).sum().alias("early"),
@@ -153,8 +159,13 @@ def source_lags(
     early_share = pl.col("early") / pl.col("early_possible")
     late = (pl.col("late") >= min_days) & (late_share >= min_share)
     early = (pl.col("early") >= min_days) & (early_share >= min_share)
+    counts = counts.filter(late | early)
+    if key != "source":
+        counts = pl.concat(
+            [counts, votes.select("source")[counts.get_column("_at")]], how="horizontal"
+        )
     return (
-        counts.filter(late | early)
+        counts
         .select(
             "source",
             pl.when(late).then(1).otherwise(-1).cast(pl.Int64).alias("lag_days"),

@@ -65,29 +65,32 @@ class CopyPairs:
         # Integer source codes in the order of the names, so ``src < src_b`` is the names'.
         names = pl.Enum(votes.get_column("source").unique().sort())
         self.names = names
+        # Narrow columns for the 4.6M-row (x10) self-join: within a cell, two votes give the
+        # same total exactly when they give the same value number.
         columns = votes.select(
             "cell",
-            pl.col("source").cast(names).to_physical().cast(pl.Int64).alias("src"),
-            "rank",
-            "total",
-            "value_id",
+            pl.col("source").cast(names).to_physical().cast(pl.UInt32).alias("src"),
+            pl.col("rank").cast(pl.Int32),
+            pl.col("value_id").cast(pl.UInt32),
         )
         # One lazy plan for both results, so the 2.3M-row (x10) pair frame is not kept whole.
         pairs = (
             columns.lazy()
-            .join(columns.lazy().drop("value_id"), on="cell", suffix="_b")
+            .join(columns.lazy(), on="cell", suffix="_b")
             .filter(pl.col("src") < pl.col("src_b"))
-            .with_columns((pl.col("src") * 2**32 + pl.col("src_b")).alias("pair"))
+            .with_columns(
+                (pl.col("src").cast(pl.Int64) * 2**32 + pl.col("src_b")).alias("pair")
+            )
         )
         self.pairs, self.shared = pl.collect_all([
             pairs.group_by("pair").agg(
                 pl.col("src").first(),
                 pl.col("src_b").first(),
-                (pl.col("total") != pl.col("total_b")).sum().alias("differ"),
+                (pl.col("value_id") != pl.col("value_id_b")).sum().alias("differ"),
                 pl.col("rank").first(),
                 pl.col("rank_b").first(),
             ),
-            pairs.filter(pl.col("total") == pl.col("total_b")).select("pair", "value_id"),
+            pairs.filter(pl.col("value_id") == pl.col("value_id_b")).select("pair", "value_id"),
         ])
 
     def find(

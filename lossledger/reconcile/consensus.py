@@ -353,7 +353,7 @@ def source_votes(ranked: pl.DataFrame) -> pl.DataFrame:
     """
     # Usually every source states each cell once, and repeated keys are few (older events of
     # a source): only those rows are grouped, every other row is kept as it is.
-    repeated = ranked.select(_source_key(ranked).is_duplicated()).to_series()
+    repeated = _is_duplicated(ranked.select(_source_key(ranked)).to_series())
     if not repeated.any():
         return ranked
     newest = (
@@ -363,6 +363,16 @@ def source_votes(ranked: pl.DataFrame) -> pl.DataFrame:
         .agg(pl.col("row").get(pl.col("seq").arg_max()))
     )
     return ranked.filter(~repeated | pl.col("row").is_in(newest["row"].implode()))
+
+
+def _is_duplicated(keys: pl.Series) -> pl.Series:
+    """``keys.is_duplicated()`` through one sort: cheaper than hashing a million keys."""
+    if keys.dtype == pl.Struct:
+        return keys.is_duplicated()
+    order = keys.arg_sort()
+    ordered = keys.gather(order)
+    repeats = ((ordered == ordered.shift(1)) | (ordered == ordered.shift(-1))).fill_null(False)
+    return pl.repeat(False, keys.len(), eager=True).scatter(order.filter(repeats), True)
 
 
 def _source_key(ranked: pl.DataFrame) -> pl.Expr:

@@ -306,11 +306,12 @@ def ranked_observations(
         .filter(pl.col("total").is_not_null())
         .with_columns(
             _cell(pl.col("date"), pl.col("category"), categories).alias("cell"),
-            pl.col("source").cast(sources).to_physical().alias("src"),
+            pl.col("source").cast(sources).alias("source_code"),
             pl.col("source_kind")
             .replace_strict(ranks, default=len(ranks), return_dtype=pl.Int64)
             .alias("rank"),
         )
+        .with_columns(pl.col("source_code").to_physical().alias("src"))
         .with_row_index("row")
     )
 
@@ -448,14 +449,13 @@ def value_candidates(
     # integer codes (an enum sorts in its categories' order, here the names'), and turned
     # into text once.
     event_codes = pl.Enum(votes.get_column("event_id").unique().sort())
-    source_codes = pl.Enum(votes.get_column("source").unique().sort())
     values = (
         votes.select(
             *_VALUE_KEY,
             "row",
             "seq",
             lead_key.alias("_lead"),
-            pl.col("source").cast(source_codes),
+            pl.col("source_code").alias("source"),
             pl.col("event_id").cast(event_codes),
         )
         .group_by(_VALUE_KEY)
@@ -595,15 +595,18 @@ def settled_vote_counts(votes: pl.DataFrame, conflict_votes: pl.DataFrame) -> pl
         (pl.col("cell") % 2**32).alias("code"),
         pl.col("date").dt.year().alias("year"),
     ]
-    # Integer keys and columns only in the million-row group-by; the names of each group
-    # are gathered from one of its rows afterwards.
-    every = (
-        votes.select(*keys, pl.int_range(pl.len(), dtype=pl.UInt32).alias("_at"))
-        .group_by("src", "code", "year")
-        .agg(pl.len().alias("n"), pl.col("_at").first())
+    # Integer keys only in the million-row group-by (folded into one integer when they fit);
+    # the keys and names of each group are gathered from one of its rows afterwards.
+    frame = votes.select(*keys, pl.int_range(pl.len(), dtype=pl.UInt32).alias("_at"))
+    every = frame.group_by(_one_key(frame, ["src", "code", "year"])).agg(
+        pl.len().alias("n"), pl.col("_at").first()
     )
     every = pl.concat(
-        [every, votes.select("source", "category")[every.get_column("_at")]], how="horizontal"
+        [
+            every.select("n"),
+            votes[every.get_column("_at")].select(*keys, "source", "category"),
+        ],
+        how="horizontal",
     )
     conflicting = conflict_votes.group_by("source", "category", "year").agg(
         pl.len().alias("n_conflict")
@@ -617,6 +620,22 @@ def settled_vote_counts(votes: pl.DataFrame, conflict_votes: pl.DataFrame) -> pl
             (pl.col("n") - pl.col("n_conflict").fill_null(0)).alias("n"),
         )
     )
+
+
+def _one_key(frame: pl.DataFrame, names: list[str]) -> pl.Expr | list[str]:
+    """One Int64 key from integer columns whose ranges fit 21 bits each (source and category
+    codes, years), else the columns: hashing one integer is cheaper than several."""
+    bits = 21
+    lows = frame.select(pl.col(names).min()).row(0)
+    highs = frame.select(pl.col(names).max()).row(0)
+    if len(names) * bits > 63 or any(
+        low is None or high - low >= 2**bits for low, high in zip(lows, highs, strict=True)
+    ):
+        return names
+    key = pl.lit(0, pl.Int64)
+    for name, low in zip(names, lows, strict=True):
+        key = key * 2**bits + (pl.col(name).cast(pl.Int64) - low)
+    return key.alias("_key")
 
 
 def support_confidence(n_sources: pl.Expr, accuracy: float) -> pl.Expr:

@@ -425,9 +425,7 @@ def revisions(superseded: pl.DataFrame) -> pl.DataFrame:
 # --- consensus ------------------------------------------------------------------------------
 
 
-def value_candidates(
-    ranked: pl.DataFrame, votes: pl.DataFrame, superseded: pl.DataFrame
-) -> pl.DataFrame:
+def value_candidates(votes: pl.DataFrame, superseded: pl.DataFrame) -> pl.DataFrame:
     """Return one row per (date, category, total) some source currently states.
 
     ``n_agree`` counts the sources giving it; the ``lead_*`` columns describe its best source
@@ -452,7 +450,7 @@ def value_candidates(
     values = (
         votes.select(
             *_VALUE_KEY,
-            "row",
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias("_pos"),
             "seq",
             lead_key.alias("_lead"),
             pl.col("source_code").alias("source"),
@@ -461,7 +459,7 @@ def value_candidates(
         .group_by(_VALUE_KEY)
         .agg(
             pl.len().cast(pl.Int64).alias("n_agree"),
-            pl.col("row").get(pl.col("_lead").arg_min()).alias("lead_row"),
+            pl.col("_pos").get(pl.col("_lead").arg_min()).alias("_lead_pos"),
             pl.col("source").alias("sources"),
             # One vote per source, so the ids are already distinct.
             pl.col("event_id").alias("event_ids"),
@@ -473,7 +471,7 @@ def value_candidates(
     )
     # Gathering the lead rows afterwards is cheaper than carrying every column through the
     # group-by.
-    lead = ranked[values["lead_row"]].select(
+    lead = votes[values.get_column("_lead_pos")].select(
         "date",
         "category",
         pl.col("source").alias("lead_source"),
@@ -481,7 +479,9 @@ def value_candidates(
         pl.col("rank").alias("lead_rank"),
         pl.col("stated_delta").alias("lead_stated_delta"),
     )
-    return with_older_support(pl.concat([values, lead], how="horizontal"), superseded)
+    return with_older_support(
+        pl.concat([values.drop("_lead_pos"), lead], how="horizontal"), superseded
+    )
 
 
 def with_older_support(candidates: pl.DataFrame, superseded: pl.DataFrame) -> pl.DataFrame:
@@ -1159,7 +1159,9 @@ def reconcile_totals(
     ranked = ranked_observations(observations, policy, categories)
     votes = source_votes(ranked)
     superseded = superseded_observations(ranked, votes)
-    candidates = value_candidates(ranked, votes, superseded)
+    # Every later step reads the votes: the ranked observations' memory goes back now.
+    del ranked
+    candidates = value_candidates(votes, superseded)
     decided, truth = decided_totals(candidates, votes, policy)
     chosen = chosen_totals(decided, latest_overrides(overrides, categories), candidates)
     series = daily_series(chosen, inferred_totals(chosen))

@@ -446,7 +446,7 @@ def value_candidates(votes: pl.DataFrame, superseded: pl.DataFrame) -> pl.DataFr
     # Names as enums whose categories are sorted: the lists are gathered and sorted as
     # integer codes (an enum sorts in its categories' order, here the names'), and turned
     # into text once.
-    event_codes = pl.Enum(votes.get_column("event_id").unique().sort())
+    event_ids = _event_codes(votes.select("seq", "event_id"))
     values = (
         votes.select(
             *_VALUE_KEY,
@@ -454,7 +454,7 @@ def value_candidates(votes: pl.DataFrame, superseded: pl.DataFrame) -> pl.DataFr
             "seq",
             lead_key.alias("_lead"),
             pl.col("source_code").alias("source"),
-            pl.col("event_id").cast(event_codes),
+            event_ids,
         )
         .group_by(_VALUE_KEY)
         .agg(
@@ -482,6 +482,18 @@ def value_candidates(votes: pl.DataFrame, superseded: pl.DataFrame) -> pl.DataFr
     return with_older_support(
         pl.concat([values.drop("_lead_pos"), lead], how="horizontal"), superseded
     )
+
+
+def _event_codes(events: pl.DataFrame) -> pl.Series:
+    """Return ``events["event_id"]`` as an enum whose categories are the sorted ids."""
+    ids = events.get_column("event_id")
+    # The distinct ids, found among the events (one ``seq`` each) rather than every row...
+    codes = pl.Enum(events.unique("seq").get_column("event_id").unique().sort())
+    coded = ids.cast(codes, strict=False)
+    if coded.null_count() > ids.null_count():
+        # ... unless two ids share a ``seq`` (hand-made frames): then among every row.
+        coded = ids.cast(pl.Enum(ids.unique().drop_nulls().sort()))
+    return coded
 
 
 def with_older_support(candidates: pl.DataFrame, superseded: pl.DataFrame) -> pl.DataFrame:

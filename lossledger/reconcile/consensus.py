@@ -485,15 +485,34 @@ def value_candidates(votes: pl.DataFrame, superseded: pl.DataFrame) -> pl.DataFr
 
 
 def _event_codes(events: pl.DataFrame) -> pl.Series:
-    """Return ``events["event_id"]`` as an enum whose categories are the sorted ids."""
+    """Return ``events["event_id"]`` as an enum whose categories are the sorted ids.
+
+    An event has one ``seq``: its id is coded once and handed to each of its rows by
+    position (rows come in runs of one event), rather than hashed row by row.
+    """
     ids = events.get_column("event_id")
-    # The distinct ids, found among the events (one ``seq`` each) rather than every row...
-    codes = pl.Enum(events.unique("seq").get_column("event_id").unique().sort())
-    coded = ids.cast(codes, strict=False)
-    if coded.null_count() > ids.null_count():
-        # ... unless two ids share a ``seq`` (hand-made frames): then among every row.
-        coded = ids.cast(pl.Enum(ids.unique().drop_nulls().sort()))
-    return coded
+    starts = (pl.int_range(pl.len()) == 0) | pl.any_horizontal(
+        pl.col(name) != pl.col(name).shift() for name in ("seq", "event_id")
+    )
+    runs = events.filter(starts).unique()
+    codes = pl.Enum(runs.get_column("event_id").drop_nulls().unique().sort())
+    top = runs.get_column("seq").max()
+    if (
+        runs.get_column("seq").null_count()
+        or runs.get_column("seq").n_unique() != runs.height
+        or top is None
+        or runs.get_column("seq").min() < 0  # type: ignore[operator]
+        or top > 4 * events.height + 1_000_000  # type: ignore[operator]
+    ):
+        # Two ids share a ``seq`` (hand-made frames), or the numbers are unusable as positions.
+        return ids.cast(codes)
+    by_seq = (
+        pl.int_range(int(top) + 1, eager=True).alias("seq").to_frame()  # type: ignore[arg-type]
+        .join(runs.select("seq", pl.col("event_id").cast(codes)), on="seq", how="left",
+              maintain_order="left")
+        .get_column("event_id")
+    )
+    return by_seq.gather(events.get_column("seq"))
 
 
 def with_older_support(candidates: pl.DataFrame, superseded: pl.DataFrame) -> pl.DataFrame:

@@ -200,6 +200,7 @@ _KEY = ["date", "category"]
 _SOURCE_KEY = ["cell", "src"]
 _VALUE_KEY = ["cell", "total"]
 _ONE_DAY = dt.timedelta(days=1)
+_DAY = 2**32  # one day in the integer cell key (see _cell)
 _NO_IDS = pl.lit([], dtype=pl.List(pl.String))
 
 
@@ -456,7 +457,7 @@ def value_candidates(votes: pl.DataFrame, superseded: pl.DataFrame) -> pl.DataFr
             pl.col("source_code").alias("source"),
             event_ids,
         )
-        .group_by(_VALUE_KEY)
+        .group_by(_value_key(votes))
         .agg(
             pl.len().cast(pl.Int64).alias("n_agree"),
             pl.col("_pos").get(pl.col("_lead").arg_min()).alias("_lead_pos"),
@@ -465,13 +466,18 @@ def value_candidates(votes: pl.DataFrame, superseded: pl.DataFrame) -> pl.DataFr
             pl.col("event_id").alias("event_ids"),
             pl.col("seq").max(),
         )
-        .with_columns(
+        .select(
+            "n_agree",
+            "_lead_pos",
             pl.col("sources", "event_ids").list.sort().cast(pl.List(pl.String)),
+            "seq",
         )
     )
     # Gathering the lead rows afterwards is cheaper than carrying every column through the
-    # group-by.
-    lead = votes[values.get_column("_lead_pos")].select(
+    # group-by; the lead vote gives its value's key too.
+    lead = votes[values.get_column("_lead_pos")]
+    values = pl.concat([lead.select(_VALUE_KEY), values.drop("_lead_pos")], how="horizontal")
+    lead = lead.select(
         "date",
         "category",
         pl.col("source").alias("lead_source"),
@@ -479,9 +485,24 @@ def value_candidates(votes: pl.DataFrame, superseded: pl.DataFrame) -> pl.DataFr
         pl.col("rank").alias("lead_rank"),
         pl.col("stated_delta").alias("lead_stated_delta"),
     )
-    return with_older_support(
-        pl.concat([values.drop("_lead_pos"), lead], how="horizontal"), superseded
-    )
+    return with_older_support(pl.concat([values, lead], how="horizontal"), superseded)
+
+
+def _value_key(votes: pl.DataFrame) -> pl.Expr | list[str]:
+    """One Int64 per (cell, total) when the grid of (day, category, total) fits one
+    (hashing one integer is cheaper than two), else the two columns."""
+    if votes.is_empty():
+        return _VALUE_KEY
+    day = votes.get_column("cell") // _DAY
+    low_day, high_day = int(day.min()), int(day.max())  # type: ignore[arg-type]
+    n_codes = int((votes.get_column("cell") - day * _DAY).max()) + 1  # type: ignore[arg-type]
+    low, high = votes.get_column("total").min(), votes.get_column("total").max()
+    width = int(high) - int(low) + 1  # type: ignore[arg-type]
+    if (high_day - low_day + 1) * n_codes * width >= 2**62:
+        return _VALUE_KEY
+    days = pl.col("cell") // _DAY
+    place = (days - low_day) * n_codes + (pl.col("cell") - days * _DAY)
+    return (place * width + (pl.col("total") - low)).alias("_value")
 
 
 def _event_codes(events: pl.DataFrame) -> pl.Series:

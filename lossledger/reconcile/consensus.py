@@ -527,13 +527,13 @@ def _event_codes(events: pl.DataFrame) -> pl.Series:
     ):
         # Two ids share a ``seq`` (hand-made frames), or the numbers are unusable as positions.
         return ids.cast(codes)
-    by_seq = (
-        pl.int_range(int(top) + 1, eager=True).alias("seq").to_frame()  # type: ignore[arg-type]
-        .join(runs.select("seq", pl.col("event_id").cast(codes)), on="seq", how="left",
-              maintain_order="left")
-        .get_column("event_id")
+    # Where each event's id sits in ``runs``, by seq; then each row's id by its seq.
+    size = int(top) + 1  # type: ignore[arg-type]
+    position = pl.repeat(None, size, dtype=pl.UInt32, eager=True).scatter(
+        runs.get_column("seq"), pl.int_range(runs.height, dtype=pl.UInt32, eager=True)
     )
-    return by_seq.gather(events.get_column("seq"))
+    coded = runs.get_column("event_id").cast(codes)
+    return coded.gather(position.gather(events.get_column("seq")))
 
 
 def with_older_support(candidates: pl.DataFrame, superseded: pl.DataFrame) -> pl.DataFrame:

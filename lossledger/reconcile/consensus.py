@@ -200,6 +200,7 @@ _KEY = ["date", "category"]
 _SOURCE_KEY = ["cell", "src"]
 _VALUE_KEY = ["cell", "total"]
 _ONE_DAY = dt.timedelta(days=1)
+_DAY = 2**32  # one day in the integer cell key (see _cell)
 _NO_IDS = pl.lit([], dtype=pl.List(pl.String))
 
 
@@ -298,7 +299,6 @@ def ranked_observations(
             pl.col("seq").cast(pl.Int64),
             pl.col("source").cast(pl.String),
             pl.col("source_kind").cast(pl.String),
-            pl.col("received_at"),
             pl.col("date").cast(pl.Date),
             pl.col("category").cast(pl.String),
             pl.col("total").cast(pl.Int64),
@@ -307,11 +307,12 @@ def ranked_observations(
         .filter(pl.col("total").is_not_null())
         .with_columns(
             _cell(pl.col("date"), pl.col("category"), categories).alias("cell"),
-            pl.col("source").cast(sources).to_physical().alias("src"),
+            pl.col("source").cast(sources).alias("source_code"),
             pl.col("source_kind")
             .replace_strict(ranks, default=len(ranks), return_dtype=pl.Int64)
             .alias("rank"),
         )
+        .with_columns(pl.col("source_code").to_physical().alias("src"))
         .with_row_index("row")
     )
 
@@ -354,7 +355,7 @@ def source_votes(ranked: pl.DataFrame) -> pl.DataFrame:
     """
     # Usually every source states each cell once, and repeated keys are few (older events of
     # a source): only those rows are grouped, every other row is kept as it is.
-    repeated = ranked.select(pl.struct(_SOURCE_KEY).is_duplicated()).to_series()
+    repeated = _is_duplicated(ranked.select(_source_key(ranked)).to_series())
     if not repeated.any():
         return ranked
     newest = (
@@ -364,6 +365,26 @@ def source_votes(ranked: pl.DataFrame) -> pl.DataFrame:
         .agg(pl.col("row").get(pl.col("seq").arg_max()))
     )
     return ranked.filter(~repeated | pl.col("row").is_in(newest["row"].implode()))
+
+
+def _is_duplicated(keys: pl.Series) -> pl.Series:
+    """``keys.is_duplicated()`` through one sort: cheaper than hashing a million keys."""
+    if keys.dtype == pl.Struct:
+        return keys.is_duplicated()
+    order = keys.arg_sort()
+    ordered = keys.gather(order)
+    repeats = ((ordered == ordered.shift(1)) | (ordered == ordered.shift(-1))).fill_null(False)
+    return pl.repeat(False, keys.len(), eager=True).scatter(order.filter(repeats), True)
+
+
+def _source_key(ranked: pl.DataFrame) -> pl.Expr:
+    """One integer per (cell, src): hashing one Int64 is cheaper than a struct of two."""
+    n_sources = int(ranked.get_column("src").max() or 0) + 1
+    bound = max(abs(int(ranked.get_column("cell").min() or 0)),
+                abs(int(ranked.get_column("cell").max() or 0)))
+    if bound >= 2**62 // n_sources:
+        return pl.struct(_SOURCE_KEY)
+    return pl.col("cell") * n_sources + pl.col("src").cast(pl.Int64)
 
 
 def superseded_observations(ranked: pl.DataFrame, votes: pl.DataFrame) -> pl.DataFrame:
@@ -405,9 +426,7 @@ def revisions(superseded: pl.DataFrame) -> pl.DataFrame:
 # --- consensus ------------------------------------------------------------------------------
 
 
-def value_candidates(
-    ranked: pl.DataFrame, votes: pl.DataFrame, superseded: pl.DataFrame
-) -> pl.DataFrame:
+def value_candidates(votes: pl.DataFrame, superseded: pl.DataFrame) -> pl.DataFrame:
     """Return one row per (date, category, total) some source currently states.
 
     ``n_agree`` counts the sources giving it; the ``lead_*`` columns describe its best source
@@ -425,28 +444,96 @@ def value_candidates(
         + pl.col("stated_delta").is_null().cast(pl.Int64) * 2**33
         + pl.col("src").cast(pl.Int64)
     )
-    values = votes.with_columns(lead_key.alias("_lead")).group_by(_VALUE_KEY).agg(
-        pl.len().cast(pl.Int64).alias("n_agree"),
-        pl.col("row").get(pl.col("_lead").arg_min()).alias("lead_row"),
-        # ``src`` codes follow the sorted source names: sorting by them is the names' order.
-        pl.col("source").sort_by("src").alias("sources"),
-        # One vote per source, so the ids are already distinct.
-        pl.col("event_id").sort().alias("event_ids"),
-        pl.col("seq").max(),
+    # Names as enums whose categories are sorted: the lists are gathered and sorted as
+    # integer codes (an enum sorts in its categories' order, here the names'), and turned
+    # into text once.
+    event_ids = _event_codes(votes.select("seq", "event_id"))
+    values = (
+        votes.select(
+            *_VALUE_KEY,
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias("_pos"),
+            "seq",
+            lead_key.alias("_lead"),
+            pl.col("source_code").alias("source"),
+            event_ids,
+        )
+        .group_by(_value_key(votes))
+        .agg(
+            pl.len().cast(pl.Int64).alias("n_agree"),
+            pl.col("_pos").get(pl.col("_lead").arg_min()).alias("_lead_pos"),
+            pl.col("source").alias("sources"),
+            # One vote per source, so the ids are already distinct.
+            pl.col("event_id").alias("event_ids"),
+            pl.col("seq").max(),
+        )
+        .select(
+            "n_agree",
+            "_lead_pos",
+            pl.col("sources", "event_ids").list.sort().cast(pl.List(pl.String)),
+            "seq",
+        )
     )
     # Gathering the lead rows afterwards is cheaper than carrying every column through the
-    # group-by.
-    lead = ranked[values["lead_row"]].select(
+    # group-by; the lead vote gives its value's key too.
+    lead = votes[values.get_column("_lead_pos")]
+    values = pl.concat([lead.select(_VALUE_KEY), values.drop("_lead_pos")], how="horizontal")
+    lead = lead.select(
         "date",
         "category",
         pl.col("source").alias("lead_source"),
         pl.col("source_kind").alias("lead_kind"),
         pl.col("rank").alias("lead_rank"),
-        pl.col("received_at").alias("lead_received_at"),
-        pl.col("seq").alias("lead_seq"),
         pl.col("stated_delta").alias("lead_stated_delta"),
     )
     return with_older_support(pl.concat([values, lead], how="horizontal"), superseded)
+
+
+def _value_key(votes: pl.DataFrame) -> pl.Expr | list[str]:
+    """One Int64 per (cell, total) when the grid of (day, category, total) fits one
+    (hashing one integer is cheaper than two), else the two columns."""
+    if votes.is_empty():
+        return _VALUE_KEY
+    day = votes.get_column("cell") // _DAY
+    low_day, high_day = int(day.min()), int(day.max())  # type: ignore[arg-type]
+    n_codes = int((votes.get_column("cell") - day * _DAY).max()) + 1  # type: ignore[arg-type]
+    low, high = votes.get_column("total").min(), votes.get_column("total").max()
+    width = int(high) - int(low) + 1  # type: ignore[arg-type]
+    if (high_day - low_day + 1) * n_codes * width >= 2**62:
+        return _VALUE_KEY
+    days = pl.col("cell") // _DAY
+    place = (days - low_day) * n_codes + (pl.col("cell") - days * _DAY)
+    return (place * width + (pl.col("total") - low)).alias("_value")
+
+
+def _event_codes(events: pl.DataFrame) -> pl.Series:
+    """Return ``events["event_id"]`` as an enum whose categories are the sorted ids.
+
+    An event has one ``seq``: its id is coded once and handed to each of its rows by
+    position (rows come in runs of one event), rather than hashed row by row.
+    """
+    ids = events.get_column("event_id")
+    starts = (pl.int_range(pl.len()) == 0) | pl.any_horizontal(
+        pl.col(name) != pl.col(name).shift() for name in ("seq", "event_id")
+    )
+    runs = events.filter(starts).unique()
+    codes = pl.Enum(runs.get_column("event_id").drop_nulls().unique().sort())
+    top = runs.get_column("seq").max()
+    if (
+        runs.get_column("seq").null_count()
+        or runs.get_column("seq").n_unique() != runs.height
+        or top is None
+        or runs.get_column("seq").min() < 0  # type: ignore[operator]
+        or top > 4 * events.height + 1_000_000  # type: ignore[operator]
+    ):
+        # Two ids share a ``seq`` (hand-made frames), or the numbers are unusable as positions.
+        return ids.cast(codes)
+    # Where each event's id sits in ``runs``, by seq; then each row's id by its seq.
+    size = int(top) + 1  # type: ignore[arg-type]
+    position = pl.repeat(None, size, dtype=pl.UInt32, eager=True).scatter(
+        runs.get_column("seq"), pl.int_range(runs.height, dtype=pl.UInt32, eager=True)
+    )
+    coded = runs.get_column("event_id").cast(codes)
+    return coded.gather(position.gather(events.get_column("seq")))
 
 
 def with_older_support(candidates: pl.DataFrame, superseded: pl.DataFrame) -> pl.DataFrame:
@@ -503,8 +590,8 @@ def decided_totals(
     )
     year = pl.col("date").dt.year().alias("year")
     in_conflict = pl.col("cell").is_in(conflict_cells.implode())
-    keyed_votes = votes.filter(in_conflict).select(
-        "cell", "source", "rank", "category", year, "total"
+    keyed_votes = votes.select("cell", "source", "rank", "category", year, "total").filter(
+        in_conflict
     )
     settled_counts = settled_vote_counts(votes, keyed_votes)
     truth = truth_discovery(
@@ -520,8 +607,14 @@ def decided_totals(
         copy_min_share=policy.copy_min_share,
         decide_probability=policy.decide_probability,
     )
-    agreed = candidates.filter(n_values == 1).with_columns(
-        support_confidence(pl.col("n_agree"), policy.prior_accuracy).alias("confidence")
+    agreed = (
+        candidates.lazy()
+        .select("cell", *_KEY, "total", "n_agree", n_values.alias("_n_values"))
+        .filter(pl.col("_n_values") == 1)
+        .with_columns(
+            support_confidence(pl.col("n_agree"), policy.prior_accuracy).alias("confidence")
+        )
+        .collect()
     )
     single = agreed.select(
         "cell",
@@ -554,8 +647,18 @@ def settled_vote_counts(votes: pl.DataFrame, conflict_votes: pl.DataFrame) -> pl
         (pl.col("cell") % 2**32).alias("code"),
         pl.col("date").dt.year().alias("year"),
     ]
-    every = votes.group_by(keys).agg(
-        pl.len().alias("n"), pl.col("source").first(), pl.col("category").first()
+    # Integer keys only in the million-row group-by (folded into one integer when they fit);
+    # the keys and names of each group are gathered from one of its rows afterwards.
+    frame = votes.select(*keys, pl.int_range(pl.len(), dtype=pl.UInt32).alias("_at"))
+    every = frame.group_by(_one_key(frame, ["src", "code", "year"])).agg(
+        pl.len().alias("n"), pl.col("_at").first()
+    )
+    every = pl.concat(
+        [
+            every.select("n"),
+            votes[every.get_column("_at")].select(*keys, "source", "category"),
+        ],
+        how="horizontal",
     )
     conflicting = conflict_votes.group_by("source", "category", "year").agg(
         pl.len().alias("n_conflict")
@@ -569,6 +672,22 @@ def settled_vote_counts(votes: pl.DataFrame, conflict_votes: pl.DataFrame) -> pl
             (pl.col("n") - pl.col("n_conflict").fill_null(0)).alias("n"),
         )
     )
+
+
+def _one_key(frame: pl.DataFrame, names: list[str]) -> pl.Expr | list[str]:
+    """One Int64 key from integer columns whose ranges fit 21 bits each (source and category
+    codes, years), else the columns: hashing one integer is cheaper than several."""
+    bits = 21
+    lows = frame.select(pl.col(names).min()).row(0)
+    highs = frame.select(pl.col(names).max()).row(0)
+    if len(names) * bits > 63 or any(
+        low is None or high - low >= 2**bits for low, high in zip(lows, highs, strict=True)
+    ):
+        return names
+    key = pl.lit(0, pl.Int64)
+    for name, low in zip(names, lows, strict=True):
+        key = key * 2**bits + (pl.col(name).cast(pl.Int64) - low)
+    return key.alias("_key")
 
 
 def support_confidence(n_sources: pl.Expr, accuracy: float) -> pl.Expr:
@@ -774,13 +893,45 @@ def chosen_totals(
 # --- along each category --------------------------------------------------------------------
 
 
-def _with_previous_row(frame: pl.DataFrame) -> pl.DataFrame:
-    """Return ``frame`` sorted by (category, date) with the previous row's columns."""
-    previous = {
-        f"prev_{name}": pl.col(name).shift().over("category")
-        for name in ("date", "total", "event_ids", "seq")
-    }
-    return frame.sort("category", "date").with_columns(**previous)
+def _with_previous_row(
+    frame: pl.DataFrame,
+    *,
+    where: pl.Expr | None = None,
+    day_before_only: bool = False,
+    order: list[str] | None = None,
+) -> pl.DataFrame:
+    """Return ``frame`` sorted by (category, date) with the previous row's columns.
+
+    ``where`` keeps only the rows it holds for; ``day_before_only`` nulls the previous row's
+    columns unless it is the calendar day before; ``order`` sorts the result by other columns.
+    The order and the filter are found on the scalar columns; the list columns (lineage) are
+    gathered once, for the rows kept only.
+    """
+    lists = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.List)]
+    previous = [
+        pl.col(name).shift().over("category").alias(f"prev_{name}")
+        for name in ("date", "total", "seq", "_at")
+    ]
+    thin = frame.drop(lists).with_row_index("_at").sort("category", "date").with_columns(previous)
+    if day_before_only:
+        day_before = pl.col("prev_date") == pl.col("date") - _ONE_DAY
+        thin = thin.with_columns(
+            pl.when(day_before).then(pl.col(name)).alias(name)
+            for name in ("prev_date", "prev_total", "prev_seq", "prev__at")
+        )
+    if where is not None:
+        thin = thin.filter(where)
+    if order is not None:
+        thin = thin.sort(order)
+    at, prev_at = thin.get_column("_at"), thin.get_column("prev__at")
+    return pl.concat(
+        [
+            thin.drop("_at", "prev__at"),
+            frame.select(lists)[at],
+            frame.select(pl.col("event_ids").alias("prev_event_ids"))[prev_at],
+        ],
+        how="horizontal",
+    ).select(*frame.columns, "prev_date", "prev_total", "prev_event_ids", "prev_seq")
 
 
 def inferred_totals(chosen: pl.DataFrame) -> pl.DataFrame:
@@ -790,8 +941,7 @@ def inferred_totals(chosen: pl.DataFrame) -> pl.DataFrame:
     compound guesses, so earlier days of a longer gap stay missing.
     """
     return (
-        _with_previous_row(chosen)
-        .filter(_gap_closes_here() & _infers_day_before())
+        _with_previous_row(chosen, where=_gap_closes_here() & _infers_day_before())
         .select(
             (pl.col("date") - _ONE_DAY).alias("date"),
             "category",
@@ -826,17 +976,21 @@ def _infers_day_before() -> pl.Expr:
 def daily_series(chosen: pl.DataFrame, inferred: pl.DataFrame) -> pl.DataFrame:
     """Return chosen and inferred totals along each category, with ``delta`` and the previous
     day's total and lineage (null unless the previous calendar day has a row)."""
-    series = _with_previous_row(pl.concat([chosen, inferred.select(chosen.columns)]))
-    day_before = pl.col("prev_date") == pl.col("date") - _ONE_DAY
-    return series.with_columns(
-        pl.when(day_before).then(pl.col(name)).alias(name)
-        for name in ("prev_date", "prev_total", "prev_event_ids", "prev_seq")
-    ).with_columns((pl.col("total") - pl.col("prev_total")).alias("delta"))
+    # Sorted by (date, category) already, the published order (see daily_totals).
+    series = _with_previous_row(
+        pl.concat([chosen, inferred.select(chosen.columns)]), day_before_only=True, order=_KEY
+    )
+    return series.with_columns((pl.col("total") - pl.col("prev_total")).alias("delta"))
 
 
 def daily_totals(series: pl.DataFrame) -> pl.DataFrame:
     """Return the published series in the contract's shape, sorted by (date, category)."""
-    return conform(series.sort(_KEY), DAILY_TOTALS_SCHEMA)
+    order = series.select(pl.arg_sort_by(_KEY)).to_series()
+    if not order.equals(pl.int_range(series.height, dtype=order.dtype, eager=True),
+                        check_names=False):
+        # Moving the lineage lists is the cost of a sort: skip it when the rows are in order.
+        series = series[order]
+    return conform(series, DAILY_TOTALS_SCHEMA)
 
 
 def _with_day_before(kind: str, detail: pl.Expr) -> list[pl.Expr]:
@@ -898,7 +1052,7 @@ def gaps(chosen: pl.DataFrame) -> pl.DataFrame:
     Each carries the lineage of the row that closes the gap; the day just before a row with
     a stated delta says it was inferred (see :func:`inferred_totals`).
     """
-    closing = _with_previous_row(chosen).filter(_gap_closes_here())
+    closing = _with_previous_row(chosen, where=_gap_closes_here())
     missing = closing.with_columns(
         pl.date_ranges(pl.col("prev_date") + _ONE_DAY, pl.col("date") - _ONE_DAY).alias(
             "missing"
@@ -925,9 +1079,23 @@ def gaps(chosen: pl.DataFrame) -> pl.DataFrame:
 
 
 def source_conflicts(
-    votes: pl.DataFrame, chosen: pl.DataFrame, series: pl.DataFrame, lookback_days: int
+    votes: pl.DataFrame,
+    chosen: pl.DataFrame,
+    series: pl.DataFrame,
+    lookback_days: int,
+    *,
+    candidates: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Return a ``source_conflict`` per source whose current value differs from the chosen."""
+    """Return a ``source_conflict`` per source whose current value differs from the chosen.
+
+    With ``candidates`` (:func:`value_candidates`), only the votes of cells where a candidate
+    other than the chosen total stands are joined (a few thousand of a million votes).
+    """
+    if candidates is not None:
+        losing = candidates.select("cell", "total").join(
+            chosen.select("cell", "total"), on=["cell", "total"], how="anti"
+        )
+        votes = votes.filter(pl.col("cell").is_in(losing.get_column("cell").unique().implode()))
     conflicting = (
         votes.select("cell", "source", "event_id", "seq", "total")
         .join(chosen.select("cell", pl.col("total").alias("chosen_total")), on="cell")
@@ -1043,14 +1211,20 @@ def reconcile_totals(
     ranked = ranked_observations(observations, policy, categories)
     votes = source_votes(ranked)
     superseded = superseded_observations(ranked, votes)
-    candidates = value_candidates(ranked, votes, superseded)
+    # Every later step reads the votes: the ranked observations' memory goes back now.
+    del ranked
+    candidates = value_candidates(votes, superseded)
     decided, truth = decided_totals(candidates, votes, policy)
     chosen = chosen_totals(decided, latest_overrides(overrides, categories), candidates)
     series = daily_series(chosen, inferred_totals(chosen))
     lags = source_lags(
         votes, series, min_days=policy.lag_min_days, min_share=policy.lag_min_share
     )
-    conflicts = with_run_ids(source_conflicts(votes, chosen, series, policy.stale_lookback_days))
+    conflicts = with_run_ids(
+        source_conflicts(
+            votes, chosen, series, policy.stale_lookback_days, candidates=candidates
+        )
+    )
     runs = disagreement_runs(conflicts, series, lags)
     return Reconciliation(
         daily_totals=daily_totals(series),

@@ -128,6 +128,38 @@ class CopyPairs:
         ).sort("source", "original")
 
 
+def _look_up_cells(frame: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
+    """``frame.join(table, on="cell")`` for a small ``table`` with one row per cell.
+
+    Cells span a dense grid of (day, category code): when the grid is not much larger than
+    the frames, the table's columns are laid out on it and gathered by grid position, which
+    is several times cheaper than hashing a million keys. Rows whose cell the table lacks
+    are dropped, as by the join.
+    """
+    cells = pl.concat([frame.get_column("cell"), table.get_column("cell")])
+    if cells.is_empty():
+        return frame.join(table, on="cell")
+    day = cells // _DAY
+    lo, hi = day.min(), day.max()
+    n_codes = int((cells - day * _DAY).max()) + 1  # type: ignore[operator]
+    size = (int(hi) - int(lo) + 1) * n_codes  # type: ignore[arg-type]
+    if size > 4 * cells.len() + 1_000_000:
+        return frame.join(table, on="cell")
+
+    def position(name: str = "cell") -> pl.Expr:
+        days = pl.col(name) // _DAY
+        return ((days - lo) * n_codes + (pl.col(name) - days * _DAY)).cast(pl.UInt32)
+
+    at = table.select(position()).to_series()
+    grid = pl.DataFrame([
+        pl.repeat(None, size, dtype=dtype, eager=True).alias(name).scatter(at, table[name])
+        for name, dtype in table.schema.items() if name != "cell"
+    ])
+    present = pl.repeat(False, size, eager=True).scatter(at, True)
+    here = frame.select(position()).to_series()
+    return pl.concat([frame, grid[here]], how="horizontal").filter(present.gather(here))
+
+
 def source_lags(
     votes: pl.DataFrame, published: pl.DataFrame, *, min_days: int, min_share: float
 ) -> pl.DataFrame:
@@ -145,10 +177,17 @@ def source_lags(
             totals.select(before, pl.col("pub").alias("pub_before")), on="cell", how="left"
         ).join(totals.select(after, pl.col("pub").alias("pub_after")), on="cell", how="left")
     )
-    frame = votes.select("source", "cell", "total").join(neighbours, on="cell")
+    # Grouped on the integer source code when there is one (``src``, see
+    # consensus.ranked_observations), the names gathered from one row of each group.
+    key = "src" if "src" in votes.columns else "source"
+    frame = votes.select(
+        key, "cell", "total", pl.int_range(pl.len(), dtype=pl.UInt32).alias("_at")
+    )
+    frame = _look_up_cells(frame, neighbours)
     changed_before = pl.col("pub") != pl.col("pub_before")
     changed_after = pl.col("pub") != pl.col("pub_after")
-    counts = frame.group_by("source").agg(
+    counts = frame.group_by(key).agg(
+        pl.col("_at").first(),
         (changed_before & (pl.col("total") == pl.col("pub_before"))).sum().alias("late"),
         changed_before.sum().alias("late_possible"),
         (changed_after & (pl.col("total") == pl.col("pub_after"))).sum().alias("early"),
@@ -158,8 +197,13 @@ def source_lags(
     early_share = pl.col("early") / pl.col("early_possible")
     late = (pl.col("late") >= min_days) & (late_share >= min_share)
     early = (pl.col("early") >= min_days) & (early_share >= min_share)
+    counts = counts.filter(late | early)
+    if key != "source":
+        counts = pl.concat(
+            [counts, votes.select("source")[counts.get_column("_at")]], how="horizontal"
+        )
     return (
-        counts.filter(late | early)
+        counts
         .select(
             "source",
             pl.when(late).then(1).otherwise(-1).cast(pl.Int64).alias("lag_days"),

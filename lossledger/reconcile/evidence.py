@@ -46,9 +46,11 @@ _DAY = 2**32  # one day in the integer cell key (see consensus._cell)
 def settled_totals(candidates: pl.DataFrame) -> pl.DataFrame:
     """Return (category, date, cell, total) of every cell whose sources all agree."""
     return (
-        candidates.filter(pl.len().over("cell") == 1)
+        candidates.lazy()
         .select("category", "date", "cell", "total")
+        .filter(pl.len().over("cell") == 1)
         .sort("date")
+        .collect()
     )
 
 
@@ -83,9 +85,10 @@ def delta_pins(
     """Return distinct (cell, total) pairs some stated delta pins (see the module docstring),
     for the ``conflict_cells`` only (the only cells a pin can decide)."""
     cells = conflict_cells.implode()
-    stating = votes.filter(
-        pl.col("stated_delta").is_not_null()
-        & (pl.col("cell").is_in(cells) | (pl.col("cell") - _DAY).is_in(cells))
+    # A vote pins a conflicting cell of its own day or of the day before.
+    reach = pl.concat([conflict_cells, conflict_cells + _DAY]).unique().implode()
+    stating = votes.select("cell", "total", "stated_delta").filter(
+        pl.col("stated_delta").is_not_null() & pl.col("cell").is_in(reach)
     )
     from_next_day = stating.select(
         (pl.col("cell") - _DAY).alias("cell"),

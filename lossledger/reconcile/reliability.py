@@ -41,6 +41,8 @@ from lossledger.reconcile.copying import CopyPairs, value_ids
 __all__ = ["Truth", "accuracies", "echoes", "truth_discovery"]
 
 _GROUP = ["source", "category", "year"]
+#: Sources per Int64 bit set in :func:`echoes`.
+_WORD_BITS = 62
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,8 +223,9 @@ def echoes(votes: pl.DataFrame, copies: pl.DataFrame) -> pl.Series:
     copier adds nothing to a value its original also gives)."""
     if not copies.height:
         return pl.repeat(False, votes.height, eager=True)
-    # Early iterations may find every pair dependent: integer (value, source) keys keep the
-    # copier-by-original expansion cheap.
+    # Early iterations may find every pair dependent: integer (value, source) keys, and one
+    # bit per source (sets of up to 62 sources in one Int64 word), spare the copier-by-original
+    # expansion: a vote is an echo when its value's sources and its source's originals meet.
     names = pl.Enum(votes.get_column("source").unique().sort())
 
     def code(name: str) -> pl.Expr:
@@ -230,13 +233,24 @@ def echoes(votes: pl.DataFrame, copies: pl.DataFrame) -> pl.Series:
 
     value = pl.col("value_id") if "value_id" in votes.columns else value_ids()
     keys = votes.select(value.alias("value_id"), code("source").alias("src"))
-    key = pl.col("value_id") * 2**32 + pl.col("src")
-    given = keys.select(key).to_series()
     pairs = copies.select(code("source").alias("src"), code("original").alias("original"))
-    echoed = (
-        keys.join(pairs, on="src")
-        .filter((pl.col("value_id") * 2**32 + pl.col("original")).is_in(given.implode()))
-        .select(key)
-        .to_series()
-    )
-    return keys.select(key.is_in(echoed.implode())).to_series()
+    n_sources = len(names.categories)
+    echo = pl.repeat(False, votes.height, eager=True)
+    for first in range(0, n_sources, _WORD_BITS):
+        bits = {s: 1 << (s - first) for s in range(first, min(n_sources, first + _WORD_BITS))}
+
+        def bit(name: str, bits: dict[int, int] = bits) -> pl.Expr:
+            return pl.col(name).replace_strict(bits, default=0, return_dtype=pl.Int64)
+
+        # One vote per (value, source) and one row per (source, original): sums of distinct
+        # powers of two are the bit sets.
+        given = keys.group_by("value_id").agg(bit("src").sum().alias("given"))
+        originals = pairs.group_by("src").agg(bit("original").sum().alias("originals"))
+        meets = (
+            keys.join(given, on="value_id", how="left", maintain_order="left")
+            .join(originals, on="src", how="left", maintain_order="left")
+            .select((pl.col("given") & pl.col("originals").fill_null(0)) != 0)
+            .to_series()
+        )
+        echo = echo | meets
+    return echo.alias("echo")

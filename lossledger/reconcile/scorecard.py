@@ -44,15 +44,29 @@ def source_scorecard(
     # One ``source_conflict`` per vote that differs from the published total: counting them
     # spares joining every vote to the series.
     lost = conflicts.group_by("source").agg(pl.len().alias("lost"))
+    # Grouped on the integer source code when there is one (``src``), each group's name
+    # gathered from one of its rows.
+    key = "src" if "src" in votes.columns else "source"
     per_source = (
-        votes.group_by("source")
+        votes.select(
+            key, "source_kind", "date", pl.int_range(pl.len(), dtype=pl.UInt32).alias("_at")
+        )
+        .group_by(key)
         .agg(
             pl.col("source_kind").min().alias("kind"),
             pl.len().cast(pl.Int64).alias("cells"),
             pl.col("date").min().alias("first_date"),
             pl.col("date").max().alias("last_date"),
+            pl.col("_at").first(),
         )
-        .join(lost, on="source", how="left")
+    )
+    if key != "source":
+        per_source = pl.concat(
+            [per_source, votes.select("source")[per_source.get_column("_at")]],
+            how="horizontal",
+        )
+    per_source = (
+        per_source.join(lost, on="source", how="left")
         .with_columns(
             (1 - pl.col("lost").fill_null(0) / pl.col("cells")).alias("agreement")
         )

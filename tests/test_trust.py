@@ -239,6 +239,27 @@ def _content(result: Reconciliation) -> list[pl.DataFrame]:
     ]
 
 
+def test_priority_never_claims_the_confidence_of_agreement() -> None:
+    # Found by the property below: one ticker's learned record gives 6308 a probability of
+    # 0.92 on day 2, but no second independent source agrees, so agreement does not decide
+    # and the better kind does (priority). Its confidence must stay below the probability
+    # at which agreement decides (0.9), or the status would claim more than the evidence.
+    events = [
+        [("generalstaff.en", "official", 0, 6300, None)],
+        [("api.example", "api", 0, 6300, None)],
+        [("ticker.a", "ticker", 0, 6300, None)],
+        [("history.a", "history", 0, 6300, None)],
+        [("ticker.b", "ticker", day, total, None)
+         for day, total in enumerate((6300, 6308, 6316, 6321))],
+        [("history.b", "history", day, total, None)
+         for day, total in enumerate((6301, 6309, 6325))],
+    ]
+    totals = reconcile_totals(_frame(events, list(range(len(events))))).daily_totals
+    decided = totals.filter(pl.col("date") == day(1)).row(0, named=True)
+    assert (decided["total"], decided["status"]) == (6308, "priority")
+    assert decided["confidence"] == 0.89
+
+
 @settings(max_examples=25, deadline=None)
 @given(_events(), st.randoms(use_true_random=False))
 def test_published_tables_do_not_depend_on_ingest_order(

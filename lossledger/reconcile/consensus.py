@@ -87,6 +87,7 @@ Lineage (``event_ids`` sorted and distinct; ``seq`` = the highest seq among them
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 import polars as pl
@@ -815,11 +816,17 @@ def conflict_decisions(
     )
     # A contested cell claims no more than a coin toss among the candidates left standing:
     # the reliability that picked the published one is named in the rule, not claimed here.
+    # A cell priority decided claims less than agreement would have: one source's learned
+    # record can reach the deciding probability, but without a second independent source it
+    # did not decide the cell, so its confidence stays below that probability.
+    below_agreement = math.floor(policy.decide_probability * 100 - 1e-9) / 100
     confidence = (
         pl.when(series).then("top_support")
         # Two decimals: learned probabilities move a little with every new observation.
         .when(agreement).then(pl.col("top_posterior").round(2))
-        .when(priority).then(pl.col("rank_posterior").round(2))
+        .when(priority).then(
+            pl.min_horizontal(pl.col("rank_posterior").round(2), pl.lit(below_agreement))
+        )
         .otherwise(1 / pl.col("n_alive"))
     )
     return cells.select(

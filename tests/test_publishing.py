@@ -28,14 +28,18 @@ from tests.test_warehouse import next_month_post
 HIVE = {"year": pl.Int64, "month": pl.Int64}
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
+def published_january(tmp_path: Path) -> Path:
     """A home with the three January reports published."""
     home = tmp_path / "home"
     ingest(home, SEED, source="ticker.en")
     ingest(home, GS_EN_0130, GS_EN_0131, source="generalstaff.en")
     build(home, publish_to=home / "warehouse")
     return home
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return published_january(tmp_path)
 
 
 def files_of(root: Path) -> dict[str, list[Path]]:

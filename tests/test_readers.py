@@ -19,19 +19,14 @@ import pytest
 import lossledger
 from lossledger.projection import TABLES
 from lossledger.publish.warehouse import publish_tables
-from tests.conftest import GS_EN_0130, GS_EN_0131, SEED
-from tests.helpers import build, ingest
-from tests.test_publishing import a_month_restated
+from tests.helpers import build
+from tests.test_publishing import a_month_restated, published_january
 
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
-    """A home with the three January reports published (version A)."""
-    home = tmp_path / "home"
-    ingest(home, SEED, source="ticker.en")
-    ingest(home, GS_EN_0130, GS_EN_0131, source="generalstaff.en")
-    build(home, publish_to=home / "warehouse")
-    return home
+    """The three January reports published (version A)."""
+    return published_january(tmp_path)
 
 
 def walk_and_read(top: Path, between: object = None) -> pl.DataFrame:

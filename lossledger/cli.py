@@ -84,7 +84,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     cls=_SharedOptionsGroup,
 )
-out = Console()
+# Not a terminal (a log, CI, a pipe): rich would assume 80 columns and squeeze the tables;
+# COLUMNS, when set, still wins.
+out = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 132)
 err = Console(stderr=True)
 
 HomeOption = Annotated[

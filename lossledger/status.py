@@ -159,27 +159,32 @@ def _quarantine_reasons(home: Path) -> Table:
 
 
 def _scorecard(home: Path) -> Table:
-    """The ``sources`` table: how each source fared against the published series."""
+    """The ``sources`` table: how each source fared against the published series.
+
+    The lag and copy columns are shown only when some source has one, and the first and last
+    dates share a column, so the table fits a log or a narrow terminal.
+    """
     sources = scan("sources", home=home).collect().sort("source")
-    table = Table(
-        "source", "kind", "cells", "agreement", "slips", "stale days", "lag", "runs",
-        "reliability", "copies", "first", "last",
-        title="sources", title_justify="left",
-    )
+    lagging = sources.get_column("lag_days").is_not_null().any()
+    copying = sources.get_column("copies_of").is_not_null().any()
+    columns = ["source", "kind", "cells", "agreement", "slips", "stale days", "runs",
+               "reliability", *(["lag"] if lagging else []), *(["copies"] if copying else []),
+               "dates"]
+    table = Table(*columns, title="sources", title_justify="left")
     for row in sources.iter_rows(named=True):
         lag = row["lag_days"]
+        lag_text = "-" if lag is None else (f"{lag} day late" if lag > 0 else f"{-lag} day early")
         table.add_row(
             row["source"],
             row["kind"],
             str(row["cells"]),
-            f"{row['agreement']:.2%}",
+            f"{row['agreement']:.1%}",
             str(row["slips"]),
             str(row["stale_days"]),
-            "-" if lag is None else (f"{lag} day late" if lag > 0 else f"{-lag} day early"),
             str(row["runs"]),
-            f"{row['reliability']:.4f}",
-            row["copies_of"] or "-",
-            str(row["first_date"]),
-            str(row["last_date"]),
+            f"{row['reliability']:.3f}",
+            *([lag_text] if lagging else []),
+            *([row["copies_of"] or "-"] if copying else []),
+            f"{row['first_date']}..{row['last_date']}",
         )
     return table

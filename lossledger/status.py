@@ -161,15 +161,14 @@ def _quarantine_reasons(home: Path) -> Table:
 def _scorecard(home: Path) -> Table:
     """The ``sources`` table: how each source fared against the published series.
 
-    The lag and copy columns are shown only when some source has one, and the first and last
-    dates share a column, so the table fits a log or a narrow terminal.
+    The lag and copy columns are shown only when some source has one, so the table fits a log.
     """
     sources = scan("sources", home=home).collect().sort("source")
     lagging = sources.get_column("lag_days").is_not_null().any()
     copying = sources.get_column("copies_of").is_not_null().any()
     columns = ["source", "kind", "cells", "agreement", "slips", "stale days", "runs",
                "reliability", *(["lag"] if lagging else []), *(["copies"] if copying else []),
-               "dates"]
+               "first", "last"]
     table = Table(*columns, title="sources", title_justify="left")
     for row in sources.iter_rows(named=True):
         lag = row["lag_days"]
@@ -178,13 +177,14 @@ def _scorecard(home: Path) -> Table:
             row["source"],
             row["kind"],
             str(row["cells"]),
-            f"{row['agreement']:.1%}",
+            f"{row['agreement']:.2%}",
             str(row["slips"]),
             str(row["stale_days"]),
             str(row["runs"]),
-            f"{row['reliability']:.3f}",
+            f"{row['reliability']:.4f}",
             *([lag_text] if lagging else []),
             *([row["copies_of"] or "-"] if copying else []),
-            f"{row['first_date']}..{row['last_date']}",
+            str(row["first_date"]),
+            str(row["last_date"]),
         )
     return table

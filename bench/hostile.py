@@ -81,18 +81,14 @@ INPUTS: dict[str, tuple[str, Callable[[Path], None]]] = {
 
 def measure_one(inbox: Path, home: Path) -> dict[str, Any]:
     """Ingest ``inbox`` into ``home``, parse, project and publish; what it took (in-process)."""
-    from lossledger.pipeline import RunSettings, parse_range, plan_run, project_tables, publish
+    from lossledger.pipeline import RunSettings, bring_up_to_date
     from lossledger.store.ingest import ingest_files, report_files
 
     started = time.perf_counter()
     settings = RunSettings.resolve(home)
     with settings.store() as store:
         ingest_files(store, report_files([inbox]))
-    plan = plan_run(settings)
-    for first, last in plan.parse_ranges:
-        parse_range(settings, first, last)
-    tables = project_tables(settings, upto=plan.upto)
-    publish(settings, tables, watermark=plan.upto)
+    _, tables = bring_up_to_date(settings)
     quarantine = tables.quarantine
     partitions = len(list((home / "warehouse" / "quarantine").glob("year=*/month=*")))
     return {

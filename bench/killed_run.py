@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["main"]
+__all__ = ["ephemeral_server", "main"]
 
 REPO = Path(__file__).resolve().parents[1]
 UNTIED = ("import sys; from flows.pipeline import pipeline; "
@@ -52,7 +52,7 @@ def trial(untied: bool, patience: float) -> dict[str, object]:
             while server is None or not _healthy(server):
                 if run.poll() is not None:
                     return {"error": f"the run ended ({run.returncode}) before it was killed"}
-                server = server or _server(run.pid)
+                server = server or ephemeral_server(run.pid)
                 time.sleep(0.05)
             run.send_signal(signal.SIGKILL)
             killed = time.monotonic()
@@ -77,7 +77,8 @@ def _healthy(server: psutil.Process) -> bool:
         return False
 
 
-def _server(pid: int) -> psutil.Process | None:
+def ephemeral_server(pid: int) -> psutil.Process | None:
+    """The Prefect server a process (``pid``) started as its child, if any."""
     for child in psutil.Process(pid).children(recursive=True):
         try:
             if "prefect.server.api.server:create_app" in " ".join(child.cmdline()):

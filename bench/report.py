@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lossledger.pipeline import RunSettings, parse_range, plan_run, project_tables, publish
+from lossledger.pipeline import RunSettings, bring_up_to_date
 from lossledger.report.html import write_report
 from lossledger.store.ingest import ingest_files, report_files
 
@@ -30,10 +30,7 @@ def publish_samples(home: Path, inbox: Path = SAMPLES) -> float:
     settings = RunSettings.resolve(home)
     with settings.store() as store:
         ingest_files(store, report_files([inbox]))
-    plan = plan_run(settings)
-    for first, last in plan.parse_ranges:
-        parse_range(settings, first, last)
-    publish(settings, project_tables(settings, upto=plan.upto), watermark=plan.upto)
+    bring_up_to_date(settings)
     return time.perf_counter() - started
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "LogMismatchError",
     "RunPlan",
     "RunSettings",
+    "bring_up_to_date",
     "check_events",
     "check_log",
     "parse_range",
@@ -257,6 +258,21 @@ def publish(settings: RunSettings, tables: WarehouseTables, *, watermark: int) -
         tables, settings.warehouse, watermark=watermark,
         parsers=settings.registry().fingerprint, log_hash=log_hash,
     )
+
+
+def bring_up_to_date(
+    settings: RunSettings, *, as_of: int | None = None, publish_tables_too: bool = True
+) -> tuple[RunPlan, WarehouseTables]:
+    """Every stage after ingest, in this process and in order (no Prefect): plan, parse what
+    is new, project, and publish unless told not to. For tests, benches and scripts; the
+    flow runs the same stages as tasks."""
+    plan = plan_run(settings, as_of=as_of)
+    for first, last in plan.parse_ranges:
+        parse_range(settings, first, last)
+    tables = project_tables(settings, upto=plan.upto)
+    if publish_tables_too:
+        publish(settings, tables, watermark=plan.upto)
+    return plan, tables
 
 
 def check_log(settings: RunSettings, store: EventStore) -> None:

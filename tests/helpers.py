@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lossledger.pipeline import RunSettings, parse_range, plan_run, project_tables, publish
+from lossledger.pipeline import RunSettings, bring_up_to_date
 from lossledger.projection import WarehouseTables
 from lossledger.store.events import ReportReceived
 from lossledger.store.ingest import IngestSummary, ingest_files, report_files
@@ -28,10 +28,4 @@ def build(home: Path, *, as_of: int | None = None, publish_to: Path | None = Non
           ) -> WarehouseTables:
     """Parse what is new, project the tables, and (optionally) publish them."""
     settings = RunSettings.resolve(home, warehouse=publish_to)
-    plan = plan_run(settings, as_of=as_of)
-    for first, last in plan.parse_ranges:
-        parse_range(settings, first, last)
-    tables = project_tables(settings, upto=plan.upto)
-    if publish_to is not None:
-        publish(settings, tables, watermark=plan.upto)
-    return tables
+    return bring_up_to_date(settings, as_of=as_of, publish_tables_too=publish_to is not None)[1]

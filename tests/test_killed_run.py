@@ -15,6 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from bench.killed_run import ephemeral_server
 from lossledger.pipeline import RunSettings
 from lossledger.status import abandon_stale_run, running_record
 from tests.conftest import REPO
@@ -90,15 +91,3 @@ def test_kill_9_of_a_run_stops_its_ephemeral_prefect_server(tmp_path: Path) -> N
                 run.kill()
             if server is not None and server.is_running():
                 server.kill()
-
-
-def ephemeral_server(pid: int) -> psutil.Process | None:
-    for child in psutil.Process(pid).children(recursive=True):
-        try:
-            if "prefect.server.api.server:create_app" in " ".join(child.cmdline()):
-                return child
-        except psutil.NoSuchProcess:
-            continue
-    return None
-
-

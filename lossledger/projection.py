@@ -41,8 +41,10 @@ __all__ = [
     "warehouse_tables",
 ]
 
-#: Observations validated at once (see :func:`_validated_observations`).
-_VALIDATE_ROWS = 150_000
+#: Observations validated at once (see :func:`_validated_observations`). Each slice costs
+#: pandera's fixed work again (a few dozen small queries): at x10 slices of 150,000 rows took
+#: 0.17 CPU-s, of 1,000,000 0.07; both raised the peak by the same 21 MB.
+_VALIDATE_ROWS = 1_000_000
 TABLES = (
     "reports",
     "observations",
@@ -225,15 +227,41 @@ def _observation_candidates(reports: pl.DataFrame, parsed: ParsedBatch) -> pl.Da
     category = observations.get_column("category")
     # Enum codes of the sorted names sort as the names do, several times faster.
     categories = pl.Enum(category.drop_nulls().unique().sort())
-    order = pl.DataFrame(
-        [meta.get_column("seq").gather(row), observations.get_column("date"),
-         category.cast(categories).to_physical()]
-    ).select(pl.arg_sort_by("seq", "date", "category", maintain_order=True)).to_series()
+    order = _order_by(
+        meta.get_column("seq").gather(row), observations.get_column("date"),
+        category.cast(categories).to_physical(),
+    )
     observations = observations.drop("sha256")[order]
     of_event = meta.drop("sha256")[observations.get_column("_event")]
     return pl.concat([of_event, observations.drop("_event")], how="horizontal").select(
         _CANDIDATE_COLUMNS
     )
+
+
+def _order_by(seq: pl.Series, date: pl.Series, code: pl.Series) -> pl.Series:
+    """The stable order of rows by (``seq``, ``date``, ``code``), nulls first.
+
+    The three are folded into one Int64 when they fit (a null as the smallest value of its
+    field): one integer sorts several times faster than three columns.
+    """
+    days = date.cast(pl.Int32).cast(pl.Int64)
+    codes = code.cast(pl.Int64)
+    if seq.len() and seq.null_count() == 0 and int(seq.min()) >= 0:  # type: ignore[arg-type]
+        low = int(days.min()) if days.null_count() < days.len() else 0  # type: ignore[arg-type]
+        day_bits = (int(days.max() or low) - low + 2).bit_length()  # type: ignore[operator]
+        code_bits = (int(codes.max() or 0) + 2).bit_length()  # type: ignore[operator]
+        if int(seq.max()).bit_length() + day_bits + code_bits <= 62:  # type: ignore[arg-type]
+            key = (
+                seq.cast(pl.Int64) * 2 ** (day_bits + code_bits)
+                + (days - low + 1).fill_null(0) * 2**code_bits
+                + (codes + 1).fill_null(0)
+            )
+            return key.alias("key").to_frame().select(
+                pl.arg_sort_by("key", maintain_order=True)
+            ).to_series()
+    return pl.DataFrame({"seq": seq, "date": date, "code": code}).select(
+        pl.arg_sort_by("seq", "date", "code", maintain_order=True)
+    ).to_series()
 
 
 _CANDIDATE_COLUMNS = (
@@ -251,7 +279,7 @@ def _validated_observations(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.
     """
     indexed = candidates.with_row_index("_row")
     found = []
-    # In slices: pandera's masks and failure cases for all rows at once would set the peak.
+    # In slices: pandera's masks and failure cases of millions of rows would set the peak.
     for offset in range(0, indexed.height, _VALIDATE_ROWS):
         try:
             ObservationSchema.validate(indexed.slice(offset, _VALIDATE_ROWS), lazy=True)

@@ -5,10 +5,14 @@ Real pipeline, real SQLite store: reports are ingested and the tables built as `
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from lossledger.projection import _order_by
 from tests.conftest import GS_EN_0130, GS_EN_0131
 from tests.helpers import build, ingest, ingest_bytes
 
@@ -74,3 +78,29 @@ def test_rounded_figure_is_quarantined_with_its_reason(tmp_path: Path) -> None:
     assert quarantined["reason"].to_list() == ["rounded figure 'over 385,000' for 'personnel'"]
     assert quarantined["category"].to_list() == ["personnel"]
     assert tables.daily_totals["category"].to_list() == ["tanks"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=6),
+            st.one_of(st.none(), st.dates(min_value=dt.date(2022, 2, 24),
+                                          max_value=dt.date(2022, 3, 10))),
+            st.one_of(st.none(), st.integers(min_value=0, max_value=4)),
+        ),
+        max_size=40,
+    )
+)
+def test_observation_order_equals_a_three_column_sort(
+    rows: list[tuple[int, dt.date | None, int | None]],
+) -> None:
+    """The folded one-integer sort of the projection orders observations exactly as a stable
+    sort on (seq, date, category code) with nulls first does."""
+    frame = pl.DataFrame(rows, schema={"seq": pl.Int64, "date": pl.Date, "code": pl.UInt32},
+                         orient="row")
+    expected = frame.select(
+        pl.arg_sort_by("seq", "date", "code", maintain_order=True)
+    ).to_series()
+    found = _order_by(frame["seq"], frame["date"], frame["code"])
+    assert found.to_list() == expected.to_list()

@@ -99,7 +99,7 @@ from lossledger.reconcile.copying import source_lags
 from lossledger.reconcile.evidence import delta_pins, evidence_verdicts, settled_totals
 from lossledger.reconcile.reliability import Truth, truth_discovery
 from lossledger.reconcile.runs import RUNS_SCHEMA, disagreement_runs, with_run_ids
-from lossledger.reconcile.scorecard import SOURCES_SCHEMA, source_scorecard
+from lossledger.reconcile.scorecard import SOURCES_SCHEMA, source_activity, source_scorecard
 
 __all__ = [
     "DAILY_TOTALS_SCHEMA",
@@ -354,18 +354,42 @@ def source_votes(ranked: pl.DataFrame) -> pl.DataFrame:
     Two rows of the same event (same ``seq``) for one cell are a parser fault; the first
     listed then speaks.
     """
+    is_vote = _is_vote(ranked)
+    return ranked if is_vote is None else ranked.filter(is_vote)
+
+
+def _is_vote(ranked: pl.DataFrame) -> pl.Series | None:
+    """Which rows of ``ranked`` are votes (see :func:`source_votes`); ``None``: all."""
     # Usually every source states each cell once, and repeated keys are few (older events of
     # a source): only those rows are grouped, every other row is kept as it is.
     repeated = _is_duplicated(ranked.select(_source_key(ranked)).to_series())
     if not repeated.any():
-        return ranked
+        return None
     newest = (
         ranked.select(*_SOURCE_KEY, "row", "seq")
         .filter(repeated)
         .group_by(_SOURCE_KEY)
         .agg(pl.col("row").get(pl.col("seq").arg_max()))
     )
-    return ranked.filter(~repeated | pl.col("row").is_in(newest["row"].implode()))
+    return ranked.select(
+        ~repeated | pl.col("row").is_in(newest["row"].implode())
+    ).to_series()
+
+
+def votes_and_superseded(ranked: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """:func:`source_votes` and :func:`superseded_observations` at once, consuming
+    ``ranked`` (it is empty afterwards): its columns move into the votes one at a time, so
+    that the observations are not held twice at the peak."""
+    is_vote = _is_vote(ranked)
+    if is_vote is None:
+        votes = ranked.clone()
+        ranked.clear()
+        return votes, superseded_observations(votes.head(0), votes.head(0))
+    older = ranked.filter(~is_vote)
+    votes = pl.DataFrame(
+        [ranked.drop_in_place(name).filter(is_vote) for name in list(ranked.columns)]
+    )
+    return votes, superseded_observations(older, votes, all_older=True)
 
 
 def _is_duplicated(keys: pl.Series) -> pl.Series:
@@ -388,12 +412,18 @@ def _source_key(ranked: pl.DataFrame) -> pl.Expr:
     return pl.col("cell") * n_sources + pl.col("src").cast(pl.Int64)
 
 
-def superseded_observations(ranked: pl.DataFrame, votes: pl.DataFrame) -> pl.DataFrame:
+def superseded_observations(
+    ranked: pl.DataFrame, votes: pl.DataFrame, *, all_older: bool = False
+) -> pl.DataFrame:
     """Return the observations an older event of a source gave, with that source's current
-    ``vote_total``, ``vote_event_id`` and ``vote_seq``."""
-    # ``row`` is the position in ``ranked``, so marking the votes' positions finds the rest.
-    is_vote = pl.repeat(False, ranked.height, eager=True).scatter(votes["row"], True)
-    return ranked.filter(~is_vote).join(
+    ``vote_total``, ``vote_event_id`` and ``vote_seq`` (``all_older``: ``ranked`` holds the
+    older observations only)."""
+    if not all_older:
+        # ``row`` is the position in ``ranked``, so marking the votes' positions finds the
+        # rest.
+        is_vote = pl.repeat(False, ranked.height, eager=True).scatter(votes["row"], True)
+        ranked = ranked.filter(~is_vote)
+    return ranked.join(
         votes.select(
             *_SOURCE_KEY,
             pl.col("total").alias("vote_total"),
@@ -1216,20 +1246,32 @@ def reconcile_totals(
     overrides = active_overrides(overrides)
     categories = category_codes(observations, overrides)
     ranked = ranked_observations(observations, policy, categories)
-    votes = source_votes(ranked)
-    superseded = superseded_observations(ranked, votes)
-    # Every later step reads the votes: the ranked observations' memory goes back now.
+    votes, superseded = votes_and_superseded(ranked)
     del ranked
     candidates = value_candidates(votes, superseded)
     decided, truth = decided_totals(candidates, votes, policy)
-    chosen = chosen_totals(decided, latest_overrides(overrides, categories), candidates)
+    latest = latest_overrides(overrides, categories)
+    # The later steps read little of the million votes: one row per source (the scorecard),
+    # three integer columns (the lags), and the votes of cells where a value other than the
+    # chosen one may stand (a conflict, or an override). Taken now, the votes' memory goes.
+    activity = source_activity(votes)
+    lag_votes = votes.select("src", "cell", "total", pl.col("source_code").alias("source"))
+    disputed = pl.concat([
+        candidates.filter(pl.len().over("cell") > 1).get_column("cell"), latest.get_column("cell")
+    ]).unique()
+    disputed_votes = votes.filter(pl.col("cell").is_in(disputed.implode())).select(
+        "cell", "source", "event_id", "seq", "total"
+    )
+    del votes
+    chosen = chosen_totals(decided, latest, candidates)
     series = daily_series(chosen, inferred_totals(chosen))
     lags = source_lags(
-        votes, series, min_days=policy.lag_min_days, min_share=policy.lag_min_share
+        lag_votes, series, min_days=policy.lag_min_days, min_share=policy.lag_min_share
     )
+    del lag_votes
     conflicts = with_run_ids(
         source_conflicts(
-            votes, chosen, series, policy.stale_lookback_days, candidates=candidates
+            disputed_votes, chosen, series, policy.stale_lookback_days, candidates=candidates
         )
     )
     runs = disagreement_runs(conflicts, series, lags)
@@ -1243,5 +1285,5 @@ def reconcile_totals(
             gaps(chosen),
         ),
         disagreement_runs=runs,
-        sources=source_scorecard(votes, conflicts, runs, truth, lags),
+        sources=source_scorecard(activity, conflicts, runs, truth, lags),
     )

@@ -200,7 +200,8 @@ def source_lags(
     counts = counts.filter(late | early)
     if key != "source":
         counts = pl.concat(
-            [counts, votes.select("source")[counts.get_column("_at")]], how="horizontal"
+            [counts, votes.select(pl.col("source"))[counts.get_column("_at")].cast(pl.String)],
+            how="horizontal",
         )
     return (
         counts

@@ -6,7 +6,7 @@ import polars as pl
 
 from lossledger.reconcile.reliability import Truth
 
-__all__ = ["SOURCES_SCHEMA", "source_scorecard"]
+__all__ = ["SOURCES_SCHEMA", "source_activity", "source_scorecard"]
 
 SOURCES_SCHEMA = pl.Schema(
     {
@@ -26,24 +26,13 @@ SOURCES_SCHEMA = pl.Schema(
 )
 
 
-def source_scorecard(
-    votes: pl.DataFrame,
-    conflicts: pl.DataFrame,
-    runs: pl.DataFrame,
-    truth: Truth,
-    lags: pl.DataFrame,
-) -> pl.DataFrame:
-    """Return one row per source (:data:`SOURCES_SCHEMA`), sorted by source.
+def source_activity(votes: pl.DataFrame) -> pl.DataFrame:
+    """Return what the scorecard needs of the votes, one row per source: ``source``, ``kind``
+    (the first of its kinds by name), ``cells`` (votes), ``first_date`` and ``last_date``.
 
-    ``cells``: (date, category) cells it currently states; ``agreement``: the share of them
-    equal to the published total (``conflicts``: its ``source_conflict`` rows); ``slips``:
-    its one-day ``slip`` runs; ``stale_days``: days in its ``stale`` runs; ``lag_days``: 1 a
-    day late, -1 a day early, null when on time; ``runs``: its disagreement runs;
-    ``reliability``: its learned accuracy; ``copies_of``: the sources it was found to copy.
+    Taken apart from :func:`source_scorecard` so that the million votes need not be kept
+    until the scorecard is made.
     """
-    # One ``source_conflict`` per vote that differs from the published total: counting them
-    # spares joining every vote to the series.
-    lost = conflicts.group_by("source").agg(pl.len().alias("lost"))
     # Grouped on the integer source code when there is one (``src``), each group's name
     # gathered from one of its rows.
     key = "src" if "src" in votes.columns else "source"
@@ -65,8 +54,30 @@ def source_scorecard(
             [per_source, votes.select("source")[per_source.get_column("_at")]],
             how="horizontal",
         )
+    return per_source.select("source", "kind", "cells", "first_date", "last_date")
+
+
+def source_scorecard(
+    activity: pl.DataFrame,
+    conflicts: pl.DataFrame,
+    runs: pl.DataFrame,
+    truth: Truth,
+    lags: pl.DataFrame,
+) -> pl.DataFrame:
+    """Return one row per source (:data:`SOURCES_SCHEMA`), sorted by source.
+
+    ``activity``: :func:`source_activity` of the votes. ``cells``: (date, category) cells it
+    currently states; ``agreement``: the share of them equal to the published total
+    (``conflicts``: its ``source_conflict`` rows); ``slips``: its one-day ``slip`` runs;
+    ``stale_days``: days in its ``stale`` runs; ``lag_days``: 1 a day late, -1 a day early,
+    null when on time; ``runs``: its disagreement runs; ``reliability``: its learned accuracy;
+    ``copies_of``: the sources it was found to copy.
+    """
+    # One ``source_conflict`` per vote that differs from the published total: counting them
+    # spares joining every vote to the series.
+    lost = conflicts.group_by("source").agg(pl.len().alias("lost"))
     per_source = (
-        per_source.join(lost, on="source", how="left")
+        activity.join(lost, on="source", how="left")
         .with_columns(
             (1 - pl.col("lost").fill_null(0) / pl.col("cells")).alias("agreement")
         )

@@ -155,17 +155,15 @@ def warehouse_tables(
     # Undated figures get the day their totals pin; figures far off the series are doubted.
     candidates, unpinned = infer_dates(_observation_candidates(reports, parsed))
     candidates, implausible = implausible_figures(candidates)
-    # The parsed observations are in the candidates now; what follows needs only the problems.
-    # The frame is emptied in place: the caller's reference to ``parsed`` (held for the
-    # length of this call) would otherwise keep every parsed observation alive while
-    # validation and reconciliation peak.
-    for name in list(parsed.observations.columns):
-        parsed.observations.drop_in_place(name)
+    # The parsed observations are in the candidates now (the frame was emptied in place: the
+    # caller's reference to ``parsed``, held for the length of this call, would otherwise
+    # keep every parsed observation alive while validation and reconciliation peak).
     # Validation may copy the candidates (when some fail): memory peaks here.
     valid, invalid = _validated_observations(candidates)
     del candidates
     if unpinned.height or implausible.height:
         invalid = pl.concat([invalid, unpinned, implausible], how="diagonal_relaxed")
+    invalid = _as_text(invalid)
     retracted = decisions.retractions.get_column("event_id")
     # Filtering copies every column; with nothing retracted (the usual case) skip the copy.
     in_consensus = (
@@ -207,35 +205,69 @@ def _report_frame(parsed: ParsedBatch) -> pl.DataFrame:
 
 
 def _observation_candidates(reports: pl.DataFrame, parsed: ParsedBatch) -> pl.DataFrame:
+    """Every parsed figure with its event's columns, ordered by (seq, date, category).
+
+    ``parsed.observations`` is consumed (emptied). The event's text columns
+    (:data:`_EVENT_TEXT`) come as categoricals: one code per figure instead of one string
+    (they are text again in the published tables).
+    """
     meta = reports.filter(pl.col("parser").is_not_null()).select(
         "sha256", "event_id", "seq", "source", "source_kind", "received_at", "parser",
         "parser_version",
     )
     if meta.get_column("sha256").is_duplicated().any():
-        joined = meta.join(parsed.observations, on="sha256", how="inner")
-        return joined.select(_CANDIDATE_COLUMNS).sort("seq", "date", "category",
-                                                     maintain_order=True)
+        observations = parsed.observations.with_columns(pl.col("sha256").cast(pl.String))
+        parsed.observations.clear()
+        joined = meta.join(observations, on="sha256", how="inner")
+        return (
+            joined.select(_CANDIDATE_COLUMNS)
+            .sort("seq", "date", "category", maintain_order=True)
+            .with_columns(pl.col(_EVENT_TEXT).cast(pl.Categorical))
+        )
     # One event per content (the store's rule): each observation's event is a row of ``meta``.
     # Its row number, found by one enum cast, lets the observations be put in order and the
     # event's columns be gathered once, instead of joining and then sorting a million rows on
     # a 64-character key: the same frame with about half the peak memory.
     events = pl.Enum(meta.get_column("sha256"))
-    observations = parsed.observations.with_columns(
-        pl.col("sha256").cast(events, strict=False).to_physical().alias("_event")
-    ).filter(pl.col("_event").is_not_null())
-    row = observations.get_column("_event")
+    observations = parsed.observations
+    event = observations.get_column("sha256").cast(events, strict=False).to_physical()
+    known = event.is_not_null()
+    kept = None if known.all() else known.arg_true()
+    if kept is not None:
+        event = event.gather(kept)
     category = observations.get_column("category")
+    category = category if kept is None else category.gather(kept)
+    date = observations.get_column("date")
     # Enum codes of the sorted names sort as the names do, several times faster.
     categories = pl.Enum(category.drop_nulls().unique().sort())
     order = _order_by(
-        meta.get_column("seq").gather(row), observations.get_column("date"),
+        meta.get_column("seq").gather(event), date if kept is None else date.gather(kept),
         category.cast(categories).to_physical(),
     )
-    observations = observations.drop("sha256")[order]
-    of_event = meta.drop("sha256")[observations.get_column("_event")]
-    return pl.concat([of_event, observations.drop("_event")], how="horizontal").select(
+    at = order if kept is None else kept.gather(order)
+    del category, date
+    # Column by column, each moved out of the parsed frame before its ordered copy is made:
+    # the parsed figures are not held twice.
+    observations.drop_in_place("sha256")
+    ordered = {
+        name: observations.drop_in_place(name).gather(at)
+        for name in list(observations.columns)
+    }
+    of_event = meta.drop("sha256").with_columns(pl.col(_EVENT_TEXT).cast(pl.Categorical))[
+        event.gather(order)
+    ]
+    return pl.concat([of_event, pl.DataFrame(ordered)], how="horizontal").select(
         _CANDIDATE_COLUMNS
     )
+
+
+#: Event columns carried on every figure as categoricals during the projection.
+_EVENT_TEXT = ("event_id", "source", "source_kind", "parser", "parser_version")
+
+
+def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with its categorical columns as text (the published tables' type)."""
+    return frame.with_columns(pl.col(pl.Categorical).cast(pl.String))
 
 
 def _order_by(seq: pl.Series, date: pl.Series, code: pl.Series) -> pl.Series:
@@ -282,7 +314,9 @@ def _validated_observations(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.
     # In slices: pandera's masks and failure cases of millions of rows would set the peak.
     for offset in range(0, indexed.height, _VALIDATE_ROWS):
         try:
-            ObservationSchema.validate(indexed.slice(offset, _VALIDATE_ROWS), lazy=True)
+            ObservationSchema.validate(
+                _as_text(indexed.slice(offset, _VALIDATE_ROWS)), lazy=True
+            )
         except pa_errors.SchemaErrors as errors:
             found.append(_failure_reasons(errors.failure_cases, offset=offset))
     if not found:
@@ -344,7 +378,7 @@ def _published_reports(
     quarantine: pl.DataFrame,
     decisions: Decisions,
 ) -> pl.DataFrame:
-    counts = valid.group_by("event_id").agg(n_observations=pl.len().cast(pl.Int64))
+    counts = _as_text(valid.group_by("event_id").agg(n_observations=pl.len().cast(pl.Int64)))
     problems = quarantine.group_by("event_id").agg(n_problems=pl.len().cast(pl.Int64))
     retracted = decisions.retractions.rename({"seq": "retracted_seq"})
     return (
@@ -365,6 +399,12 @@ def _published_reports(
 
 
 def _published_observations(valid: pl.DataFrame, retracted: pl.Series) -> pl.DataFrame:
-    return valid.with_columns(
+    # Text again, one column at a time, each moved out of ``valid`` (consumed) as it goes.
+    published = pl.DataFrame([
+        valid.drop_in_place(name).cast(pl.String)
+        if isinstance(valid.schema[name], pl.Categorical) else valid.drop_in_place(name)
+        for name in list(valid.columns)
+    ])
+    return published.with_columns(
         retracted=pl.col("event_id").is_in(retracted.implode())
     ).select(table_schema("observations").names())

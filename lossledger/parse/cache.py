@@ -17,6 +17,7 @@ reused seq can never pick up another event's parse.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -73,7 +74,7 @@ class ParseCache:
         return max(ends, default=0)
 
     def load(self) -> ParsedBatch:
-        """Every cached parse result."""
+        """Every cached parse result (the observations' ``sha256`` as a categorical)."""
         if not self.covered_seq():
             return ParsedBatch.empty()
         batches = _outermost(self._batches())
@@ -83,7 +84,19 @@ class ParseCache:
                 schema=schema,
             )
             for part, schema in _PARTS.items()
+            if part != "observations"
         }
+        # One report's key on each of its figures: as text, 64 characters a figure (a fifth
+        # of the frame at x30); as a categorical, four bytes. Read so, the text column is never
+        # whole in memory.
+        frames["observations"] = (
+            pl.scan_parquet(
+                [self.directory / f"{_stem(*batch)}.observations.parquet" for batch in batches],
+                schema=_PARTS["observations"],
+            )
+            .with_columns(pl.col("sha256").cast(pl.Categorical))
+            .collect()
+        )
         parsed = ParsedBatch(**frames)
         if len(batches) > _MAX_BATCHES:
             self._compact(parsed, batches)
@@ -116,7 +129,11 @@ class ParseCache:
         # A daily run adds one small batch; merged now and then, loading stays one read. A
         # crash midway leaves batches inside the merged one, which load() ignores.
         first, last = batches[0][0], batches[-1][1]
-        self.add(everything, first_seq=first, last_seq=last, link=self._link(*batches[-1]))
+        stored = dataclasses.replace(
+            everything,
+            observations=everything.observations.with_columns(pl.col("sha256").cast(pl.String)),
+        )
+        self.add(stored, first_seq=first, last_seq=last, link=self._link(*batches[-1]))
         for batch in batches:
             if batch != (first, last):
                 self._drop(batch)

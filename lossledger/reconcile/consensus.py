@@ -293,7 +293,8 @@ def ranked_observations(
     """Return the observations that state a total, with integer keys (``cell``, ``src``),
     ``rank`` (0 = highest priority kind) and ``row`` (position)."""
     ranks = {kind: rank for rank, kind in enumerate(policy.priority)}
-    sources = pl.Enum(observations["source"].cast(pl.String).drop_nulls().unique().sort())
+    # Distinct first, then text: the source may come as a categorical (see the projection).
+    sources = pl.Enum(observations["source"].drop_nulls().unique().cast(pl.String).sort())
     return (
         observations.select(
             pl.col("event_id").cast(pl.String),

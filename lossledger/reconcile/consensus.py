@@ -202,7 +202,11 @@ _SOURCE_KEY = ["cell", "src"]
 _VALUE_KEY = ["cell", "total"]
 _ONE_DAY = dt.timedelta(days=1)
 _DAY = 2**32  # one day in the integer cell key (see _cell)
-_NO_IDS = pl.lit([], dtype=pl.List(pl.String))
+
+
+def _no_ids(frame: pl.DataFrame, name: str) -> pl.Expr:
+    """An empty list of the type of ``frame``'s list column ``name`` (text or enum codes)."""
+    return pl.lit([], dtype=frame.schema[name])
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,32 +295,44 @@ def ranked_observations(
     observations: pl.DataFrame, policy: ReconcilePolicy, categories: pl.Enum
 ) -> pl.DataFrame:
     """Return the observations that state a total, with integer keys (``cell``, ``src``),
-    ``rank`` (0 = highest priority kind) and ``row`` (position)."""
+    ``rank`` (0 = highest priority kind) and ``row`` (position).
+
+    ``event_id``, ``source``, ``source_kind`` and ``category`` come as enums whose categories
+    are the sorted names (they sort and compare as the names do): one code per row instead of
+    a string. What leaves the votes for a result is text again.
+    """
     ranks = {kind: rank for rank, kind in enumerate(policy.priority)}
-    # Distinct first, then text: the source may come as a categorical (see the projection).
+    # Distinct first, then text: the names may come as categoricals (see the projection).
     sources = pl.Enum(observations["source"].drop_nulls().unique().cast(pl.String).sort())
+    kinds = pl.Enum(observations["source_kind"].drop_nulls().unique().cast(pl.String).sort())
+    rank_of_kind = pl.Series(
+        [ranks.get(kind, len(ranks)) for kind in kinds.categories], dtype=pl.Int64
+    )
+    ranked = observations.select(
+        "event_id",
+        pl.col("seq").cast(pl.Int64),
+        pl.col("source").cast(sources),
+        pl.col("source_kind").cast(kinds),
+        pl.col("date").cast(pl.Date),
+        pl.col("category").cast(categories),
+        pl.col("total").cast(pl.Int64),
+        pl.col("stated_delta").cast(pl.Int64),
+    ).filter(pl.col("total").is_not_null())
     return (
-        observations.select(
-            pl.col("event_id").cast(pl.String),
-            pl.col("seq").cast(pl.Int64),
-            pl.col("source").cast(pl.String),
-            pl.col("source_kind").cast(pl.String),
-            pl.col("date").cast(pl.Date),
-            pl.col("category").cast(pl.String),
-            pl.col("total").cast(pl.Int64),
-            pl.col("stated_delta").cast(pl.Int64),
-        )
-        .filter(pl.col("total").is_not_null())
-        .with_columns(
+        ranked.with_columns(
+            _event_codes(ranked.select("seq", "event_id")).alias("event_id"),
             _cell(pl.col("date"), pl.col("category"), categories).alias("cell"),
-            pl.col("source").cast(sources).alias("source_code"),
-            pl.col("source_kind")
-            .replace_strict(ranks, default=len(ranks), return_dtype=pl.Int64)
-            .alias("rank"),
+            pl.col("source").alias("source_code"),
+            rank_of_kind.gather(ranked.get_column("source_kind").to_physical()).alias("rank"),
         )
         .with_columns(pl.col("source_code").to_physical().alias("src"))
         .with_row_index("row")
     )
+
+
+def _as_text(*names: str) -> list[pl.Expr]:
+    """The named enum columns of the votes as text (for frames leaving the votes)."""
+    return [pl.col(name).cast(pl.String) for name in names]
 
 
 def active_overrides(overrides: pl.DataFrame | None) -> pl.DataFrame:
@@ -432,7 +448,7 @@ def superseded_observations(
             pl.col("seq").alias("vote_seq"),
         ),
         on=_SOURCE_KEY,
-    )
+    ).with_columns(_as_text("source", "source_kind", "category"))
 
 
 def revisions(superseded: pl.DataFrame) -> pl.DataFrame:
@@ -501,7 +517,8 @@ def value_candidates(votes: pl.DataFrame, superseded: pl.DataFrame) -> pl.DataFr
         .select(
             "n_agree",
             "_lead_pos",
-            pl.col("sources", "event_ids").list.sort().cast(pl.List(pl.String)),
+            # Lists of enum codes (sorted as the names): text only in the published tables.
+            pl.col("sources", "event_ids").list.sort(),
             "seq",
         )
     )
@@ -511,9 +528,9 @@ def value_candidates(votes: pl.DataFrame, superseded: pl.DataFrame) -> pl.DataFr
     values = pl.concat([lead.select(_VALUE_KEY), values.drop("_lead_pos")], how="horizontal")
     lead = lead.select(
         "date",
-        "category",
-        pl.col("source").alias("lead_source"),
-        pl.col("source_kind").alias("lead_kind"),
+        pl.col("category").cast(pl.String),
+        pl.col("source").cast(pl.String).alias("lead_source"),
+        pl.col("source_kind").cast(pl.String).alias("lead_kind"),
         pl.col("rank").alias("lead_rank"),
         pl.col("stated_delta").alias("lead_stated_delta"),
     )
@@ -544,10 +561,13 @@ def _event_codes(events: pl.DataFrame) -> pl.Series:
     position (rows come in runs of one event), rather than hashed row by row.
     """
     ids = events.get_column("event_id")
+    if isinstance(ids.dtype, pl.Enum):
+        # Coded already (see ranked_observations).
+        return ids
     starts = (pl.int_range(pl.len()) == 0) | pl.any_horizontal(
         pl.col(name) != pl.col(name).shift() for name in ("seq", "event_id")
     )
-    runs = events.filter(starts).unique()
+    runs = events.filter(starts).unique().with_columns(pl.col("event_id").cast(pl.String))
     codes = pl.Enum(runs.get_column("event_id").drop_nulls().unique().sort())
     top = runs.get_column("seq").max()
     if (
@@ -622,8 +642,10 @@ def decided_totals(
     )
     year = pl.col("date").dt.year().alias("year")
     in_conflict = pl.col("cell").is_in(conflict_cells.implode())
-    keyed_votes = votes.select("cell", "source", "rank", "category", year, "total").filter(
-        in_conflict
+    keyed_votes = (
+        votes.select("cell", "source", "rank", "category", year, "total")
+        .filter(in_conflict)
+        .with_columns(_as_text("source", "category"))
     )
     settled_counts = settled_vote_counts(votes, keyed_votes)
     truth = truth_discovery(
@@ -688,7 +710,7 @@ def settled_vote_counts(votes: pl.DataFrame, conflict_votes: pl.DataFrame) -> pl
     every = pl.concat(
         [
             every.select("n"),
-            votes[every.get_column("_at")].select(*keys, "source", "category"),
+            votes[every.get_column("_at")].select(*keys, *_as_text("source", "category")),
         ],
         how="horizontal",
     )
@@ -741,7 +763,7 @@ def conflict_decisions(
     """Return the decision for every cell whose sources disagree (see the module docstring
     for the order of evidence)."""
     listed = pl.format(
-        "{} ({})", "total", pl.col("sources").list.join(", ")
+        "{} ({})", "total", pl.col("sources").cast(pl.List(pl.String)).list.join(", ")
     )
     ordered = (
         verdicts.join(
@@ -907,10 +929,12 @@ def chosen_totals(
     lineage = candidates.select(
         "cell", "total", "lead_source", "lead_stated_delta", "sources", "event_ids", "seq"
     )
-    event_ids = pl.col("event_ids").fill_null(_NO_IDS)
+    event_ids = pl.col("event_ids").fill_null(_no_ids(lineage, "event_ids"))
     if not overrides.is_empty():
         # Merging lists costs more than the rest of this function; skip it when idle.
-        event_ids = sorted_ids(pl.concat_list(event_ids, "override_event_id"))
+        event_ids = sorted_ids(
+            pl.concat_list(event_ids.cast(pl.List(pl.String)), "override_event_id")
+        )
     return with_overrides.join(lineage, on=["cell", "total"], how="left").select(
         *_KEY,
         "total",
@@ -919,7 +943,7 @@ def chosen_totals(
         "rule",
         "n_sources",
         pl.col("lead_source").alias("chosen_source"),
-        pl.col("sources").fill_null(_NO_IDS),
+        pl.col("sources").fill_null(_no_ids(lineage, "sources")),
         event_ids.alias("event_ids"),
         pl.max_horizontal("seq", "override_seq").alias("seq"),
         "confidence",
@@ -989,7 +1013,7 @@ def inferred_totals(chosen: pl.DataFrame) -> pl.DataFrame:
             pl.lit(None, pl.String).alias("rule"),
             pl.lit(0, pl.Int64).alias("n_sources"),
             pl.lit(None, pl.String).alias("chosen_source"),
-            _NO_IDS.alias("sources"),
+            _no_ids(chosen, "sources").alias("sources"),
             "event_ids",
             "seq",
             # The next day's confidence, no more: the inference rests on its stated delta.
@@ -1144,7 +1168,7 @@ def source_conflicts(
             "cell",
             *_KEY,
             "rule",
-            pl.col("event_ids").alias("chosen_event_ids"),
+            pl.col("event_ids").cast(pl.List(pl.String)).alias("chosen_event_ids"),
             pl.col("seq").alias("chosen_seq"),
         ),
         on="cell",
@@ -1261,10 +1285,12 @@ def reconcile_totals(
         candidates.filter(pl.len().over("cell") > 1).get_column("cell"), latest.get_column("cell")
     ]).unique()
     disputed_votes = votes.filter(pl.col("cell").is_in(disputed.implode())).select(
-        "cell", "source", "event_id", "seq", "total"
+        "cell", *_as_text("source", "event_id"), "seq", "total"
     )
     del votes
     chosen = chosen_totals(decided, latest, candidates)
+    # Their lineage is the chosen totals' now; the conflicts need only the values.
+    candidates = candidates.select("cell", "total")
     series = daily_series(chosen, inferred_totals(chosen))
     lags = source_lags(
         lag_votes, series, min_days=policy.lag_min_days, min_share=policy.lag_min_share

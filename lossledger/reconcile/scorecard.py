@@ -54,7 +54,11 @@ def source_activity(votes: pl.DataFrame) -> pl.DataFrame:
             [per_source, votes.select("source")[per_source.get_column("_at")]],
             how="horizontal",
         )
-    return per_source.select("source", "kind", "cells", "first_date", "last_date")
+    # Names may come as enums of the sorted names (their minimum is the names'): text now.
+    return per_source.select(
+        pl.col("source").cast(pl.String), pl.col("kind").cast(pl.String), "cells",
+        "first_date", "last_date",
+    )
 
 
 def source_scorecard(

@@ -209,7 +209,7 @@ def _observation_candidates(reports: pl.DataFrame, parsed: ParsedBatch) -> pl.Da
 
     ``parsed.observations`` is consumed (emptied). The event's text columns
     (:data:`_EVENT_TEXT`) come as categoricals: one code per figure instead of one string
-    (they are text again in the published tables).
+    (enums of their sorted values; text again in the published tables).
     """
     meta = reports.filter(pl.col("parser").is_not_null()).select(
         "sha256", "event_id", "seq", "source", "source_kind", "received_at", "parser",
@@ -222,7 +222,7 @@ def _observation_candidates(reports: pl.DataFrame, parsed: ParsedBatch) -> pl.Da
         return (
             joined.select(_CANDIDATE_COLUMNS)
             .sort("seq", "date", "category", maintain_order=True)
-            .with_columns(pl.col(_EVENT_TEXT).cast(pl.Categorical))
+            .with_columns(_coded(joined, name) for name in _EVENT_TEXT)
         )
     # One event per content (the store's rule): each observation's event is a row of ``meta``.
     # Its row number, found by one enum cast, lets the observations be put in order and the
@@ -253,7 +253,7 @@ def _observation_candidates(reports: pl.DataFrame, parsed: ParsedBatch) -> pl.Da
         name: observations.drop_in_place(name).gather(at)
         for name in list(observations.columns)
     }
-    of_event = meta.drop("sha256").with_columns(pl.col(_EVENT_TEXT).cast(pl.Categorical))[
+    of_event = meta.drop("sha256").with_columns(_coded(meta, name) for name in _EVENT_TEXT)[
         event.gather(order)
     ]
     return pl.concat([of_event, pl.DataFrame(ordered)], how="horizontal").select(
@@ -261,13 +261,29 @@ def _observation_candidates(reports: pl.DataFrame, parsed: ParsedBatch) -> pl.Da
     )
 
 
-#: Event columns carried on every figure as categoricals during the projection.
+#: Event columns carried on every figure as enums during the projection.
 _EVENT_TEXT = ("event_id", "source", "source_kind", "parser", "parser_version")
 
 
+def _coded(frame: pl.DataFrame, name: str) -> pl.Expr:
+    """Column ``name`` as an enum of its sorted distinct values (codes sort as the text)."""
+    return pl.col(name).cast(pl.Enum(frame.get_column(name).drop_nulls().unique().sort()))
+
+
+def _text(column: pl.Series) -> pl.Series:
+    """An enum column as text: its categories gathered by code, so every row points into one
+    copy of each distinct string (a cast would copy the string into every row)."""
+    if not isinstance(column.dtype, pl.Enum):
+        return column
+    return column.dtype.categories.gather(column.to_physical()).alias(column.name)
+
+
 def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` with its categorical columns as text (the published tables' type)."""
-    return frame.with_columns(pl.col(pl.Categorical).cast(pl.String))
+    """``frame`` with its enum columns as text (the published tables' type)."""
+    return frame.with_columns(
+        _text(frame.get_column(name))
+        for name, dtype in frame.schema.items() if isinstance(dtype, pl.Enum)
+    )
 
 
 def _order_by(seq: pl.Series, date: pl.Series, code: pl.Series) -> pl.Series:
@@ -400,11 +416,7 @@ def _published_reports(
 
 def _published_observations(valid: pl.DataFrame, retracted: pl.Series) -> pl.DataFrame:
     # Text again, one column at a time, each moved out of ``valid`` (consumed) as it goes.
-    published = pl.DataFrame([
-        valid.drop_in_place(name).cast(pl.String)
-        if isinstance(valid.schema[name], pl.Categorical) else valid.drop_in_place(name)
-        for name in list(valid.columns)
-    ])
+    published = pl.DataFrame([_text(valid.drop_in_place(name)) for name in list(valid.columns)])
     return published.with_columns(
         retracted=pl.col("event_id").is_in(retracted.implode())
     ).select(table_schema("observations").names())

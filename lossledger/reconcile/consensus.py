@@ -561,8 +561,8 @@ def _event_codes(events: pl.DataFrame) -> pl.Series:
     position (rows come in runs of one event), rather than hashed row by row.
     """
     ids = events.get_column("event_id")
-    if isinstance(ids.dtype, pl.Enum):
-        # Coded already (see ranked_observations).
+    if isinstance(ids.dtype, pl.Enum) and ids.dtype.categories.is_sorted():
+        # Coded already, and the codes sort as the ids do (the projection's enums).
         return ids
     starts = (pl.int_range(pl.len()) == 0) | pl.any_horizontal(
         pl.col(name) != pl.col(name).shift() for name in ("seq", "event_id")

@@ -153,3 +153,17 @@ def test_a_failed_publish_leaves_the_warehouse_as_it_was(published: Path, tmp_pa
     assert snapshot(published / "warehouse") == before
     assert read_state(published / "warehouse").watermark == 3
     assert not list((published / "warehouse.versions").glob(".tmp-*"))
+
+
+def test_tables_validated_in_slices_have_row_checks_only() -> None:
+    """``WarehouseTables.validated`` checks these tables in slices: that equals checking them
+    whole only while their schemas check each row on its own (no unique column, no
+    frame-wide check)."""
+    from lossledger.projection import _ROW_CHECKS_ONLY
+    from schemas.tables import TABLE_MODELS
+
+    for name in _ROW_CHECKS_ONLY:
+        schema = TABLE_MODELS[name].to_schema()
+        assert not schema.checks, name
+        assert not schema.unique, name
+        assert not [c for c, column in schema.columns.items() if column.unique], name

@@ -17,7 +17,6 @@ reused seq can never pick up another event's parse.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -78,6 +77,8 @@ class ParseCache:
         if not self.covered_seq():
             return ParsedBatch.empty()
         batches = _outermost(self._batches())
+        if len(batches) > _MAX_BATCHES:
+            batches = [self._compact(batches)]
         frames = {
             part: pl.read_parquet(
                 [self.directory / f"{_stem(*batch)}.{part}.parquet" for batch in batches],
@@ -97,10 +98,7 @@ class ParseCache:
             .with_columns(pl.col("sha256").cast(pl.Categorical))
             .collect()
         )
-        parsed = ParsedBatch(**frames)
-        if len(batches) > _MAX_BATCHES:
-            self._compact(parsed, batches)
-        return parsed
+        return ParsedBatch(**frames)
 
     def add(
         self, batch: ParsedBatch, *, first_seq: int, last_seq: int, link: str | None = None
@@ -125,18 +123,29 @@ class ParseCache:
         return sorted((int(m.group(1)), int(m.group(2))) for m in map(_BATCH.match, self._names())
                       if m)
 
-    def _compact(self, everything: ParsedBatch, batches: list[tuple[int, int]]) -> None:
-        # A daily run adds one small batch; merged now and then, loading stays one read. A
-        # crash midway leaves batches inside the merged one, which load() ignores.
+    def _compact(self, batches: list[tuple[int, int]]) -> tuple[int, int]:
+        """Merge ``batches`` into one and return it.
+
+        A daily run adds one small batch; merged now and then, loading stays one read. The
+        files are streamed into the merged ones, never whole in memory. A crash midway leaves
+        batches inside the merged one, which load() ignores.
+        """
         first, last = batches[0][0], batches[-1][1]
-        stored = dataclasses.replace(
-            everything,
-            observations=everything.observations.with_columns(pl.col("sha256").cast(pl.String)),
-        )
-        self.add(stored, first_seq=first, last_seq=last, link=self._link(*batches[-1]))
+        stem = _stem(first, last)
+        link = self._link(*batches[-1])
+        _replace_with(self.directory / f"{stem}.link", lambda tmp: tmp.write_text(link or ""))
+        for part, schema in _PARTS.items():
+            files = [self.directory / f"{_stem(*batch)}.{part}.parquet" for batch in batches]
+            _replace_with(
+                self.directory / f"{stem}.{part}.parquet",
+                lambda tmp, files=files, schema=schema: pl.scan_parquet(
+                    files, schema=schema
+                ).sink_parquet(tmp),
+            )
         for batch in batches:
             if batch != (first, last):
                 self._drop(batch)
+        return first, last
 
     def _link(self, first_seq: int, last_seq: int) -> str | None:
         try:

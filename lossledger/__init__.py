@@ -11,12 +11,13 @@ import os
 
 # Polars allocates through jemalloc, which by default keeps freed pages for ten seconds:
 # a projection's short-lived intermediate frames then add up in the process's resident
-# memory. Returning them within a second bounds a run's peak (issue 13): at x10 the
-# projection peaks about 140 MB lower for the same CPU time (returning them at once,
-# ``dirty_decay_ms:0``, saves some 50 MB more for about 20 % more). jemalloc reads this when
-# polars first allocates, so it applies only if polars was not imported before lossledger; a
-# value already set in the environment wins.
-os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:1000,muzzy_decay_ms:0")
+# memory. Returning them within a quarter of a second bounds a run's peak (issue 13): at x30
+# the projection and publish peak at 1,498 MB against 1,591 MB with one second, at x10 at
+# 684 against 709 MB, for the same CPU time (2026-12-06: x10 three runs each, x30 one);
+# returning them at once (``dirty_decay_ms:0``) costs about 20 % more CPU. jemalloc reads
+# this when polars first allocates, so it applies only if polars was not imported before
+# lossledger; a value already set in the environment wins.
+os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:250,muzzy_decay_ms:0")
 
 from lossledger.publish.warehouse import open_version, scan
 

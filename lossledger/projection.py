@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pandera.errors as pa_errors
 import polars as pl
 
+from lossledger._text import enums_as_text, sorted_enum
 from lossledger.parse.stage import ParsedBatch
 from lossledger.reconcile.consensus import (
     OBSERVATIONS_SCHEMA,
@@ -61,7 +62,13 @@ TABLES = (
 
 @dataclass(frozen=True, slots=True)
 class WarehouseTables:
-    """The published tables."""
+    """The published tables.
+
+    In memory the observations' event columns (:data:`_EVENT_TEXT`: ``event_id``, ``source``,
+    ``source_kind``, ``parser``, ``parser_version``) are enums of their sorted values, one code
+    per figure (at x30 they would take some 250 MB as text); they compare with strings as
+    text does, and the publisher writes them as text (:mod:`lossledger._text`).
+    """
 
     reports: pl.DataFrame
     observations: pl.DataFrame
@@ -83,7 +90,9 @@ class WarehouseTables:
             # masks for millions of rows never set the run's peak.
             step = _VALIDATE_ROWS if name in _ROW_CHECKS_ONLY else max(frame.height, 1)
             for offset in range(0, max(frame.height, 1), step):
-                TABLE_MODELS[name].validate(frame.slice(offset, step), lazy=True)
+                TABLE_MODELS[name].validate(
+                    enums_as_text(frame.slice(offset, step)), lazy=True
+                )
         return self
 
 
@@ -170,7 +179,7 @@ def warehouse_tables(
     del candidates
     if unpinned.height or implausible.height:
         invalid = pl.concat([invalid, unpinned, implausible], how="diagonal_relaxed")
-    invalid = _as_text(invalid)
+    invalid = enums_as_text(invalid)
     retracted = decisions.retractions.get_column("event_id")
     # Filtering copies every column; with nothing retracted (the usual case) skip the copy.
     in_consensus = (
@@ -274,28 +283,7 @@ _EVENT_TEXT = ("event_id", "source", "source_kind", "parser", "parser_version")
 
 def _coded(frame: pl.DataFrame, name: str) -> pl.Expr:
     """Column ``name`` as an enum of its sorted distinct values (codes sort as the text)."""
-    return pl.col(name).cast(pl.Enum(frame.get_column(name).drop_nulls().unique().sort()))
-
-
-def _text(column: pl.Series) -> pl.Series:
-    """An enum column as text: its categories gathered by code, so every row points into one
-    copy of each distinct string (a cast would copy the string into every row).
-
-    >>> codes = pl.Series(["b", None, "a", "b"], dtype=pl.Enum(["a", "b"]))
-    >>> _text(codes).to_list()
-    ['b', None, 'a', 'b']
-    """
-    if not isinstance(column.dtype, pl.Enum):
-        return column
-    return column.dtype.categories.gather(column.to_physical()).alias(column.name)
-
-
-def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` with its enum columns as text (the published tables' type)."""
-    return frame.with_columns(
-        _text(frame.get_column(name))
-        for name, dtype in frame.schema.items() if isinstance(dtype, pl.Enum)
-    )
+    return pl.col(name).cast(sorted_enum(frame.get_column(name)))
 
 
 def _order_by(seq: pl.Series, date: pl.Series, code: pl.Series) -> pl.Series:
@@ -343,7 +331,7 @@ def _validated_observations(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.
     for offset in range(0, indexed.height, _VALIDATE_ROWS):
         try:
             ObservationSchema.validate(
-                _as_text(indexed.slice(offset, _VALIDATE_ROWS)), lazy=True
+                enums_as_text(indexed.slice(offset, _VALIDATE_ROWS)), lazy=True
             )
         except pa_errors.SchemaErrors as errors:
             found.append(_failure_reasons(errors.failure_cases, offset=offset))
@@ -406,7 +394,9 @@ def _published_reports(
     quarantine: pl.DataFrame,
     decisions: Decisions,
 ) -> pl.DataFrame:
-    counts = _as_text(valid.group_by("event_id").agg(n_observations=pl.len().cast(pl.Int64)))
+    counts = enums_as_text(
+        valid.group_by("event_id").agg(n_observations=pl.len().cast(pl.Int64))
+    )
     problems = quarantine.group_by("event_id").agg(n_problems=pl.len().cast(pl.Int64))
     retracted = decisions.retractions.rename({"seq": "retracted_seq"})
     return (
@@ -427,8 +417,8 @@ def _published_reports(
 
 
 def _published_observations(valid: pl.DataFrame, retracted: pl.Series) -> pl.DataFrame:
-    # Text again, one column at a time, each moved out of ``valid`` (consumed) as it goes.
-    published = pl.DataFrame([_text(valid.drop_in_place(name)) for name in list(valid.columns)])
+    # ``valid`` is consumed: its columns move into the table (enum-coded text stays coded).
+    published = pl.DataFrame([valid.drop_in_place(name) for name in list(valid.columns)])
     return published.with_columns(
         retracted=pl.col("event_id").is_in(retracted.implode())
     ).select(table_schema("observations").names())

@@ -68,6 +68,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lossledger._text import enums_as_text
 from lossledger.projection import TABLES, WarehouseTables
 from schemas.tables import table_schema
 
@@ -362,7 +363,7 @@ def _stage_table(
     """
     if frame.height == 0:
         rows_of: dict[str, pl.Series | None] = {EMPTY_PARTITION: None}
-        hashes = {EMPTY_PARTITION: _content_hash(frame, "")}
+        hashes = {EMPTY_PARTITION: _content_hash(enums_as_text(frame), "")}
     else:
         day = PARTITION_DATE[name]
         # One integer per row (year * 100 + month), named once per partition: a name per row
@@ -395,7 +396,7 @@ def _stage_table(
             relative = f"{name}/{partition}/{_part_name(hashes[partition], watermark)}"
             (staging / relative).parent.mkdir(parents=True, exist_ok=True)
             chosen = rows_of[partition]
-            rows = frame if chosen is None else frame[chosen]
+            rows = enums_as_text(frame if chosen is None else frame[chosen])
             _write_partition(staging / relative, rows, content_hash=hashes[partition],
                              table=name, watermark=watermark)
             written.append(relative)
@@ -550,11 +551,20 @@ def _partition_files(directory: Path) -> list[str]:
 
 
 def _partition_hashes(frame: pl.DataFrame, rows_of: dict[str, pl.Series]) -> dict[str, bytes]:
-    """A content hash of each partition's rows, in row order: one hash per row for the whole
-    table at once, then each partition's row hashes hashed as bytes.
+    """A content hash of each partition's rows, in row order, as published (enum-coded text as
+    text): one hash per row, then each partition's row hashes hashed as bytes.
 
     Row hashes, not serialized bytes: equal frames can differ in their buffers' slack.
     """
+    if any(isinstance(dtype, pl.Enum) for dtype in frame.schema.values()):
+        # An enum's row hash follows its codes, which depend on the other values present:
+        # each partition is hashed as text, one at a time (never the whole table as text).
+        hashes = {}
+        for partition, rows in rows_of.items():
+            text = enums_as_text(frame[rows])
+            digest = hashlib.sha256(text.hash_rows(seed=0).to_numpy().tobytes()).hexdigest()
+            hashes[partition] = _content_hash(text, digest)
+        return hashes
     row_hashes = frame.hash_rows(seed=0)
     return {
         partition: _content_hash(

@@ -64,10 +64,11 @@ TABLES = (
 class WarehouseTables:
     """The published tables.
 
-    In memory the observations' event columns (:data:`_EVENT_TEXT`: ``event_id``, ``source``,
-    ``source_kind``, ``parser``, ``parser_version``) are enums of their sorted values, one code
-    per figure (at x30 they would take some 250 MB as text); they compare with strings as
-    text does, and the publisher writes them as text (:mod:`lossledger._text`).
+    In memory the observations' repeated text (:data:`_EVENT_TEXT`: ``event_id``, ``source``,
+    ``source_kind``, ``parser``, ``parser_version``; :data:`_FIGURE_TEXT`: ``qualifier``,
+    ``label``, ``date_source``, ``date_text``) is held as enums of the sorted values, one code
+    per figure (as text they would take some 450 MB at x30); they compare with strings as text
+    does, and the publisher writes them as text (:mod:`lossledger._text`).
     """
 
     reports: pl.DataFrame
@@ -225,7 +226,8 @@ def _observation_candidates(reports: pl.DataFrame, parsed: ParsedBatch) -> pl.Da
 
     ``parsed.observations`` is consumed (emptied). The event's text columns
     (:data:`_EVENT_TEXT`) come as categoricals: one code per figure instead of one string
-    (enums of their sorted values; text again in the published tables).
+    (enums of their sorted values; text again in the published tables), and so are the
+    figures' columns of :data:`_FIGURE_TEXT`.
     """
     meta = reports.filter(pl.col("parser").is_not_null()).select(
         "sha256", "event_id", "seq", "source", "source_kind", "received_at", "parser",
@@ -238,7 +240,7 @@ def _observation_candidates(reports: pl.DataFrame, parsed: ParsedBatch) -> pl.Da
         return (
             joined.select(_CANDIDATE_COLUMNS)
             .sort("seq", "date", "category", maintain_order=True)
-            .with_columns(_coded(joined, name) for name in _EVENT_TEXT)
+            .with_columns(_coded(joined, name) for name in (*_EVENT_TEXT, *_FIGURE_TEXT))
         )
     # One event per content (the store's rule): each observation's event is a row of ``meta``.
     # Its row number, found by one enum cast, lets the observations be put in order and the
@@ -265,10 +267,12 @@ def _observation_candidates(reports: pl.DataFrame, parsed: ParsedBatch) -> pl.Da
     # Column by column, each moved out of the parsed frame before its ordered copy is made:
     # the parsed figures are not held twice.
     observations.drop_in_place("sha256")
-    ordered = {
-        name: observations.drop_in_place(name).gather(at)
-        for name in list(observations.columns)
-    }
+    ordered = {}
+    for name in list(observations.columns):
+        column = observations.drop_in_place(name)
+        if name in _FIGURE_TEXT:
+            column = column.cast(sorted_enum(column))
+        ordered[name] = column.gather(at)
     of_event = meta.drop("sha256").with_columns(_coded(meta, name) for name in _EVENT_TEXT)[
         event.gather(order)
     ]
@@ -279,6 +283,9 @@ def _observation_candidates(reports: pl.DataFrame, parsed: ParsedBatch) -> pl.Da
 
 #: Event columns carried on every figure as enums during the projection.
 _EVENT_TEXT = ("event_id", "source", "source_kind", "parser", "parser_version")
+#: A figure's own text columns with few distinct values, carried as enums too (``category``
+#: stays text: the projection's rules rewrite it).
+_FIGURE_TEXT = ("qualifier", "label", "date_source", "date_text")
 
 
 def _coded(frame: pl.DataFrame, name: str) -> pl.Expr:

@@ -552,26 +552,29 @@ def _partition_files(directory: Path) -> list[str]:
 
 def _partition_hashes(frame: pl.DataFrame, rows_of: dict[str, pl.Series]) -> dict[str, bytes]:
     """A content hash of each partition's rows, in row order, as published (enum-coded text as
-    text): one hash per row, then each partition's row hashes hashed as bytes.
+    text): one hash per row for the whole table, then each partition's row hashes hashed as
+    bytes.
 
-    Row hashes, not serialized bytes: equal frames can differ in their buffers' slack.
+    Row hashes, not serialized bytes: equal frames can differ in their buffers' slack. An
+    enum's row hash follows its codes, which depend on the other values present, so enum
+    columns are hashed as text, a slice of rows at a time (never the whole table as text).
     """
-    if any(isinstance(dtype, pl.Enum) for dtype in frame.schema.values()):
-        # An enum's row hash follows its codes, which depend on the other values present:
-        # each partition is hashed as text, one at a time (never the whole table as text).
-        hashes = {}
-        for partition, rows in rows_of.items():
-            text = enums_as_text(frame[rows])
-            digest = hashlib.sha256(text.hash_rows(seed=0).to_numpy().tobytes()).hexdigest()
-            hashes[partition] = _content_hash(text, digest)
-        return hashes
-    row_hashes = frame.hash_rows(seed=0)
+    row_hashes = pl.concat([
+        enums_as_text(frame.slice(offset, _HASH_ROWS)).hash_rows(seed=0)
+        for offset in range(0, frame.height, _HASH_ROWS)
+    ]) if frame.height else frame.hash_rows(seed=0)
+    as_published = enums_as_text(frame.head(0))
     return {
         partition: _content_hash(
-            frame, hashlib.sha256(row_hashes.gather(rows).to_numpy().tobytes()).hexdigest()
+            as_published,
+            hashlib.sha256(row_hashes.gather(rows).to_numpy().tobytes()).hexdigest(),
         )
         for partition, rows in rows_of.items()
     }
+
+
+#: Rows hashed at once (their enum-coded text made text for the hash).
+_HASH_ROWS = 500_000
 
 
 def _content_hash(frame: pl.DataFrame, rows: str) -> bytes:

@@ -204,7 +204,10 @@ def score(corpus: Sequence[CorpusReport], tables: Any) -> Scores:
     observations: pl.DataFrame = tables.observations
     if "retracted" in observations.columns:
         observations = observations.filter(~pl.col("retracted"))
-    observations = observations.filter(pl.col("source").str.starts_with(SOURCE_PREFIX))
+    # Held as enums in memory (see WarehouseTables): text for the string test.
+    observations = observations.filter(
+        pl.col("source").cast(pl.String).str.starts_with(SOURCE_PREFIX)
+    )
     has_source = "date_source" in observations.columns
     by_source: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in observations.iter_rows(named=True):

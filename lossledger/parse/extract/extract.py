@@ -237,7 +237,6 @@ class _Distractors:
     """Which sentences of a text name a distractor: computed once per text, asked per value."""
 
     def __init__(self, text: str) -> None:
-        brackets = [(m.start(), m.end()) for m in _BRACKETED.finditer(text)] if "(" in text else []
         lower = text.lower()
         if len(lower) != len(text):  # a character grew when lower-cased: keep the offsets
             # each character on its own (str.lower reads a final sigma in context), in C
@@ -245,7 +244,10 @@ class _Distractors:
                 ord(c): low if len(low := c.lower()) == 1 else _ONE_CHAR_LOWER.get(c, c)
                 for c in set(text)})
         cues = [m.start() for m in _cues().finditer(lower)]
-        if cues and brackets:
+        # A cue inside brackets is no distractor (brackets found only when a cue is there).
+        brackets = [(m.start(), m.end()) for m in _BRACKETED.finditer(text)] \
+            if cues and "(" in text else []
+        if brackets:
             starts = [start for start, _ in brackets]
             cues = [
                 cue for cue in cues
@@ -390,6 +392,36 @@ def _read_layout(line: str, languages: tuple[str, ...]) -> tuple[tuple[_Entry, .
     matches = list(_VALUE.finditer(line))
     if not matches:
         return (), 0
+    # 1. label before, ended by a separator (or nothing) but never across a comma
+    befores: list[tuple[LabelMatch, int, int, bool] | None] = []
+    offset = 0
+    for match in matches:
+        befores.append(_label_before_in(line[offset:match.start()], False, languages))
+        offset = match.end()
+    if None not in befores:  # the common case: every value has its label before it
+        entries: list[_Entry] = []
+        offset = 0
+        for match, found in zip(matches, befores, strict=True):
+            label = found[0]  # type: ignore[index]
+            if label.code != IGNORED:
+                spans = match.regs  # every group's span, (-1, -1) when absent
+                qual, scale, br = spans[_QUAL], spans[_SCALE], spans[_BR]
+                entries.append((spans[0][0], spans[0][1], spans[_NUM],
+                                None if qual == _ABSENT else qual,
+                                None if scale == _ABSENT else scale,
+                                None if br == _ABSENT else br, label,
+                                (offset + found[1], offset + found[2]),  # type: ignore[index]
+                                True))
+            offset = match.end()
+        return tuple(entries), 0
+    return _read_layout_missing(line, languages, matches, befores)
+
+
+def _read_layout_missing(
+    line: str, languages: tuple[str, ...], matches: list[re.Match[str]],
+    befores: list[tuple[LabelMatch, int, int, bool] | None],
+) -> tuple[tuple[_Entry, ...], int]:
+    """:func:`_read_layout` for a line where some value has no label before it."""
     count = len(matches)
     starts = [m.start() for m in matches]
     ends = [m.end() for m in matches]
@@ -398,47 +430,42 @@ def _read_layout(line: str, languages: tuple[str, ...]) -> tuple[tuple[_Entry, .
     label_spans: list[_Span] = [(0, 0)] * count
     strong = [True] * count
     taken: list[_Span] = []
-    # 1. label before, ended by a separator (or nothing) but never across a comma
-    missing = 0
-    for index in range(count):
-        offset = previous_ends[index]
-        found = _label_before_in(line[offset:starts[index]], False, languages)
+    for index, found in enumerate(befores):
         if found is None:
-            missing += 1
             continue
+        offset = previous_ends[index]
         labels[index] = found[0]
         label_spans[index] = span = (offset + found[1], offset + found[2])
         taken.append(span)
-    if missing:
-        # 2. label after, unless the next value owns it
-        for index in range(count):
-            if labels[index] is not None:
-                continue
-            offset = ends[index]
-            next_start = starts[index + 1] if index + 1 < count else len(line)
-            after = _label_after_in(line[offset:next_start], languages)
-            if after is None:
-                continue
-            span = (offset + after[1], offset + after[2])
-            if _overlaps(span, taken):
-                continue
-            labels[index], label_spans[index] = after[0], span
-            starts_item = _ITEM_START.search(line, previous_ends[index], starts[index]) is not None
-            strong[index] = after[3] and starts_item
-            taken.append(span)
-        # 3. "Label, N," pairs
-        for index in range(count):
-            if labels[index] is not None:
-                continue
-            offset = previous_ends[index]
-            found = _label_before_in(line[offset:starts[index]], True, languages)
-            if found is None:
-                continue
-            span = (offset + found[1], offset + found[2])
-            if _overlaps(span, taken):
-                continue
-            labels[index], label_spans[index] = found[0], span
-            taken.append(span)
+    # 2. label after, unless the next value owns it
+    for index in range(count):
+        if labels[index] is not None:
+            continue
+        offset = ends[index]
+        next_start = starts[index + 1] if index + 1 < count else len(line)
+        after = _label_after_in(line[offset:next_start], languages)
+        if after is None:
+            continue
+        span = (offset + after[1], offset + after[2])
+        if _overlaps(span, taken):
+            continue
+        labels[index], label_spans[index] = after[0], span
+        starts_item = _ITEM_START.search(line, previous_ends[index], starts[index]) is not None
+        strong[index] = after[3] and starts_item
+        taken.append(span)
+    # 3. "Label, N," pairs
+    for index in range(count):
+        if labels[index] is not None:
+            continue
+        offset = previous_ends[index]
+        found = _label_before_in(line[offset:starts[index]], True, languages)
+        if found is None:
+            continue
+        span = (offset + found[1], offset + found[2])
+        if _overlaps(span, taken):
+            continue
+        labels[index], label_spans[index] = found[0], span
+        taken.append(span)
     unlabeled = 0
     entries: list[_Entry] = []
     for index, label in enumerate(labels):

@@ -8,7 +8,7 @@ import html
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from lossledger.parse.ontology import category_for
 from lossledger.parse.parsers.base import ParsedObservation, Parser, ParseResult, Problem
@@ -329,9 +329,12 @@ def single_date(
     return distinct.pop(), ()
 
 
-@dataclass(frozen=True, slots=True)
-class Figure:
-    """A figure as found in the text, before the ontology and number parsing."""
+class Figure(NamedTuple):
+    """A figure as found in the text, before the ontology and number parsing.
+
+    An immutable record (a named tuple: built for every item of every report, it costs a
+    third of a frozen dataclass).
+    """
 
     label: str
     total: str
@@ -342,9 +345,15 @@ class Figure:
     end: int | None = None
 
 
+@functools.lru_cache(maxsize=16384)  # the same labels recur in every report of a source
+def _label_and_code(written: str, family: str) -> tuple[str, str | None]:
+    """A label as stored (white space collapsed) and its category in the family."""
+    label = " ".join(written.split())
+    return label, category_for(label, family=family)
+
+
 def _observation(figure: Figure, date: dt.date, family: str) -> ParsedObservation | Problem:
-    label = " ".join(figure.label.split())
-    code = category_for(label, family=family)
+    label, code = _label_and_code(figure.label, family)
     if code is None:
         return Problem(f"unknown category '{label}'", date=date)
     try:

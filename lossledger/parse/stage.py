@@ -272,7 +272,9 @@ def _parse_parallel(
     if len(first) < PARALLEL_MIN_REPORTS:  # a small batch: not worth a process
         return _parse_chunk(first, parsers, max_report_bytes)
     stream = _chunks(_chained(first, reports))
-    done: dict[int, list[_Parsed]] = {}
+    # The first chunk is parsed here before any worker exists: the workers are forked with what
+    # it loaded (lazy imports, date and label tables, caches) instead of each loading its own.
+    done: dict[int, list[_Parsed]] = {0: _parse_chunk(next(stream), parsers, max_report_bytes)}
     flying: dict[int, tuple[Future[list[_Parsed]], list[RecordedEvent]]] = {}
     queue_limit = 2 * (workers - 1)
 
@@ -288,7 +290,7 @@ def _parse_parallel(
 
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers - 1, mp_context=context) as pool:
-        for index, chunk in enumerate(stream):
+        for index, chunk in enumerate(stream, start=1):
             collect(wait=False)
             if len(flying) < queue_limit:
                 flying[index] = (

@@ -75,19 +75,42 @@ def is_structured(text: str) -> bool:
 _TRAILING = " \t\n\r.,;:"
 
 
+#: ``Figure(*fields)`` without the named tuple's Python-level ``__new__`` (same instance).
+_new_figure = functools.partial(tuple.__new__, Figure)
+_GROUPS = ("label", "total", "delta", "qualifier")
+
+
 def _figure(match: re.Match[str], offset: int) -> Figure:
     item = match.string[: match.end()].rstrip(_TRAILING)
-    label, total, delta, qualifier = match.group("label", "total", "delta", "qualifier")
-    # positional (label, total, delta, qualifier, start, end): built for every item
-    return Figure(label, total, delta, qualifier, offset + match.start("label"),
-                  offset + len(item))
+    label, total, delta, qualifier = match.group(*_GROUPS)
+    # (label, total, delta, qualifier, start, end): built for every item
+    return _new_figure((label, total, delta, qualifier, offset + match.start("label"),
+                        offset + len(item)))
 
 
 _LINE_ENDS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
 
+# Line ends other than "\n" (the parsers get "\r" normalised away; the others are rare).
+_OTHER_LINE_ENDS = re.compile("[" + _LINE_ENDS.replace("\n", "") + "]")
+
+
 def _lines_with(text: str, needed: str) -> list[tuple[str, int]]:
-    """``text.splitlines()`` with each line's offset, only the lines holding ``needed``."""
+    """``text.splitlines()`` with each line's offset, only the lines holding ``needed``
+    (a character that ends no line)."""
+    if needed not in text:
+        return []
+    if _OTHER_LINE_ENDS.search(text) is None:
+        # Lines end at "\n" only: go from one occurrence to the next, never line by line.
+        found, find, size = [], text.find, len(text)
+        at = find(needed)
+        while at != -1:
+            start = text.rfind("\n", 0, at) + 1
+            end = find("\n", at)
+            end = size if end == -1 else end
+            found.append((text[start:end], start))
+            at = find(needed, end)
+        return found
     lines, start = [], 0
     for line in text.splitlines(keepends=True):
         if needed in line:

@@ -345,15 +345,9 @@ class Figure(NamedTuple):
     end: int | None = None
 
 
-@functools.lru_cache(maxsize=16384)  # the same labels recur in every report of a source
-def _label_and_code(written: str, family: str) -> tuple[str, str | None]:
-    """A label as stored (white space collapsed) and its category in the family."""
-    label = " ".join(written.split())
-    return label, category_for(label, family=family)
-
-
 def _observation(figure: Figure, date: dt.date, family: str) -> ParsedObservation | Problem:
-    label, code = _label_and_code(figure.label, family)
+    label = " ".join(figure.label.split())
+    code = category_for(label, family=family)
     if code is None:
         return Problem(f"unknown category '{label}'", date=date)
     try:

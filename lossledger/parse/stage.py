@@ -178,8 +178,8 @@ def parse_workers() -> int:
     parse slower, not faster (see ``bench/README.md``); on a quiet machine with idle cores,
     set it to their number. Measured again on the 4,000-report real corpus with other
     sessions loading both cores (load 3-5): two processes parsed in 0.55-0.65 of the wall
-    time when a core was free, in the same or up to twice the wall time when none was, and
-    always used 5-25 % more CPU seconds.
+    time when a core was free, in 1.1-2.3 times the wall time when none was, and
+    used up to 25 % more CPU seconds.
 
     >>> import os
     >>> os.environ["LOSSLEDGER_PARSE_WORKERS"] = "2"; parse_workers()

@@ -139,6 +139,10 @@ class Figure(NamedTuple):
     strong: bool
 
 
+#: ``Figure(*fields)`` without the named tuple's Python-level ``__new__`` (same instance).
+_new_figure = functools.partial(tuple.__new__, Figure)
+
+
 @dataclass(frozen=True, slots=True)
 class Doubt:
     """A figure not trusted: a rounded form, a weak label, a number out of range."""
@@ -356,8 +360,8 @@ def _read_line(text: str, line: str, offset: int, languages: tuple[str, ...],
             doubts.append(doubt)
         elif figure is not None:
             category, total, delta, qualifier, label, start, end, confidence, strong = figure
-            figures.append(Figure(category, total, delta, qualifier, label, offset + start,
-                                  offset + end, confidence, strong))
+            figures.append(_new_figure((category, total, delta, qualifier, label,
+                                        offset + start, offset + end, confidence, strong)))
     return unlabeled
 
 
@@ -511,6 +515,6 @@ def _emit(line: str, entry: _Entry) -> _LineItem:
         return value_start, value_end, None, doubt
     delta = read_bracket(line[br[0]:br[1]]).delta if br is not None else None
     confidence = label.confidence if strong else min(label.confidence, 0.8)
-    figure = Figure(label.code, total, delta, qualifier, label_text, start, end, confidence,
-                    strong)
+    figure = _new_figure((label.code, total, delta, qualifier, label_text, start, end,
+                          confidence, strong))
     return value_start, value_end, figure, None

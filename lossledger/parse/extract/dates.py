@@ -102,15 +102,19 @@ _CUE_START_LOWER = re.compile(
         # period: "from|з|із|від|vom|von|с|od|du|dal|since" then "24"
         r"f(?=rom\s+24)", r"з(?=\s+24)", r"і(?=з\s+24)", r"в(?=ід\s+24)", r"v(?=o[mn]\s+24)",
         r"с(?=\s+24)", r"o(?=d\s+24)", r"d(?=(?:u|al)\s+24)", r"s(?=ince\s+24)",
-        r"2(?=4)",
-        # as of
-        r"a(?=s\s+of|u|ggiorna|l\s+mattino|ktualisiert)", r"с(?=таном)", r"п(?=о\s+состоянию)",
+        # "(?<![\d.])\b24": no word character before it (checked after the literal, which
+        # keeps every branch starting with one: the engine skips to those characters)
+        r"2(?<![\w.]2)(?=4)",
+        # as of (every branch starting with "a" starts with \b)
+        r"a(?<!\wa)(?=s\s+of|u|ggiorna|l\s+mattino|ktualisiert)", r"с(?=таном)",
+        r"п(?=о\s+состоянию)",
         r"н(?=а\s+(?:утро|ранок))", r"s(?=tan|ztab)", r"à", r"n(?=a\s+dzień)",
         r"w(?=edług)", r"d(?=ati\s+al)",
         # past day
         r"з(?=а\s+(?:минулу|прошедшие|последние))", r"o(?=ver\s+the)", r"i(?=n\s+the|m\s+laufe)",
         # source, update, page header
-        r"g(?=eneral)", r"г(?=ен)", r"é(?=tat-major)", r"u(?=pdate)", r"о(?=новлено)", "\n",
+        r"g(?=eneral)", r"г(?=ен)", r"é(?=tat-major)", r"u(?=pdate)", r"о(?=новлено)",
+        r"\n(?=\s*date\s)",  # a line break starts only the page header's cue
     ))
 )
 

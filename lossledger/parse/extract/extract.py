@@ -139,6 +139,10 @@ class Figure(NamedTuple):
     strong: bool
 
 
+#: ``Figure(*fields)`` without the named tuple's Python-level ``__new__`` (same instance).
+_new_figure = functools.partial(tuple.__new__, Figure)
+
+
 @dataclass(frozen=True, slots=True)
 class Doubt:
     """A figure not trusted: a rounded form, a weak label, a number out of range."""
@@ -237,7 +241,6 @@ class _Distractors:
     """Which sentences of a text name a distractor: computed once per text, asked per value."""
 
     def __init__(self, text: str) -> None:
-        brackets = [(m.start(), m.end()) for m in _BRACKETED.finditer(text)] if "(" in text else []
         lower = text.lower()
         if len(lower) != len(text):  # a character grew when lower-cased: keep the offsets
             # each character on its own (str.lower reads a final sigma in context), in C
@@ -245,7 +248,10 @@ class _Distractors:
                 ord(c): low if len(low := c.lower()) == 1 else _ONE_CHAR_LOWER.get(c, c)
                 for c in set(text)})
         cues = [m.start() for m in _cues().finditer(lower)]
-        if cues and brackets:
+        # A cue inside brackets is no distractor (brackets found only when a cue is there).
+        brackets = [(m.start(), m.end()) for m in _BRACKETED.finditer(text)] \
+            if cues and "(" in text else []
+        if brackets:
             starts = [start for start, _ in brackets]
             cues = [
                 cue for cue in cues
@@ -354,8 +360,8 @@ def _read_line(text: str, line: str, offset: int, languages: tuple[str, ...],
             doubts.append(doubt)
         elif figure is not None:
             category, total, delta, qualifier, label, start, end, confidence, strong = figure
-            figures.append(Figure(category, total, delta, qualifier, label, offset + start,
-                                  offset + end, confidence, strong))
+            figures.append(_new_figure((category, total, delta, qualifier, label,
+                                        offset + start, offset + end, confidence, strong)))
     return unlabeled
 
 
@@ -390,6 +396,36 @@ def _read_layout(line: str, languages: tuple[str, ...]) -> tuple[tuple[_Entry, .
     matches = list(_VALUE.finditer(line))
     if not matches:
         return (), 0
+    # 1. label before, ended by a separator (or nothing) but never across a comma
+    befores: list[tuple[LabelMatch, int, int, bool] | None] = []
+    offset = 0
+    for match in matches:
+        befores.append(_label_before_in(line[offset:match.start()], False, languages))
+        offset = match.end()
+    if None not in befores:  # the common case: every value has its label before it
+        entries: list[_Entry] = []
+        offset = 0
+        for match, found in zip(matches, befores, strict=True):
+            label = found[0]  # type: ignore[index]
+            if label.code != IGNORED:
+                spans = match.regs  # every group's span, (-1, -1) when absent
+                qual, scale, br = spans[_QUAL], spans[_SCALE], spans[_BR]
+                entries.append((spans[0][0], spans[0][1], spans[_NUM],
+                                None if qual == _ABSENT else qual,
+                                None if scale == _ABSENT else scale,
+                                None if br == _ABSENT else br, label,
+                                (offset + found[1], offset + found[2]),  # type: ignore[index]
+                                True))
+            offset = match.end()
+        return tuple(entries), 0
+    return _read_layout_missing(line, languages, matches, befores)
+
+
+def _read_layout_missing(
+    line: str, languages: tuple[str, ...], matches: list[re.Match[str]],
+    befores: list[tuple[LabelMatch, int, int, bool] | None],
+) -> tuple[tuple[_Entry, ...], int]:
+    """:func:`_read_layout` for a line where some value has no label before it."""
     count = len(matches)
     starts = [m.start() for m in matches]
     ends = [m.end() for m in matches]
@@ -398,47 +434,42 @@ def _read_layout(line: str, languages: tuple[str, ...]) -> tuple[tuple[_Entry, .
     label_spans: list[_Span] = [(0, 0)] * count
     strong = [True] * count
     taken: list[_Span] = []
-    # 1. label before, ended by a separator (or nothing) but never across a comma
-    missing = 0
-    for index in range(count):
-        offset = previous_ends[index]
-        found = _label_before_in(line[offset:starts[index]], False, languages)
+    for index, found in enumerate(befores):
         if found is None:
-            missing += 1
             continue
+        offset = previous_ends[index]
         labels[index] = found[0]
         label_spans[index] = span = (offset + found[1], offset + found[2])
         taken.append(span)
-    if missing:
-        # 2. label after, unless the next value owns it
-        for index in range(count):
-            if labels[index] is not None:
-                continue
-            offset = ends[index]
-            next_start = starts[index + 1] if index + 1 < count else len(line)
-            after = _label_after_in(line[offset:next_start], languages)
-            if after is None:
-                continue
-            span = (offset + after[1], offset + after[2])
-            if _overlaps(span, taken):
-                continue
-            labels[index], label_spans[index] = after[0], span
-            starts_item = _ITEM_START.search(line, previous_ends[index], starts[index]) is not None
-            strong[index] = after[3] and starts_item
-            taken.append(span)
-        # 3. "Label, N," pairs
-        for index in range(count):
-            if labels[index] is not None:
-                continue
-            offset = previous_ends[index]
-            found = _label_before_in(line[offset:starts[index]], True, languages)
-            if found is None:
-                continue
-            span = (offset + found[1], offset + found[2])
-            if _overlaps(span, taken):
-                continue
-            labels[index], label_spans[index] = found[0], span
-            taken.append(span)
+    # 2. label after, unless the next value owns it
+    for index in range(count):
+        if labels[index] is not None:
+            continue
+        offset = ends[index]
+        next_start = starts[index + 1] if index + 1 < count else len(line)
+        after = _label_after_in(line[offset:next_start], languages)
+        if after is None:
+            continue
+        span = (offset + after[1], offset + after[2])
+        if _overlaps(span, taken):
+            continue
+        labels[index], label_spans[index] = after[0], span
+        starts_item = _ITEM_START.search(line, previous_ends[index], starts[index]) is not None
+        strong[index] = after[3] and starts_item
+        taken.append(span)
+    # 3. "Label, N," pairs
+    for index in range(count):
+        if labels[index] is not None:
+            continue
+        offset = previous_ends[index]
+        found = _label_before_in(line[offset:starts[index]], True, languages)
+        if found is None:
+            continue
+        span = (offset + found[1], offset + found[2])
+        if _overlaps(span, taken):
+            continue
+        labels[index], label_spans[index] = found[0], span
+        taken.append(span)
     unlabeled = 0
     entries: list[_Entry] = []
     for index, label in enumerate(labels):
@@ -484,6 +515,6 @@ def _emit(line: str, entry: _Entry) -> _LineItem:
         return value_start, value_end, None, doubt
     delta = read_bracket(line[br[0]:br[1]]).delta if br is not None else None
     confidence = label.confidence if strong else min(label.confidence, 0.8)
-    figure = Figure(label.code, total, delta, qualifier, label_text, start, end, confidence,
-                    strong)
+    figure = _new_figure((label.code, total, delta, qualifier, label_text, start, end,
+                          confidence, strong))
     return value_start, value_end, figure, None

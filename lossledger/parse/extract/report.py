@@ -27,8 +27,12 @@ class ExtractedReport:
     found_anything: bool
 
 
+#: Each category's last day (``None``: still reported), a plain dict: asked for every figure.
+_VALID_TO = {code: category.valid_to for code, category in CATEGORIES.items()}
+
+
 def _category_on(code: str, date: dt.date | None) -> str:
-    valid_to = CATEGORIES[code].valid_to
+    valid_to = _VALID_TO[code]
     if date is not None and valid_to is not None and date > valid_to and code in MERGED_INTO:
         return MERGED_INTO[code]
     return code

@@ -75,19 +75,42 @@ def is_structured(text: str) -> bool:
 _TRAILING = " \t\n\r.,;:"
 
 
+#: ``Figure(*fields)`` without the named tuple's Python-level ``__new__`` (same instance).
+_new_figure = functools.partial(tuple.__new__, Figure)
+_GROUPS = ("label", "total", "delta", "qualifier")
+
+
 def _figure(match: re.Match[str], offset: int) -> Figure:
     item = match.string[: match.end()].rstrip(_TRAILING)
-    label, total, delta, qualifier = match.group("label", "total", "delta", "qualifier")
-    # positional (label, total, delta, qualifier, start, end): built for every item
-    return Figure(label, total, delta, qualifier, offset + match.start("label"),
-                  offset + len(item))
+    label, total, delta, qualifier = match.group(*_GROUPS)
+    # (label, total, delta, qualifier, start, end): built for every item
+    return _new_figure((label, total, delta, qualifier, offset + match.start("label"),
+                        offset + len(item)))
 
 
 _LINE_ENDS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
 
+# Line ends other than "\n" (the parsers get "\r" normalised away; the others are rare).
+_OTHER_LINE_ENDS = re.compile("[" + _LINE_ENDS.replace("\n", "") + "]")
+
+
 def _lines_with(text: str, needed: str) -> list[tuple[str, int]]:
-    """``text.splitlines()`` with each line's offset, only the lines holding ``needed``."""
+    """``text.splitlines()`` with each line's offset, only the lines holding ``needed``
+    (a character that ends no line)."""
+    if needed not in text:
+        return []
+    if _OTHER_LINE_ENDS.search(text) is None:
+        # Lines end at "\n" only: go from one occurrence to the next, never line by line.
+        found, find, size = [], text.find, len(text)
+        at = find(needed)
+        while at != -1:
+            start = text.rfind("\n", 0, at) + 1
+            end = find("\n", at)
+            end = size if end == -1 else end
+            found.append((text[start:end], start))
+            at = find(needed, end)
+        return found
     lines, start = [], 0
     for line in text.splitlines(keepends=True):
         if needed in line:
@@ -96,41 +119,67 @@ def _lines_with(text: str, needed: str) -> list[tuple[str, int]]:
     return lines
 
 
-# claims() and parse() of several parsers read the same text: scan it once.
+# claims() and parse() of several parsers read the same text: scan it once. Each scan keeps
+# beside the figures the items the grammar did not read, for the *_unreadable checks.
 @functools.lru_cache(maxsize=16)
+def _dash_scan(text: str) -> tuple[tuple[Figure, ...], tuple[str, ...]]:
+    """The ``label ‒ total`` figures, and the items with a dash and a digit the grammar
+    does not read (in order)."""
+    if is_structured(text):
+        return (), ()
+    figures = []
+    missed = []
+    start = 0  # every item break is one character long: offsets follow from the lengths
+    for item in _ITEM_BREAK.split(text):
+        # The grammar needs a dash and a total: an item without both skips the regex.
+        if _DASH.search(item) is not None:
+            if _DIGIT.search(item) is not None:
+                match = _DASH_ITEM.fullmatch(item)
+                if match is not None:
+                    figures.append(_figure(match, start))
+                else:
+                    missed.append(item)
+            elif any(map(str.isdigit, item)):  # a digit \d does not know ("²")
+                missed.append(item)
+        start += len(item) + 1
+    return tuple(figures), tuple(missed)
+
+
 def dash_figures(text: str) -> tuple[Figure, ...]:
     """Figures of a General Staff post, one per ``label ‒ total`` item.
 
     >>> [f.label for f in dash_figures("tanks ‒ 6310 (+10),\\nMLRS – 974 (+2).")]
     ['tanks', 'MLRS']
     """
-    if is_structured(text):
-        return ()
-    figures = []
-    start = 0  # every item break is one character long: offsets follow from the lengths
-    for item in _ITEM_BREAK.split(text):
-        # The grammar needs a dash and a total: an item without both skips the regex.
-        if _DASH.search(item) is not None and _DIGIT.search(item) is not None:
-            match = _DASH_ITEM.fullmatch(item)
-            if match is not None:
-                figures.append(_figure(match, start))
-        start += len(item) + 1
-    return tuple(figures)
+    return _dash_scan(text)[0]
 
 
 @functools.lru_cache(maxsize=16)
+def _ticker_scan(text: str) -> tuple[tuple[Figure, ...], tuple[str, ...]]:
+    """The ``label: total`` figures, and the lines with a colon and a digit the grammar does
+    not read (in order)."""
+    if is_structured(text):
+        return (), ()
+    figures = []
+    missed = []
+    # The grammar needs a colon and a total.
+    for line, start in _lines_with(text, ":"):
+        if _DIGIT.search(line) is not None:
+            match = _TICKER_LINE.fullmatch(line)
+            if match is not None:
+                figures.append(_figure(match, start))
+            else:
+                missed.append(line)
+    return tuple(figures), tuple(missed)
+
+
 def ticker_figures(text: str) -> tuple[Figure, ...]:
     """Figures of a news ticker, one per ``label: total`` line, echoes skipped.
 
     >>> [(f.label, f.total) for f in ticker_figures("6310 (+10) Armored vehicles: 11757 (+32)")]
     [('Armored vehicles', '11757')]
     """
-    if is_structured(text):
-        return ()
-    # The grammar needs a colon and a total.
-    found = ((_TICKER_LINE.fullmatch(line), start) for line, start in _lines_with(text, ":")
-             if _DIGIT.search(line))
-    return tuple(_figure(match, start) for match, start in found if match is not None)
+    return _ticker_scan(text)[0]
 
 
 def claims_any(figures: Iterable[Figure], *, family: str) -> bool:
@@ -146,15 +195,10 @@ def dash_unreadable(text: str, *, family: str) -> tuple[str, ...]:
     >>> dash_unreadable("tanks ‒ 6310 (+10) (revised 6300),\\nKyiv – 14 drones", family="gs_en")
     ('tanks ‒ 6310 (+10) (revised 6300)',)
     """
-    if is_structured(text):
-        return ()
-    return tuple(
-        item.strip()
-        for item in _ITEM_BREAK.split(text)
-        # without a dash, neither the grammar nor a label before a dash can match
-        if _DASH.search(item) is not None and _DASH_ITEM.fullmatch(item) is None
-        and _starts_with_label(item, family)
-    )
+    # An item the grammar reads is no unreadable one; one without a digit after a dash
+    # starts with no label before a figure (both left out by the scan).
+    return tuple(item.strip() for item in _dash_scan(text)[1]
+                 if _starts_with_label(item, family))
 
 
 def _starts_with_label(item: str, family: str) -> bool:
@@ -171,12 +215,9 @@ def ticker_unreadable(text: str, *, family: str) -> tuple[str, ...]:
     >>> ticker_unreadable("Tank: 6310 (+10) (stale)\\nFrom: 1 author", family="ticker_en")
     ('Tank: 6310 (+10) (stale)',)
     """
-    if is_structured(text):
-        return ()
+    # Lines without a digit are left out by the scan: the label pattern needs one too.
     unreadable = []
-    for line in text.splitlines():
-        if ":" not in line or _TICKER_LINE.fullmatch(line) is not None:  # both need a colon
-            continue
+    for line in _ticker_scan(text)[1]:
         match = _TICKER_LABEL.fullmatch(line)
         if match is not None and category_for(match["label"], family=family) is not None:
             unreadable.append(line.strip())

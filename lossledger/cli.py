@@ -333,7 +333,8 @@ def report(
     settings = RunSettings.resolve(home, store=store)
     target = out_file or settings.home / "report" / "index.html"
     try:
-        built = write_report(settings.warehouse, target)
+        # The home's own report keeps its charts' SVGs (unchanged ones are not rendered again).
+        built = write_report(settings.warehouse, target, cache_charts=out_file is None)
     except NotPublished as exc:
         raise UserError(str(exc)) from None
     out.print(f"report: {built.path} ({built.size_bytes / 1e6:.2f} MB, "

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import altair as alt
 import polars as pl
-import vl_convert as vlc
 
 from lossledger.parse.ontology import CATEGORY_CODES
+from lossledger.report.svg import SvgCache, render_svg
 
 __all__ = [
     "agreement_frame",
@@ -38,11 +38,11 @@ _STATUS_COLOURS = {
 }
 
 
-def to_svg(chart: alt.TopLevelMixin) -> str:
-    """Render a chart to a standalone SVG string with vl-convert."""
+def to_svg(chart: alt.TopLevelMixin, *, cache: SvgCache | None = None) -> str:
+    """Render a chart to a standalone SVG string with vl-convert (through ``cache`` if given)."""
     # The specs are built by the functions below, so Altair's schema validation of every inline
     # data row (seconds on a multi-year series) is skipped.
-    return vlc.vegalite_to_svg(chart.to_dict(format="vega-lite", validate=False))
+    return render_svg(chart.to_dict(format="vega-lite", validate=False), cache=cache)
 
 
 def _inline(frame: pl.DataFrame) -> alt.InlineData:

@@ -22,6 +22,7 @@ from lossledger.parse.ontology import CATEGORY_CODES
 from lossledger.publish.warehouse import read_state
 from lossledger.report import charts
 from lossledger.report._tables import read_table, require_published
+from lossledger.report.svg import SvgCache
 
 __all__ = ["BuiltReport", "headline", "refresh_home_report", "report_html", "write_report"]
 
@@ -89,10 +90,10 @@ def _uniquify_ids(svg: str, prefix: str) -> str:
     return re.sub(r'href="#([^"]+)"', rf'href="#{prefix}-\1"', svg)
 
 
-def _figure(name: str, chart: Any, caption: str) -> str:
+def _figure(name: str, chart: Any, caption: str, cache: SvgCache | None = None) -> str:
     if chart is None:
         return f'<p class="note" data-empty="{name}">Nothing to show yet.</p>'
-    svg = _uniquify_ids(charts.to_svg(chart), name)
+    svg = _uniquify_ids(charts.to_svg(chart, cache=cache), name)
     return (f'<figure class="chart" data-chart="{name}">{svg}'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
@@ -138,8 +139,13 @@ def _signed(value: int | None) -> str:
     return "-" if value is None else f"{value:+,}"
 
 
-def report_html(warehouse: Path, *, generated_at: dt.datetime | None = None) -> str:
+def report_html(
+    warehouse: Path, *, generated_at: dt.datetime | None = None, cache: SvgCache | None = None
+) -> str:
     """The report page for the warehouse at ``warehouse``, as one HTML string.
+
+    ``cache`` keeps the charts' SVGs: a chart whose spec (data included) did not change since
+    it was rendered is not rendered again.
 
     Raises
     ------
@@ -188,21 +194,21 @@ def report_html(warehouse: Path, *, generated_at: dt.datetime | None = None) -> 
         ("series", "Cumulative totals per category", _figure(
             "series", charts.series_chart(totals),
             "Published series; markers show days not every source agreed on, by the rule "
-            "that decided them."), ""),
+            "that decided them.", cache), ""),
         ("deltas", "Daily change per category (weekly mean)", _figure(
             "deltas", charts.delta_chart(totals),
             "Change implied by consecutive published totals; dips below zero are "
-            "restatements."), ""),
+            "restatements.", cache), ""),
         ("agreement", "Agreement per source over time", _figure(
             "agreement", charts.agreement_heatmap(agreement_frame := charts.agreement_frame(
                 observations, totals)),
-            "Share of each source's figures per month that equal the published total."), ""),
+            "Share of each source's figures per month that equal the published total.", cache), ""),
         ("runs", "Disagreement runs", _figure(
             "runs", charts.runs_chart(runs),
-            f"Stretches of days a source disagreed on a category (from {runs_from})."), ""),
+            f"Stretches of days a source disagreed on a category (from {runs_from}).", cache), ""),
         ("quarantine", "Quarantine by reason", _figure(
             "quarantine", charts.quarantine_chart(quarantine),
-            "What could not be used, by the stage that set it aside and why."), ""),
+            "What could not be used, by the stage that set it aside and why.", cache), ""),
     ]
     del agreement_frame
     data = {"generated_at": generated_at.isoformat(timespec="seconds"), **figures}
@@ -231,14 +237,21 @@ def report_html(warehouse: Path, *, generated_at: dt.datetime | None = None) -> 
     )
 
 
-def write_report(warehouse: Path, target: Path) -> BuiltReport:
-    """Write :func:`report_html` to ``target`` atomically; returns size and build time."""
+def write_report(warehouse: Path, target: Path, *, cache_charts: bool = False) -> BuiltReport:
+    """Write :func:`report_html` to ``target`` atomically; returns size and build time.
+
+    With ``cache_charts``, the charts' SVGs are kept beside it in ``.charts/`` (only this
+    report's), and unchanged charts are not rendered again on the next write.
+    """
     started = time.perf_counter()
-    page = report_html(warehouse)
+    cache = SvgCache(target.parent / ".charts") if cache_charts else None
+    page = report_html(warehouse, cache=cache)
     target.parent.mkdir(parents=True, exist_ok=True)
     aside = target.with_name(f".{target.name}.tmp")
     aside.write_text(page, encoding="utf-8")
     aside.replace(target)
+    if cache is not None:
+        cache.keep_only(cache.used)
     names = tuple(re.findall(r'data-chart="([^"]+)"', page))
     return BuiltReport(target, target.stat().st_size, time.perf_counter() - started, names)
 
@@ -252,7 +265,7 @@ def refresh_home_report(home: Path, warehouse: Path) -> dict[str, Any] | None:
     """
     if Path(warehouse).resolve() != (Path(home) / "warehouse").resolve():
         return None
-    built = write_report(warehouse, Path(home) / "report" / "index.html")
+    built = write_report(warehouse, Path(home) / "report" / "index.html", cache_charts=True)
     return {
         "path": str(built.path.resolve()),
         "size_bytes": built.size_bytes,

@@ -103,15 +103,32 @@ def publish_warehouse(
 
 
 @task(cache_policy=NO_CACHE)
-def refresh_report(settings: RunSettings) -> dict[str, Any] | None:
-    """Rewrite ``<home>/report/index.html``; a failure is logged, never fails the publish."""
-    from lossledger.report.html import refresh_home_report
+def refresh_report(settings: RunSettings, background: bool = False) -> dict[str, Any] | None:
+    """Rewrite ``<home>/report/index.html``; a failure is logged, never fails the publish.
 
+    With ``background``, a detached process rewrites it while the run ends
+    (:mod:`lossledger.report.background`); the task returns its headline figures at once.
+    """
     try:
+        if background and _is_home_warehouse(settings):
+            from lossledger.report.background import start_refresh
+            from lossledger.report.headline import headline
+
+            pid = start_refresh(settings.home, settings.warehouse)
+            get_run_logger().info("refreshing the HTML report in the background (pid %d)", pid)
+            return {"path": str((settings.home / "report" / "index.html").resolve()),
+                    "background": True, "home": str(settings.home.resolve()),
+                    "headline": headline(settings.warehouse)}
+        from lossledger.report.html import refresh_home_report
+
         return refresh_home_report(settings.home, settings.warehouse)
     except Exception as exc:  # the data are published; the page is a view of them
         get_run_logger().warning("could not refresh the HTML report: %s", exc)
         return None
+
+
+def _is_home_warehouse(settings: RunSettings) -> bool:
+    return Path(settings.warehouse).resolve() == (Path(settings.home) / "warehouse").resolve()
 
 
 @task(cache_policy=NO_CACHE)
@@ -173,6 +190,7 @@ def pipeline(
     fetch_since: dt.date | None = None,
     fetch_until: dt.date | None = None,
     ingested: dict[str, Any] | None = None,
+    background_report: bool = False,
 ) -> dict[str, Any]:
     """Fetch the sources (if asked), ingest ``inbox`` (if given), then bring the warehouse up
     to date with the event log.
@@ -205,6 +223,9 @@ def pipeline(
     ingested
         What an ingest made just before this run (the CLI's ``run --inbox``), for the run's
         summary: counts and the entries skipped with their reasons.
+    background_report
+        Refresh ``<home>/report/index.html`` in a detached process and end the run without
+        waiting for it (``lossledger run``; ``lossledger report --wait`` waits for it).
     """
     logger = get_run_logger()
     settings = RunSettings.resolve(home, store=store, warehouse=warehouse, as_of=as_of)
@@ -231,7 +252,8 @@ def pipeline(
             upto=run_plan.upto,
         ))
         try:
-            summary = _bring_up_to_date(settings, run_plan, ingested, dask_address, dask_workers)
+            summary = _bring_up_to_date(settings, run_plan, ingested, dask_address, dask_workers,
+                                        background_report)
         except BaseException as exc:
             event_store.record_run(RunRecord(
                 run_id, started, dt.datetime.now(dt.UTC), "failed",
@@ -252,6 +274,7 @@ def _bring_up_to_date(
     ingested: dict[str, Any] | None,
     dask_address: str | None,
     dask_workers: int,
+    background_report: bool = False,
 ) -> dict[str, Any]:
     if run_plan.parse_ranges and (dask_address or dask_workers > 0):
         parse_reports.with_options(task_runner=_parse_runner(dask_address, dask_workers))(
@@ -268,7 +291,7 @@ def _bring_up_to_date(
     # The tables are published and summarised: their memory is free before the HTML report
     # reads the warehouse back.
     del tables
-    return report_run(summary, new, refresh_report(settings))
+    return report_run(summary, new, refresh_report(settings, background_report))
 
 
 def _parse_runner(dask_address: str | None, dask_workers: int) -> Any:

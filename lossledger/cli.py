@@ -141,6 +141,10 @@ def run(
     dask_workers: Annotated[int, typer.Option(help="Parse on a local Dask cluster.")] = 0,
     fetch_first: Annotated[bool, typer.Option(
         "--fetch", help="Fetch the sources of <home>/sources.toml first.")] = False,
+    wait_report: Annotated[bool, typer.Option(
+        "--wait-report", envvar="LOSSLEDGER_WAIT_REPORT",
+        help="Refresh <home>/report/index.html before returning (default: in the background; "
+        "`lossledger report --wait` waits for it).")] = False,
 ) -> None:
     """The main job: ingest the inbox (if given), then publish everything not yet published."""
     settings = RunSettings.resolve(home, store=store)
@@ -164,7 +168,7 @@ def run(
         _check_events(settings, after=run_plan.parse_ranges[0][0] - 1, upto=run_plan.upto)
     summary = _run_flow(
         home=str(home), store=store, dask_address=dask_address, dask_workers=dask_workers,
-        ingested=ingested,
+        ingested=ingested, background_report=not wait_report,
     )
     _print_summary(summary, settings)
 
@@ -323,14 +327,20 @@ def explain(
 def report(
     out_file: Annotated[Path | None, typer.Option(
         "--out", help="HTML file to write (default <home>/report/index.html).")] = None,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="Write nothing: wait for the refresh a run started in the background, "
+        "then say where the report is.")] = False,
     home: HomeOption = Path("data"),
     store: StoreOption = None,
 ) -> None:
     """Write the self-contained HTML report of the published series (charts, tables)."""
+    settings = RunSettings.resolve(home, store=store)
+    if wait:
+        _wait_for_report(settings.home)
+        return
     from lossledger.report._tables import NotPublished
     from lossledger.report.html import write_report
 
-    settings = RunSettings.resolve(home, store=store)
     target = out_file or settings.home / "report" / "index.html"
     try:
         # The home's own report keeps its charts' SVGs (unchanged ones are not rendered again).
@@ -339,6 +349,20 @@ def report(
         raise UserError(str(exc)) from None
     out.print(f"report: {built.path} ({built.size_bytes / 1e6:.2f} MB, "
               f"built in {built.seconds:.1f} s)")
+
+
+def _wait_for_report(home: Path) -> None:
+    from lossledger.report.background import wait_for_refresh
+
+    outcome = wait_for_refresh(home)
+    target = (home / "report" / "index.html").resolve()
+    if outcome is not None and not outcome.get("ok"):
+        raise UserError(f"the report's background refresh failed: {outcome.get('error')} "
+                        f"(details: {(home / 'logs' / 'report.log').resolve()})")
+    if not target.exists():
+        raise UserError(f"no report at {target}: run `lossledger run` or `lossledger report`")
+    built = f" (refreshed in {outcome['seconds']} s)" if outcome else ""
+    out.print(f"report: {target}{built}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -526,7 +550,8 @@ def _print_summary(summary: dict[str, Any], settings: RunSettings) -> None:
         return
     from lossledger.report.run_summary import run_markdown
 
-    out.print(run_markdown(summary), markup=False, highlight=False)
+    # Not wrapped: the markdown's lines (links, the command that waits for the report) stay whole.
+    out.print(run_markdown(summary), markup=False, highlight=False, soft_wrap=True)
     out.print(f"warehouse: {settings.warehouse}", highlight=False)
     if summary.get("flow_run_url"):
         out.print(f"flow run: {summary['flow_run_url']}", highlight=False, soft_wrap=True)

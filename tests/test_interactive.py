@@ -73,6 +73,12 @@ def test_a_run_against_a_running_server_prints_the_summary_not_prefect_logs(
         logs = _wait_for(lambda: client.read_logs(LogFilter(
             flow_run_id=LogFilterFlowRunId(any_=[found.group(2)]))))
     assert any("parsed 3 reports" in entry.message for entry in logs)
+    # The run did not wait for its HTML report; `report --wait` does, then the page is there.
+    assert f"to wait: lossledger report --wait --home {home.resolve()}" in result.stdout
+    waited = lossledger("report", "--wait", "--home", str(home), env=env)
+    assert waited.returncode == 0, waited.stderr
+    page = (home / "report" / "index.html").read_text()
+    assert 'data-category="special_equipment" data-total="1452"' in page
 
 
 def test_without_a_server_the_run_says_once_how_to_avoid_the_temporary_one(

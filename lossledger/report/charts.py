@@ -11,6 +11,7 @@ import altair as alt
 import polars as pl
 
 from lossledger.parse.ontology import CATEGORY_CODES
+from lossledger.report.headline import MARKED_STATUSES
 from lossledger.report.svg import SvgCache, render_svg
 
 __all__ = [
@@ -26,8 +27,6 @@ __all__ = [
 
 _WIDTH = 250
 _ORDER = list(CATEGORY_CODES)
-#: Statuses drawn as markers on the series: the days the sources did not simply agree.
-MARKED_STATUSES = ("contested", "series", "priority", "majority", "overridden", "inferred")
 _STATUS_COLOURS = {
     "contested": "#d62728",
     "series": "#2ca02c",

@@ -22,6 +22,7 @@ from lossledger.parse.ontology import CATEGORY_CODES
 from lossledger.publish.warehouse import read_state
 from lossledger.report import charts
 from lossledger.report._tables import read_table, require_published
+from lossledger.report.headline import headline
 from lossledger.report.svg import SvgCache
 
 __all__ = ["BuiltReport", "headline", "refresh_home_report", "report_html", "write_report"]
@@ -57,29 +58,6 @@ class BuiltReport:
     size_bytes: int
     seconds: float
     charts: tuple[str, ...]
-
-
-def headline(warehouse: Path) -> dict[str, Any]:
-    """Headline figures of a published warehouse (also shown in the run's Prefect artifact)."""
-    totals = read_table(warehouse, "daily_totals")
-    discrepancies = read_table(warehouse, "discrepancies")
-    quarantine = read_table(warehouse, "quarantine")
-    state = read_state(warehouse)
-    latest = totals["date"].max() if totals is not None and not totals.is_empty() else None
-    figures: dict[str, Any] = {
-        "watermark": state.watermark if state else None,
-        "first_date": totals["date"].min().isoformat() if latest else None,  # type: ignore[union-attr]
-        "latest_date": latest.isoformat() if latest else None,  # type: ignore[union-attr]
-        "cells": totals.height if totals is not None else 0,
-        "discrepancies": discrepancies.height if discrepancies is not None else 0,
-        "quarantined": quarantine.height if quarantine is not None else 0,
-    }
-    if latest is not None and totals is not None:
-        day = dict(totals.filter(pl.col("date") == latest).select("category", "total").rows())
-        figures["latest"] = {code: day[code] for code in CATEGORY_CODES if code in day}
-        doubtful = totals.filter(pl.col("status").is_in(charts.MARKED_STATUSES))
-        figures["doubtful_cells"] = doubtful.height
-    return figures
 
 
 def _uniquify_ids(svg: str, prefix: str) -> str:

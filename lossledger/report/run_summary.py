@@ -71,14 +71,20 @@ def report_markdown(report: dict[str, Any]) -> list[str]:
     ...     "discrepancies": 1, "quarantined": 0, "latest": {"tanks": 6310}}})
     >>> lines[2]
     'report: [/h/report/index.html](file:///h/report/index.html) (0.48 MB, built in 2.5 s)'
-    """
+    >>> report_markdown({"path": "/h/report/index.html", "background": True, "home": "/h",
+    ...     "headline": {}})[2]
+    'report: [/h/report/index.html](file:///h/report/index.html) (refreshing; to wait: lossledger report --wait --home /h)'
+    """  # noqa: E501
     figures = report.get("headline", {})
     path = report["path"]
+    if report.get("background"):
+        built = f"refreshing; to wait: lossledger report --wait --home {report.get('home')}"
+    else:
+        built = f"{report['size_bytes'] / 1e6:.2f} MB, built in {report['seconds']} s"
     lines = [
         "## Report",
         "",
-        f"report: [{path}](file://{path}) ({report['size_bytes'] / 1e6:.2f} MB, "
-        f"built in {report['seconds']} s)",
+        f"report: [{path}](file://{path}) ({built})",
         "",
         f"- series: {figures.get('first_date', '-')} to {figures.get('latest_date', '-')}, "
         f"{figures.get('cells', 0)} published cells "

@@ -28,6 +28,7 @@ $(VENV)/.synced: pyproject.toml uv.lock
 run: setup
 	$(BIN)/lossledger run --home data --inbox data/samples/inbox
 	$(BIN)/lossledger status --home data
+	@$(BIN)/lossledger report --wait --home data >/dev/null  # the run refreshes it in the background
 	@echo "report: $(CURDIR)/data/report/index.html (open it in a browser)"
 
 test: setup

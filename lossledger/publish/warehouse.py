@@ -63,14 +63,18 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from lossledger._text import enums_as_text
-from lossledger.projection import TABLES, WarehouseTables
-from schemas.tables import table_schema
+
+if TYPE_CHECKING:
+    from lossledger.projection import WarehouseTables
+
+# The projection (pandera, the parsers, the reconciliation) and pyarrow are imported where they
+# are used: `import lossledger` and the HTML report's process need neither until they scan or
+# publish, and the projection alone costs ~0.5 s to import.
 
 __all__ = [
     "DEFAULT_GRACE_S",
@@ -176,6 +180,9 @@ class WarehouseVersion:
 
     def scan(self, table: str) -> pl.LazyFrame:
         """A lazy frame over ``table`` in this version (see :func:`scan`)."""
+        from lossledger.projection import TABLES
+        from schemas.tables import table_schema
+
         if table not in TABLES:
             raise ValueError(f"unknown table {table!r}; published tables are {', '.join(TABLES)}")
         schema = table_schema(table)
@@ -416,6 +423,8 @@ def _partition_name(month: int | None) -> str | None:
 def _part_name(content_hash: bytes, watermark: int) -> str:
     """The file name of a partition: the same name always means the same bytes (rows, schema,
     metadata and the writer's version all go into it)."""
+    import pyarrow as pa
+
     digest = hashlib.sha256(content_hash + f"|{watermark}|{pa.__version__}".encode()).hexdigest()
     return f"part-{digest[:16]}.parquet"
 
@@ -428,6 +437,8 @@ def _partition_file(directory: Path) -> Path | None:
 def _write_partition(
     target: Path, rows: pl.DataFrame, *, content_hash: bytes, table: str, watermark: int
 ) -> None:
+    import pyarrow.parquet as pq
+
     arrow = rows.to_arrow()
     arrow = arrow.replace_schema_metadata({
         **(arrow.schema.metadata or {}),
@@ -582,6 +593,9 @@ def _content_hash(frame: pl.DataFrame, rows: str) -> bytes:
 
 
 def _stored_hash(path: Path) -> bytes | None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
         metadata = pq.read_schema(path).metadata or {}
     except (OSError, pa.ArrowInvalid):

@@ -125,7 +125,7 @@ def main(argv: list[str]) -> int:
     home, warehouse, descriptor = Path(argv[0]), Path(argv[1]), int(argv[2])
     try:
         outcome = _refresh(home, warehouse)
-        outcome["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        outcome["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         target = outcome_file(home)
         aside = target.with_name(f"{target.name}.tmp")
         aside.write_text(json.dumps(outcome), encoding="utf-8")

@@ -225,9 +225,9 @@ def _observation_candidates(reports: pl.DataFrame, parsed: ParsedBatch) -> pl.Da
     """Every parsed figure with its event's columns, ordered by (seq, date, category).
 
     ``parsed.observations`` is consumed (emptied). The event's text columns
-    (:data:`_EVENT_TEXT`) come as categoricals: one code per figure instead of one string
-    (enums of their sorted values; text again in the published tables), and so are the
-    figures' columns of :data:`_FIGURE_TEXT`.
+    (:data:`_EVENT_TEXT`) and the figures' columns of :data:`_FIGURE_TEXT` come as enums of
+    their sorted values: one code per figure instead of one string (text again in the
+    published files).
     """
     meta = reports.filter(pl.col("parser").is_not_null()).select(
         "sha256", "event_id", "seq", "source", "source_kind", "received_at", "parser",

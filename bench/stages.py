@@ -299,6 +299,9 @@ _PREFECT_TASKS = {"prefect_startup", "flow"}
 
 
 def _import_everything(task: str) -> None:
+    from lossledger._startup import without_data_synthesis
+
+    without_data_synthesis()  # as the console command does (see lossledger._startup)
     import lossledger.pipeline
     import lossledger.store.sqlite  # noqa: F401
 

@@ -17,6 +17,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from lossledger import _progress
+from lossledger._startup import without_data_synthesis
 from lossledger.config import ConfigError
 from lossledger.parse.ontology import CATEGORY_CODES
 from lossledger.pipeline import RunSettings, check_events, plan_run
@@ -457,6 +458,7 @@ def server(
 
 def main() -> None:
     """Console entry point: user errors print one line and exit 2, no traceback."""
+    without_data_synthesis()
     _prefect_defaults()
     try:
         app()

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,7 +70,11 @@ def test_a_run_against_a_running_server_prints_the_summary_not_prefect_logs(
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
     with SyncPrefectClient(api=api_url) as client:
-        assert client.read_flow_run(found.group(2)).state.type.value == "COMPLETED"
+        flow_run = client.read_flow_run(found.group(2))
+        assert flow_run.state.type.value == "COMPLETED"
+        # The run's parameters are recorded as given (plain JSON, without Prefect's encoder).
+        assert flow_run.parameters["home"] == str(home)
+        assert flow_run.parameters["ingested"]["new"] == 3
         logs = _wait_for(lambda: client.read_logs(LogFilter(
             flow_run_id=LogFilterFlowRunId(any_=[found.group(2)]))))
     assert any("parsed 3 reports" in entry.message for entry in logs)
@@ -150,3 +155,21 @@ def _wait_for(read: object, timeout_s: float = 20) -> list:  # type: ignore[type
         if entries or time.monotonic() > deadline:
             return entries
         time.sleep(0.5)
+
+
+def test_parameters_that_are_not_plain_json_still_go_through_prefects_encoder() -> None:
+    import datetime as dt
+
+    from flows.interactive import _plain_json_parameters
+
+    class Flow:
+        def serialize_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
+            return {"encoded by": "prefect"}
+
+    flow = Flow()
+    _plain_json_parameters(flow)
+    plain = {"home": "data", "dask_workers": 0, "ingested": {"new": 3, "skipped": []}}
+    assert flow.serialize_parameters(plain) == plain
+    assert flow.serialize_parameters({"fetch_since": dt.date(2024, 1, 31)}) == {
+        "encoded by": "prefect"}
+    assert flow.serialize_parameters({"ratio": float("nan")}) == {"encoded by": "prefect"}

@@ -32,6 +32,7 @@ from lossledger.parse.extract.numerals import (
     NUMBER,
     QUALIFIERS,
     SCALE_PATTERN,
+    is_rounded,
     read_bracket,
     read_count,
 )
@@ -102,6 +103,9 @@ _TRAILING_COMMA = re.compile(rf"[\s,:=|{DASHES}]+$")
 _LAST_BREAK = re.compile(
     rf".*(?:[,;•|\[\]!?«»\"“”]|(?<=[^\W\d_]{{2}})\.\s|\.\s(?=\S)|\s[{DASHES}]\s)", re.DOTALL
 )
+# A sentence's full stop after a word (not an abbreviation's dot after one or two letters),
+# then only spaces up to the number.
+_SENTENCE_END = re.compile(r"[^\W\d_]{3}\.[^\S\n]+$")
 _FIRST_BREAK = re.compile(rf"[,;•|()\[\]!?:«»\"“”]|\.(?:\s|$)|\s[{DASHES}]\s")
 # A conjunction after a label ends the item: "..., 15 Schiffe/Boote und 1 U-Boot".
 _CONJUNCTION = re.compile(r"\s*(?:and|und|sowie|і|та|й|и|et|i|oraz|e|ed|ve)\b", re.IGNORECASE)
@@ -198,6 +202,10 @@ def _label_before_in(segment: str, commas: bool, languages: tuple[str, ...]) -> 
     tuple[LabelMatch, int, int, bool] | None
 ):
     """The label ending a segment, offsets into the segment (cached: labels repeat)."""
+    if _SENTENCE_END.search(segment):
+        # "1 629 lance-roquettes multiples. 1 288 systèmes...": a sentence ended before the
+        # number, so the words before the full stop belong to the value before them.
+        return None
     stripped = (_TRAILING_COMMA if commas else _TRAILING_SEPARATOR).sub("", segment)
     separated = len(stripped) < len(segment.rstrip()) or (commas and stripped != segment)
     cut = _LAST_BREAK.match(stripped)
@@ -502,9 +510,7 @@ def _emit(line: str, entry: _Entry) -> _LineItem:
     total = read_count(number)
     qualifier = QUALIFIERS.get(" ".join(line[qual[0]:qual[1]].casefold().split())) \
         if qual is not None and qual[0] < qual[1] else None
-    if scale is not None or total is None or (
-        qualifier == "more than" and total is not None and total >= 1000 and total % 1000 == 0
-    ):
+    if scale is not None or total is None or is_rounded(qualifier, total):
         doubt = None
         if scale is not None or total is not None:
             written = " ".join(line[value_start:value_end].split())

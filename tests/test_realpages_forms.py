@@ -155,6 +155,10 @@ def test_one_sentence_per_figure_keeps_each_label_with_its_own_number() -> None:
     ("2023-11-14", "Russia has lost 313,470 soldiers and 5,362 tanks. The day before alone, "
                    "Russia lost 920 soldiers and 15 tanks.",
      {"personnel": 313470, "tanks": 5362}),
+    ("2024-04-21", "Армия РФ потеряла еще 950 своих солдат и 16 танков — Генштаб\n"
+                   "Всего с начала вторжения оккупанты потеряли 459 530 своих солдат и 7229 "
+                   "танков.",
+     {"personnel": 459530, "tanks": 7229}),
     ("2024-11-23", "Der Generalstab zählt 729.720 Soldaten und 9419 Panzer. Binnen der letzten "
                    "24 Stunden kamen 1420 Soldaten und 20 Panzer hinzu.",
      {"personnel": 729720, "tanks": 9419}),
@@ -177,6 +181,13 @@ def test_rounded_qualifiers() -> None:
     assert is_rounded("almost", 10_000) and is_rounded("up to", 200_000)
     assert not is_rounded("about", 39_000)  # the General Staff's own "близько 39 000 (+150)"
     assert not is_rounded("almost", 198_260) and not is_rounded("more than", 82_710)
+    assert is_rounded("almost", 300)  # "knapp 300 Luftabwehrsysteme"
+
+
+def test_turkish_accusative_labels() -> None:
+    result = parse("Genelkurmay'a göre Rus ordusu 586 tankını ve 66 insansız hava aracını "
+                   "kaybetti.", at("2022-03-28"))
+    assert totals(result) == {"tanks": 586, "uav": 66}
 
 
 def test_a_ceiling_beside_the_exact_total_is_a_doubt_not_a_conflict() -> None:
@@ -200,3 +211,34 @@ def test_the_extraction_package_imports_on_its_own() -> None:
     done = subprocess.run([sys.executable, "-c", "import lossledger.parse.extract"],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+# Number-first layouts of real pages ----------------------------------------------------------
+
+
+def test_a_stated_change_after_the_label_of_a_number_first_item() -> None:
+    # "1.907 carri armati (+8)": the bracket after the label is the change of the number
+    # before it, never a value of its own (it was read as 8 tanks).
+    text = ("Dal 24 febbraio il nemico ha perso 1.907 carri armati (+8), 4.212 veicoli corazzati "
+            "da combattimento (+17) e 1.018 sistemi di artiglieria (+2).")
+    result = parse(text, at("2022-08-20"))
+    assert {o.category: (o.total, o.stated_delta) for o in result.observations} == {
+        "tanks": (1907, 8), "armored_vehicles": (4212, 17), "artillery": (1018, 2)}
+    assert not result.problems, result.problems
+
+
+def test_a_number_first_run_without_commas() -> None:
+    # Each number's label follows it; the label before a number is the previous number's.
+    text = ("Zwischenstand des Generalstabs: 986 Panzer 435 Artilleriesysteme 189 "
+            "Militärflugzeuge 155 Militärhubschrauber 229 Militärdrohnen")
+    result = parse(text, at("2022-04-29"))
+    assert totals(result) == {"tanks": 986, "artillery": 435, "aircraft": 189,
+                              "helicopters": 155, "uav": 229}
+
+
+def test_a_dash_between_the_number_and_its_label() -> None:
+    text = ("Erste Bilanz der Verteidigung: 80 – Panzer, 516 – gepanzerte Kampffahrzeuge, "
+            "10 – Flugzeuge, 7 – Hubschrauber, 2.800 – Personen.")
+    result = parse(text, at("2022-02-25"))
+    assert totals(result) == {"tanks": 80, "armored_vehicles": 516, "aircraft": 10,
+                              "helicopters": 7, "personnel": 2800}

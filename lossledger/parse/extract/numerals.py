@@ -45,7 +45,7 @@ QUALIFIERS: dict[str, str] = {
     "орієнтовно": "approximately", "понад": "more than", "більше": "more than",
     "майже": "almost", "около": "about", "примерно": "approximately", "более": "more than",
     "свыше": "more than", "почти": "almost",
-    "environ": "about", "plus de": "more than", "près de": "about",
+    "environ": "about", "plus de": "more than", "près de": "almost",
     "około": "about", "ok.": "about", "ponad": "more than", "prawie": "almost",
     "yaklaşık": "about", "en az": "more than",
     "oltre": "more than", "quasi": "almost",
@@ -63,21 +63,17 @@ ROUNDED_QUALIFIERS = frozenset({"more than", "almost", "up to"})
 def is_rounded(qualifier: str | None, total: int) -> bool:
     """Whether a qualified total is a rounded form rather than an exact count.
 
-    "more than" before hundreds ("über 1500 Panzer", "plus de 82 700"), "almost" or "up to"
-    before thousands ("fast 10.000 Panzer", "bis zu 200.000 Soldaten") are rounded. "about"
-    is the General Staff's own wording of an exact total ("близько 39 000 (+150)"), and "almost"
-    before an unround number is an exact one ("knapp 198.260 Soldaten").
+    "more than", "almost" or "up to" before hundreds ("über 1500 Panzer", "knapp 300
+    Luftabwehrsysteme", "bis zu 200.000 Soldaten") are rounded. "about" is the General Staff's
+    own wording of an exact total ("близько 39 000 (+150)"), and "almost" before an unround
+    number is an exact one ("knapp 198.260 Soldaten").
 
     >>> is_rounded("more than", 1500), is_rounded("almost", 10_000), is_rounded("about", 39_000)
     (True, True, False)
     >>> is_rounded("almost", 198_260)
     False
     """
-    if qualifier not in ROUNDED_QUALIFIERS or total < 100:
-        return False
-    if qualifier == "more than":
-        return total % 100 == 0
-    return total >= 1000 and total % 1000 == 0
+    return qualifier in ROUNDED_QUALIFIERS and total >= 100 and total % 100 == 0
 #: Scale words: "21.6 thousand", "646 тис. 400", "3 Tsd.", "19 bin 100" are rounded forms, never
 #: exact totals.
 SCALE_PATTERN = (

@@ -242,3 +242,40 @@ def test_a_dash_between_the_number_and_its_label() -> None:
     result = parse(text, at("2022-02-25"))
     assert totals(result) == {"tanks": 80, "armored_vehicles": 516, "aircraft": 10,
                               "helicopters": 7, "personnel": 2800}
+
+
+# Found on a second set of real pages, gathered after the first fixes --------------------------
+
+
+def test_bilingual_labels_of_the_general_staffs_own_posts() -> None:
+    # The General Staff posts each label in Ukrainian and English: "танки / tanks ‒ N".
+    text = ("Наш підсумок року війни, за даними Генштабу:\n"
+            "- особовий склад / personnel ‒ приблизно / about 146 820 (+970) осіб;\n"
+            "- танки / tanks ‒ 3363 (+13);\n"
+            "- бойові броньовані машини / APV ‒ 6600 (+7);\n"
+            "- засоби ППО / Anti-aircraft warfare systems ‒ 247 (+3);\n"
+            "- кораблі/катери / warships / boats ‒ 18 (+0);")
+    result = parse(text, at("2023-02-24"))
+    assert {o.category: (o.total, o.stated_delta) for o in result.observations} == {
+        "personnel": (146820, 970), "tanks": (3363, 13), "armored_vehicles": (6600, 7),
+        "air_defense": (247, 3), "ships": (18, 0)}
+    assert not result.problems, result.problems
+
+
+def test_a_closing_quote_between_the_number_and_its_label() -> None:
+    result = parse("Selon nos informations, l'état-major parle de “quelque 124 710” soldats "
+                   "perdus et de 3 182 chars.", at("2023-01-27"))
+    assert totals(result) == {"personnel": 124710, "tanks": 3182}
+
+
+def test_italian_abbattuti_words_totals_a_night_does_not() -> None:
+    result = parse("Dall'inizio della guerra sono stati abbattuti 322 velivoli e 324 elicotteri. "
+                   "Nella notte abbattuti anche 20 droni.", at("2023-11-09"))
+    assert totals(result) == {"aircraft": 322, "helicopters": 324}
+
+
+def test_named_dead_counts_are_no_general_staff_figure() -> None:
+    result = parse("Russia has lost 818,740 troops so far, the General Staff says. Mediazona "
+                   "has confirmed the names of 88,726 Russian soldiers.", at("2025-01-19"))
+    assert totals(result) == {"personnel": 818740}
+    assert not result.problems, result.problems

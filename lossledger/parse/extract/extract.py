@@ -30,6 +30,7 @@ from lossledger.parse.extract.numerals import (
     DASHES,
     MAX_COUNT,
     NUMBER,
+    QUALIFIER_PATTERN,
     QUALIFIERS,
     SCALE_PATTERN,
     is_rounded,
@@ -107,8 +108,14 @@ _LAST_BREAK = re.compile(
 # A sentence's full stop after a word (not an abbreviation's dot after one or two letters),
 # then only spaces up to the number.
 _SENTENCE_END = re.compile(r"[^\W\d_]{3}\.[^\S\n]+$")
-# "516 - gepanzerte Kampffahrzeuge": a dash between a number and the label after it.
-_LEADING_DASH = re.compile(rf"[^\S\n]*[{DASHES}][^\S\n]+(?=[^\W\d_])")
+# "516 - gepanzerte Kampffahrzeuge", "“124 710” soldats": a dash or a closing quote between a
+# number and the label after it.
+_LEADING_DASH = re.compile(
+    rf"[^\S\n]*(?:[{DASHES}][^\S\n]+|[”»″\"]+[^\S\n]*)(?=[^\W\d_])")
+# "особовий склад / personnel ‒ приблизно / about 146 820": a qualifier in both languages
+# between a bilingual label and its number (the number's own qualifier is the last one).
+_TRAILING_QUALIFIER = re.compile(
+    rf"(?:[^\S\n]+|^)(?:{QUALIFIER_PATTERN})[^\S\n]*/[^\S\n]*$", re.IGNORECASE)
 # "1.907 carri armati (+8 ...)": the stated change after the label of a number-first item.
 _BRACKET_AFTER = re.compile(r"[^\S\n]*\((?P<br>[+\u2212\-–][^()\n]{0,58})\)")
 _FIRST_BREAK = re.compile(rf"[,;•|()\[\]!?:«»\"“”]|\.(?:\s|$)|\s[{DASHES}]\s")
@@ -211,6 +218,8 @@ def _label_before_in(segment: str, commas: bool, languages: tuple[str, ...]) -> 
         # "1 629 lance-roquettes multiples. 1 288 systèmes...": a sentence ended before the
         # number, so the words before the full stop belong to the value before them.
         return None
+    if "/" in segment:
+        segment = _TRAILING_QUALIFIER.sub("", segment)
     stripped = (_TRAILING_COMMA if commas else _TRAILING_SEPARATOR).sub("", segment)
     separated = len(stripped) < len(segment.rstrip()) or (commas and stripped != segment)
     cut = _LAST_BREAK.match(stripped)

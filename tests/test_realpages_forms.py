@@ -279,3 +279,15 @@ def test_named_dead_counts_are_no_general_staff_figure() -> None:
                    "has confirmed the names of 88,726 Russian soldiers.", at("2025-01-19"))
     assert totals(result) == {"personnel": 818740}
     assert not result.problems, result.problems
+
+
+def test_arabic_prose_with_the_conjunction_glued_to_each_number() -> None:
+    # Arabic joins "and" (و) to the number: "و23954 مركبة". Our own sentence, real figures.
+    text = ("قالت هيئة الأركان إن روسيا خسرت منذ بداية الحرب 11609 دبابات، و23954 مركبة "
+            "قتالية مدرعة، و36691 نظام مدفعية، و1628 من أنظمة راجمات الصواريخ متعددة "
+            "الإطلاق، و347 مروحية، و116712 طائرة مسيرة.")
+    result = parse(text, at("2026-01-27"))
+    real = day(dt.date(2026, 1, 27)).totals
+    assert totals(result) == {code: real[code] for code in (
+        "tanks", "armored_vehicles", "artillery", "mlrs", "helicopters", "uav")}
+    assert not result.problems, result.problems

@@ -77,7 +77,8 @@ _QUALIFIER_FIRST, _QUALIFIER_GROUPS = _by_first_character(
     [word.strip() for word in sorted(QUALIFIERS, key=len, reverse=True)], ignore_case=True)
 _VALUE = re.compile(
     rf"(?=[\d{_QUALIFIER_FIRST[1:-1]}])"
-    rf"(?<![\w.,])(?<![^\W\d_][{DASHES}])(?<!\([+{DASHES}])"
+    # not inside a word or a number, but after the Arabic "و" (and) that prefixes it
+    rf"(?<![.,])(?<![^\W\u0648])(?<![^\W\d_][{DASHES}])(?<!\([+{DASHES}])"
     rf"(?:(?P<qual>{_QUALIFIER_GROUPS})\s+)?"
     rf"(?P<num>{NUMBER})(?![^\W\d_])"
     rf"(?P<scale>[^\S\n]*(?:{SCALE_PATTERN})(?![^\W\d_])(?:[^\S\n]*\d{{1,3}}(?!\d))?)?"
@@ -103,7 +104,7 @@ _TRAILING_SEPARATOR = re.compile(rf"[\s:=|{DASHES}]+$")
 _LABEL_SEPARATOR = re.compile(rf"[^\W\d_][^\S\n]*[:={DASHES}][^\S\n]*$")
 _TRAILING_COMMA = re.compile(rf"[\s,:=|{DASHES}]+$")
 _LAST_BREAK = re.compile(
-    rf".*(?:[,;•|\[\]!?«»\"“”]|(?<=[^\W\d_]{{2}})\.\s|\.\s(?=\S)|\s[{DASHES}]\s)", re.DOTALL
+    rf".*(?:[,،;•|\[\]!?«»\"“”]|(?<=[^\W\d_]{{2}})\.\s|\.\s(?=\S)|\s[{DASHES}]\s)", re.DOTALL
 )
 # A sentence's full stop after a word (not an abbreviation's dot after one or two letters),
 # then only spaces up to the number.
@@ -118,11 +119,11 @@ _TRAILING_QUALIFIER = re.compile(
     rf"(?:[^\S\n]+|^)(?:{QUALIFIER_PATTERN})[^\S\n]*/[^\S\n]*$", re.IGNORECASE)
 # "1.907 carri armati (+8 ...)": the stated change after the label of a number-first item.
 _BRACKET_AFTER = re.compile(r"[^\S\n]*\((?P<br>[+\u2212\-–][^()\n]{0,58})\)")
-_FIRST_BREAK = re.compile(rf"[,;•|()\[\]!?:«»\"“”]|\.(?:\s|$)|\s[{DASHES}]\s")
+_FIRST_BREAK = re.compile(rf"[,،;•|()\[\]!?:«»\"“”]|\.(?:\s|$)|\s[{DASHES}]\s")
 # A conjunction after a label ends the item: "..., 15 Schiffe/Boote und 1 U-Boot".
 _CONJUNCTION = re.compile(r"\s*(?:and|und|sowie|і|та|й|и|et|i|oraz|e|ed|ve)\b", re.IGNORECASE)
 # What may stand between an item's start and its number when the label follows the number.
-_ITEM_START = re.compile(rf"(?:^|[,;•|:]|\.\s|\s[{DASHES}]\s)[\W_]*$")
+_ITEM_START = re.compile(rf"(?:^|[,،;•|:]|\.\s|\s[{DASHES}]\s)[\W_]*\u0648?$")
 _LEADING_NOISE = re.compile(
     r"^(?:[\s\W_]|\b(?:од|шт|ед|units?|persons|pcs|szt|Stück|unités|unità|осіб|чел)\b\.?)+",
     re.IGNORECASE,

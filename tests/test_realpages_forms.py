@@ -291,3 +291,16 @@ def test_arabic_prose_with_the_conjunction_glued_to_each_number() -> None:
     assert totals(result) == {code: real[code] for code in (
         "tanks", "armored_vehicles", "artillery", "mlrs", "helicopters", "uav")}
     assert not result.problems, result.problems
+
+
+def test_persian_digits() -> None:
+    # Persian pages write the totals in their own digits: "۹۴۲۳ تانک" is 9423 tanks.
+    text = ("به گفته ستاد کل، روسیه تاکنون ۹۴۲۳ تانک، ۱۹۲۰۹ خودروی زرهی و ۳۶۹ هواپیما "
+            "از دست داده است.")
+    result = parse(text, at("2024-11-24"))
+    real = day(dt.date(2024, 11, 24)).totals
+    assert totals(result) == {code: real[code] for code in ("tanks", "armored_vehicles",
+                                                            "aircraft")}
+    # The spans point into the page as written (one character a digit).
+    tanks = next(o for o in result.observations if o.category == "tanks")
+    assert text[tanks.span_start:tanks.span_end].startswith("۹۴۲۳")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,6 +33,10 @@ class ExtractedReport:
 #: whose year the received time cannot tell ("22 листопада" fetched two years on): its date is
 #: inferred from its figures instead, never guessed.
 STALE_COPY_DAYS = 7
+
+_EASTERN_DIGITS = re.compile("[\u0660-\u0669\u06f0-\u06f9]")
+_TO_ASCII_DIGITS = {**{0x0660 + i: 0x30 + i for i in range(10)},
+                    **{0x06F0 + i: 0x30 + i for i in range(10)}}
 
 #: Each category's last day (``None``: still reported), a plain dict: asked for every figure.
 _VALID_TO = {code: category.valid_to for code, category in CATEGORIES.items()}
@@ -157,6 +162,11 @@ def extract_report(
     # A page cut mid-number ("avions – 4" of 434) is caught against the series (projection).
     figures, doubts = extract_figures(text, masked=[(f.start, f.end) for f in found])
     anything = bool(figures or doubts)
+    if not anything and _EASTERN_DIGITS.search(text):
+        # Persian and Arabic-Indic digits ("۹۴۲۳ تانک"): the same page in ASCII digits, one
+        # character each (spans unchanged). Only a page with nothing read pays for the look.
+        return extract_report(text.translate(_TO_ASCII_DIGITS), reference=reference,
+                              page_date=page_date, html=html)
     if stated.problem is not None:
         return ExtractedReport(None, (), (Problem(stated.problem),), anything)
     source = stated.source or "inferred"

@@ -77,8 +77,7 @@ _QUALIFIER_FIRST, _QUALIFIER_GROUPS = _by_first_character(
     [word.strip() for word in sorted(QUALIFIERS, key=len, reverse=True)], ignore_case=True)
 _VALUE = re.compile(
     rf"(?=[\d{_QUALIFIER_FIRST[1:-1]}])"
-    # not inside a word or a number, but after the Arabic "و" (and) that prefixes it
-    rf"(?<![.,])(?<![^\W\u0648])(?<![^\W\d_][{DASHES}])(?<!\([+{DASHES}])"
+    rf"(?<![\w.,])(?<![^\W\d_][{DASHES}])(?<!\([+{DASHES}])"
     rf"(?:(?P<qual>{_QUALIFIER_GROUPS})\s+)?"
     rf"(?P<num>{NUMBER})(?![^\W\d_])"
     rf"(?P<scale>[^\S\n]*(?:{SCALE_PATTERN})(?![^\W\d_])(?:[^\S\n]*\d{{1,3}}(?!\d))?)?"
@@ -123,7 +122,7 @@ _FIRST_BREAK = re.compile(rf"[,،;•|()\[\]!?:«»\"“”]|\.(?:\s|$)|\s[{DASH
 # A conjunction after a label ends the item: "..., 15 Schiffe/Boote und 1 U-Boot".
 _CONJUNCTION = re.compile(r"\s*(?:and|und|sowie|і|та|й|и|et|i|oraz|e|ed|ve)\b", re.IGNORECASE)
 # What may stand between an item's start and its number when the label follows the number.
-_ITEM_START = re.compile(rf"(?:^|[,،;•|:]|\.\s|\s[{DASHES}]\s)[\W_]*\u0648?$")
+_ITEM_START = re.compile(rf"(?:^|[,،;•|:]|\.\s|\s[{DASHES}]\s)[\W_]*$")
 _LEADING_NOISE = re.compile(
     r"^(?:[\s\W_]|\b(?:од|шт|ед|units?|persons|pcs|szt|Stück|unités|unità|осіб|чел)\b\.?)+",
     re.IGNORECASE,

@@ -34,6 +34,7 @@ class ExtractedReport:
 #: inferred from its figures instead, never guessed.
 STALE_COPY_DAYS = 7
 
+_AND_BEFORE_DIGIT = re.compile("\u0648(?=[0-9\u0660-\u0669\u06f0-\u06f9])")
 _EASTERN_DIGITS = re.compile("[\u0660-\u0669\u06f0-\u06f9]")
 _TO_ASCII_DIGITS = {**{0x0660 + i: 0x30 + i for i in range(10)},
                     **{0x06F0 + i: 0x30 + i for i in range(10)}}
@@ -139,6 +140,10 @@ def extract_report(
     >>> [(o.date, o.total, o.date_source, o.date_text) for o in late.observations]
     [(None, 6853, 'inferred', '7 квітня')]
     """
+    if "\u0648" in text:
+        # Arabic writes "and" onto the number ("و23954 مركبة"): a space in its place (one
+        # character for one: spans unchanged) lets the number stand alone.
+        text = _AND_BEFORE_DIGIT.sub(" ", text)
     found = find_dates(text)
     # A year stated anywhere on the page (its header first) completes the dates without one.
     with_year = sorted(

@@ -30,8 +30,10 @@ from lossledger.parse.extract.numerals import (
     DASHES,
     MAX_COUNT,
     NUMBER,
+    QUALIFIER_PATTERN,
     QUALIFIERS,
     SCALE_PATTERN,
+    is_rounded,
     read_bracket,
     read_count,
 )
@@ -75,7 +77,8 @@ _QUALIFIER_FIRST, _QUALIFIER_GROUPS = _by_first_character(
     [word.strip() for word in sorted(QUALIFIERS, key=len, reverse=True)], ignore_case=True)
 _VALUE = re.compile(
     rf"(?=[\d{_QUALIFIER_FIRST[1:-1]}])"
-    rf"(?<![\w.,])(?<![^\W\d_][{DASHES}])(?:(?P<qual>{_QUALIFIER_GROUPS})\s+)?"
+    rf"(?<![\w.,])(?<![^\W\d_][{DASHES}])(?<!\([+{DASHES}])"
+    rf"(?:(?P<qual>{_QUALIFIER_GROUPS})\s+)?"
     rf"(?P<num>{NUMBER})(?![^\W\d_])"
     rf"(?P<scale>[^\S\n]*(?:{SCALE_PATTERN})(?![^\W\d_])(?:[^\S\n]*\d{{1,3}}(?!\d))?)?"
     r"(?:[^\S\n]*\((?P<br>[^()\n]{0,60})\))?",
@@ -100,13 +103,26 @@ _TRAILING_SEPARATOR = re.compile(rf"[\s:=|{DASHES}]+$")
 _LABEL_SEPARATOR = re.compile(rf"[^\W\d_][^\S\n]*[:={DASHES}][^\S\n]*$")
 _TRAILING_COMMA = re.compile(rf"[\s,:=|{DASHES}]+$")
 _LAST_BREAK = re.compile(
-    rf".*(?:[,;•|\[\]!?«»\"“”]|(?<=[^\W\d_]{{2}})\.\s|\.\s(?=\S)|\s[{DASHES}]\s)", re.DOTALL
+    rf".*(?:[,،;•|\[\]!?«»\"“”]|(?<=[^\W\d_]{{2}})\.\s|\.\s(?=\S)|\s[{DASHES}]\s)", re.DOTALL
 )
-_FIRST_BREAK = re.compile(rf"[,;•|()\[\]!?:«»\"“”]|\.(?:\s|$)|\s[{DASHES}]\s")
+# A sentence's full stop after a word (not an abbreviation's dot after one or two letters),
+# then only spaces up to the number.
+_SENTENCE_END = re.compile(r"[^\W\d_]{3}\.[^\S\n]+$")
+# "516 - gepanzerte Kampffahrzeuge", "“124 710” soldats": a dash or a closing quote between a
+# number and the label after it.
+_LEADING_DASH = re.compile(
+    rf"[^\S\n]*(?:[{DASHES}][^\S\n]+|[”»″\"]+[^\S\n]*)(?=[^\W\d_])")
+# "особовий склад / personnel ‒ приблизно / about 146 820": a qualifier in both languages
+# between a bilingual label and its number (the number's own qualifier is the last one).
+_TRAILING_QUALIFIER = re.compile(
+    rf"(?:[^\S\n]+|^)(?:{QUALIFIER_PATTERN})[^\S\n]*/[^\S\n]*$", re.IGNORECASE)
+# "1.907 carri armati (+8 ...)": the stated change after the label of a number-first item.
+_BRACKET_AFTER = re.compile(r"[^\S\n]*\((?P<br>[+\u2212\-–][^()\n]{0,58})\)")
+_FIRST_BREAK = re.compile(rf"[,،;•|()\[\]!?:«»\"“”]|\.(?:\s|$)|\s[{DASHES}]\s")
 # A conjunction after a label ends the item: "..., 15 Schiffe/Boote und 1 U-Boot".
 _CONJUNCTION = re.compile(r"\s*(?:and|und|sowie|і|та|й|и|et|i|oraz|e|ed|ve)\b", re.IGNORECASE)
 # What may stand between an item's start and its number when the label follows the number.
-_ITEM_START = re.compile(rf"(?:^|[,;•|:]|\.\s|\s[{DASHES}]\s)[\W_]*$")
+_ITEM_START = re.compile(rf"(?:^|[,،;•|:]|\.\s|\s[{DASHES}]\s)[\W_]*$")
 _LEADING_NOISE = re.compile(
     r"^(?:[\s\W_]|\b(?:од|шт|ед|units?|persons|pcs|szt|Stück|unités|unità|осіб|чел)\b\.?)+",
     re.IGNORECASE,
@@ -198,6 +214,12 @@ def _label_before_in(segment: str, commas: bool, languages: tuple[str, ...]) -> 
     tuple[LabelMatch, int, int, bool] | None
 ):
     """The label ending a segment, offsets into the segment (cached: labels repeat)."""
+    if _SENTENCE_END.search(segment):
+        # "1 629 lance-roquettes multiples. 1 288 systèmes...": a sentence ended before the
+        # number, so the words before the full stop belong to the value before them.
+        return None
+    if "/" in segment:
+        segment = _TRAILING_QUALIFIER.sub("", segment)
     stripped = (_TRAILING_COMMA if commas else _TRAILING_SEPARATOR).sub("", segment)
     separated = len(stripped) < len(segment.rstrip()) or (commas and stripped != segment)
     cut = _LAST_BREAK.match(stripped)
@@ -218,11 +240,13 @@ def _label_after_in(segment: str, languages: tuple[str, ...]) -> (
     tuple[LabelMatch, int, int, bool] | None
 ):
     """The label starting a segment, offsets into the segment (cached: labels repeat)."""
-    cut = _FIRST_BREAK.search(segment)
+    dash = _LEADING_DASH.match(segment)
+    skip = dash.end() if dash else 0
+    cut = _FIRST_BREAK.search(segment, skip)
     end = cut.start() if cut else len(segment)
     head = segment[:end]
-    words = list(_WORDS.finditer(head))
-    if not words or head[: words[0].start()].strip():
+    words = list(_WORDS.finditer(head, skip))
+    if not words or head[skip: words[0].start()].strip():
         return None
     best = _best_window(head, words, suffix=False, fuzzy=len(words) <= 6, languages=languages)
     if best is None:
@@ -434,6 +458,12 @@ def _read_layout_missing(
     label_spans: list[_Span] = [(0, 0)] * count
     strong = [True] * count
     taken: list[_Span] = []
+    brackets_after: dict[int, _Span] = {}
+    if befores[0] is None and count > 1 and _label_after_in(
+            line[ends[0]:starts[1]], languages) is not None:
+        # "23.000 Soldaten 187 Militärflugzeuge 155 ...": the line gives each number its label
+        # after it, so words right before a number (no separator) are the previous number's.
+        befores = [found if found is None or found[3] else None for found in befores]
     for index, found in enumerate(befores):
         if found is None:
             continue
@@ -457,6 +487,9 @@ def _read_layout_missing(
         starts_item = _ITEM_START.search(line, previous_ends[index], starts[index]) is not None
         strong[index] = after[3] and starts_item
         taken.append(span)
+        bracket = _BRACKET_AFTER.match(line, span[1], next_start)
+        if bracket is not None:
+            brackets_after[index] = bracket.span("br")
     # 3. "Label, N," pairs
     for index in range(count):
         if labels[index] is not None:
@@ -476,6 +509,8 @@ def _read_layout_missing(
         if label is not None and label.code != IGNORED:
             spans = matches[index].regs  # every group's span, (-1, -1) when absent
             qual, scale, br = spans[_QUAL], spans[_SCALE], spans[_BR]
+            if br == _ABSENT:
+                br = brackets_after.get(index, _ABSENT)
             entries.append((starts[index], ends[index], spans[_NUM],
                             None if qual == _ABSENT else qual,
                             None if scale == _ABSENT else scale,
@@ -502,9 +537,7 @@ def _emit(line: str, entry: _Entry) -> _LineItem:
     total = read_count(number)
     qualifier = QUALIFIERS.get(" ".join(line[qual[0]:qual[1]].casefold().split())) \
         if qual is not None and qual[0] < qual[1] else None
-    if scale is not None or total is None or (
-        qualifier == "more than" and total is not None and total >= 1000 and total % 1000 == 0
-    ):
+    if scale is not None or total is None or is_rounded(qualifier, total):
         doubt = None
         if scale is not None or total is not None:
             written = " ".join(line[value_start:value_end].split())

@@ -139,6 +139,22 @@ def _lemma_index(language: str) -> dict[str, str]:
     return index
 
 
+def _bilingual(key: str, languages: tuple[str, ...]) -> LabelMatch | None:
+    """A label written in two languages, "танки / tanks" (the General Staff's own bilingual
+    posts): both halves must name the same category."""
+    for index, char in enumerate(key):
+        if char != "/":
+            continue
+        left = lookup_label(key[:index], languages)
+        if left is None or left.code == IGNORED:
+            continue
+        right = lookup_label(key[index + 1:], languages)
+        if right is not None and right.code == left.code:
+            return LabelMatch(left.code, min(left.confidence, right.confidence), left.how,
+                              f"{left.alias} / {right.alias}")
+    return None
+
+
 @functools.lru_cache(maxsize=200_000)
 def lookup_label(label: str, languages: tuple[str, ...] = (), *, fuzzy: bool = False) -> (
     LabelMatch | None
@@ -160,6 +176,8 @@ def lookup_label(label: str, languages: tuple[str, ...] = (), *, fuzzy: bool = F
     ('tanks', 'fuel_tanks')
     >>> lookup_label("artilery systems", fuzzy=True).how
     'fuzzy'
+    >>> lookup_label("бойові броньовані машини / APV").code
+    'armored_vehicles'
     """
     key = _key(label)
     if not key:
@@ -171,6 +189,10 @@ def lookup_label(label: str, languages: tuple[str, ...] = (), *, fuzzy: bool = F
         code = _lemma_index(language).get(_lemma_key(key, language))
         if code is not None:
             return LabelMatch(code, 0.95, "lemma", label)
+    if "/" in key:
+        both = _bilingual(key, languages)
+        if both is not None:
+            return both
     if fuzzy and len(key) >= _MIN_FUZZY_CHARS:
         best = process.extractOne(key, _FUZZY_KEYS, scorer=fuzz.ratio, score_cutoff=WEAK_SCORE)
         if best is not None:

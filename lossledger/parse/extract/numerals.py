@@ -19,6 +19,7 @@ __all__ = [
     "ROUNDED_QUALIFIERS",
     "SCALE_PATTERN",
     "Bracket",
+    "is_rounded",
     "read_bracket",
     "read_count",
 ]
@@ -37,28 +38,47 @@ MAX_COUNT = 100_000_000
 QUALIFIERS: dict[str, str] = {
     "about": "about", "around": "around", "approximately": "approximately",
     "approx.": "approximately", "circa": "approximately", "ca.": "approximately",
-    "more than": "more than", "over": "more than", "almost": "about", "nearly": "about",
+    "more than": "more than", "over": "more than", "almost": "almost", "nearly": "almost",
     "etwa": "about", "rund": "around", "ungefähr": "approximately", "mehr als": "more than",
-    "über": "more than", "fast": "about", "knapp": "about",
+    "über": "more than", "fast": "almost", "knapp": "almost",
     "близько": "about", "біля": "around", "приблизно": "approximately",
     "орієнтовно": "approximately", "понад": "more than", "більше": "more than",
-    "майже": "about", "около": "about", "примерно": "approximately", "более": "more than",
-    "свыше": "more than", "почти": "about",
-    "environ": "about", "plus de": "more than", "près de": "about",
-    "około": "about", "ok.": "about", "ponad": "more than", "prawie": "about",
+    "майже": "almost", "около": "about", "примерно": "approximately", "более": "more than",
+    "свыше": "more than", "почти": "almost",
+    "environ": "about", "plus de": "more than", "près de": "almost",
+    "około": "about", "ok.": "about", "ponad": "more than", "prawie": "almost",
     "yaklaşık": "about", "en az": "more than",
-    "oltre": "more than", "quasi": "about",
+    "oltre": "more than", "quasi": "almost",
+    # a ceiling: never an exact total when round
+    "up to": "up to", "bis zu": "up to", "jusqu'à": "up to", "fino a": "up to",
 }
 QUALIFIER_PATTERN = "|".join(
     re.escape(word.strip()).replace(r"\ ", r"\s+")
     for word in sorted(QUALIFIERS, key=len, reverse=True)
 )
 #: Qualifiers that, before a round number, mark it as rounded rather than exact.
-ROUNDED_QUALIFIERS = frozenset({"more than", "about", "around", "approximately"})
-#: Scale words: "21.6 thousand", "646 тис. 400", "3 Tsd." are rounded forms, never exact totals.
+ROUNDED_QUALIFIERS = frozenset({"more than", "almost", "up to"})
+
+
+def is_rounded(qualifier: str | None, total: int) -> bool:
+    """Whether a qualified total is a rounded form rather than an exact count.
+
+    "more than", "almost" or "up to" before hundreds ("über 1500 Panzer", "knapp 300
+    Luftabwehrsysteme", "bis zu 200.000 Soldaten") are rounded. "about" is the General Staff's
+    own wording of an exact total ("близько 39 000 (+150)"), and "almost" before an unround
+    number is an exact one ("knapp 198.260 Soldaten").
+
+    >>> is_rounded("more than", 1500), is_rounded("almost", 10_000), is_rounded("about", 39_000)
+    (True, True, False)
+    >>> is_rounded("almost", 198_260)
+    False
+    """
+    return qualifier in ROUNDED_QUALIFIERS and total >= 100 and total % 100 == 0
+#: Scale words: "21.6 thousand", "646 тис. 400", "3 Tsd.", "19 bin 100" are rounded forms, never
+#: exact totals.
 SCALE_PATTERN = (
     r"thousand|тис\.?|тисяч[іа]?|тыс\.?|тысяч[иа]?|Tsd\.?|Tausend|mille|tys\.?|tysięcy|mila|"
-    r"million|млн\.?|Mio\.?"
+    r"million|млн\.?|Mio\.?|bin"
 )
 
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lossledger.parse.extract.dates import find_dates, report_date
+from lossledger.parse.extract.dates import ReportDate, find_dates, report_date
 from lossledger.parse.extract.extract import Doubt, Figure, extract_figures
 from lossledger.parse.ontology import CATEGORIES
 from lossledger.parse.parsers.base import ParsedObservation, Problem
 
-__all__ = ["MERGED_INTO", "ExtractedReport", "extract_report"]
+__all__ = ["MERGED_INTO", "STALE_COPY_DAYS", "ExtractedReport", "extract_report"]
 
 #: Categories the General Staff merged: a label of the old one after the merge means the new.
 MERGED_INTO = {"military_vehicles": "vehicles_fuel_tanks", "fuel_tanks": "vehicles_fuel_tanks"}
@@ -26,6 +27,17 @@ class ExtractedReport:
     problems: tuple[Problem, ...]
     found_anything: bool
 
+
+#: A date without a year is completed from the received time only when it falls at most this
+#: many days before it (a daily report fetched late). Further back the copy is an archived page
+#: whose year the received time cannot tell ("22 листопада" fetched two years on): its date is
+#: inferred from its figures instead, never guessed.
+STALE_COPY_DAYS = 7
+
+_AND_BEFORE_DIGIT = re.compile("\u0648(?=[0-9\u0660-\u0669\u06f0-\u06f9])")
+_EASTERN_DIGITS = re.compile("[\u0660-\u0669\u06f0-\u06f9]")
+_TO_ASCII_DIGITS = {**{0x0660 + i: 0x30 + i for i in range(10)},
+                    **{0x06F0 + i: 0x30 + i for i in range(10)}}
 
 #: Each category's last day (``None``: still reported), a plain dict: asked for every figure.
 _VALID_TO = {code: category.valid_to for code, category in CATEGORIES.items()}
@@ -119,7 +131,19 @@ def extract_report(
     >>> [(o.date.isoformat(), o.category, o.total, o.stated_delta, o.date_source)
     ...  for o in report.observations]
     [('2024-04-07', 'tanks', 6853, 11, 'completed')]
+
+    The same page fetched two years on: the received time cannot give its year, the figures
+    will (the projection infers the day they pin).
+
+    >>> late = extract_report("Станом на ранок 7 квітня:\\n- танки — 6 853 (+11);",
+    ...                       reference=dt.date(2026, 12, 6))
+    >>> [(o.date, o.total, o.date_source, o.date_text) for o in late.observations]
+    [(None, 6853, 'inferred', '7 квітня')]
     """
+    if "\u0648" in text:
+        # Arabic writes "and" onto the number ("و23954 مركبة"): a space in its place (one
+        # character for one: spans unchanged) lets the number stand alone.
+        text = _AND_BEFORE_DIGIT.sub(" ", text)
     found = find_dates(text)
     # A year stated anywhere on the page (its header first) completes the dates without one.
     with_year = sorted(
@@ -135,9 +159,19 @@ def extract_report(
         needed = anchor is None and any(f.year is None and f.tier == tier for f in found)
         page_date = page_date() if needed else None
     stated = report_date(found, reference=anchor or page_date or reference)
+    if (stated.source == "completed" and not anchor and not page_date and reference
+            and stated.date is not None
+            and (reference - stated.date).days > STALE_COPY_DAYS):
+        # Only the received time gave the year, and the day is long before it: an old page.
+        stated = ReportDate(None, "inferred", stated.text)
     # A page cut mid-number ("avions – 4" of 434) is caught against the series (projection).
     figures, doubts = extract_figures(text, masked=[(f.start, f.end) for f in found])
     anything = bool(figures or doubts)
+    if not anything and _EASTERN_DIGITS.search(text):
+        # Persian and Arabic-Indic digits ("۹۴۲۳ تانک"): the same page in ASCII digits, one
+        # character each (spans unchanged). Only a page with nothing read pays for the look.
+        return extract_report(text.translate(_TO_ASCII_DIGITS), reference=reference,
+                              page_date=page_date, html=html)
     if stated.problem is not None:
         return ExtractedReport(None, (), (Problem(stated.problem),), anything)
     source = stated.source or "inferred"

@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from lossledger.parse.extract import extract_report
+# The module, not its function: importing lossledger.parse.extract first imports this module
+# (through the parsers' package) while extract.report is still loading.
+import lossledger.parse.extract.report as _report
 from lossledger.parse.extract.extract import extract_figures
 from lossledger.parse.parsers._text import is_structured
 from lossledger.parse.parsers.base import Parser, ParseResult
@@ -26,7 +28,7 @@ class GeneralTextParser(Parser):
     """
 
     name = "text"
-    version = "1"
+    version = "2"
     source_kind = "ticker"
 
     def claims(self, text: str, *, media_type: str) -> bool:
@@ -47,7 +49,7 @@ class GeneralTextParser(Parser):
         if is_structured(text):
             return ParseResult(self.name, self.version, self.source_kind, None)
         reference = received_at.date() if received_at is not None else None
-        report = extract_report(text, reference=reference, page_date=page_date, html=html)
+        report = _report.extract_report(text, reference=reference, page_date=page_date, html=html)
         return ParseResult(
             parser=self.name,
             parser_version=self.version,

@@ -1,0 +1,306 @@
+"""Forms that real published pages use and the reader missed (found by ``bench/realpages.py``).
+
+Every sentence here is ours; the figures are the General Staff's totals of the day named
+(../shared/data/petroivaniuk, vendored in tests/corpus_real/days.csv). Each test pins one form
+the real pages showed: an old copy's year, a label spelling, a day's count beside the total, a
+rounded qualifier, a sentence-per-figure run, the Turkish "bin" thousands.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+
+import polars as pl
+import pytest
+
+from lossledger.parse.parsers import ParseResult, parse_report
+from lossledger.reconcile.dating import infer_dates
+from tests.corpus_real.days import day
+
+
+def parse(text: str, received: dt.datetime) -> ParseResult:
+    return parse_report(text.encode(), media_type="text/plain", file_name="page.txt",
+                        received_at=received)
+
+
+def totals(result: ParseResult) -> dict[str, int]:
+    codes = [o.category for o in result.observations]
+    assert len(codes) == len(set(codes)), codes
+    return {o.category: o.total for o in result.observations}
+
+
+def at(date: str, hour: int = 9) -> dt.datetime:
+    return dt.datetime.combine(dt.date.fromisoformat(date), dt.time(hour), dt.UTC)
+
+
+# An old copy: the received time cannot give the year ------------------------------------------
+
+OLD_COPY = (
+    "Генштаб оновив дані. За минулу добу, 22 листопада, ворог втратив ще 1420 солдатів.\n"
+    "- танки — 9419 (+20);\n- бойові броньовані машини — 19192 (+36);\n"
+    "- артилерійські системи — 20760 (+24);\n- РСЗВ — 1254;\n- засоби ППО — 1004;"
+)
+
+
+def test_a_fresh_copy_completes_its_year_from_the_received_time() -> None:
+    result = parse(OLD_COPY, at("2024-11-23"))
+    assert {(o.date, o.date_source) for o in result.observations} == {
+        (dt.date(2024, 11, 23), "completed")}
+
+
+def test_an_old_copy_gets_its_date_from_its_figures_not_from_the_received_year() -> None:
+    # Fetched two years on: "22 листопада" would complete to 2026, whose totals are far
+    # larger. The date waits for the figures instead (and says so), keeping its own text.
+    result = parse(OLD_COPY, at("2026-12-06"))
+    assert totals(result) == {"tanks": 9419, "armored_vehicles": 19192, "artillery": 20760,
+                              "mlrs": 1254, "air_defense": 1004}
+    assert {(o.date, o.date_source, o.date_text) for o in result.observations} == {
+        (None, "inferred", "22 листопада")}
+    # ... and the projection's inference pins the real day from the series.
+    real = day(dt.date(2024, 11, 23)).totals
+    series = pl.DataFrame({
+        "event_id": "history", "parser": "history_petroivaniuk",
+        "date": [dt.date(2024, 11, 23)] * len(real), "category": list(real),
+        "total": list(real.values())})
+    page = pl.DataFrame({
+        "event_id": "page", "parser": "text", "date": [None] * len(result.observations),
+        "category": [o.category for o in result.observations],
+        "total": [o.total for o in result.observations]},
+        schema=series.schema)
+    kept, unpinned = infer_dates(pl.concat([series, page]))
+    assert unpinned.is_empty()
+    assert set(kept.filter(pl.col("event_id") == "page")["date"]) == {dt.date(2024, 11, 23)}
+
+
+# Label spellings of real pages, with their prose layouts ---------------------------------------
+
+LABELS = {
+    "tr": ("2022-04-09",
+           "Genelkurmay Başkanlığına göre Rus ordusu 705 tank, 1895 zırhlı araç, 335 top, 108 "
+           "roketatar sistemi ve 55 hava savunma sistemi kaybetti; ayrıca 151 uçak, 136 "
+           "helikopter, 1363 araç, 7 gemi, 76 yakıt aracı ve 112 insansız hava aracı.",
+           {"tanks", "armored_vehicles", "artillery", "mlrs", "air_defense", "aircraft",
+            "helicopters", "military_vehicles", "ships", "fuel_tanks", "uav"}),
+    "pl": ("2022-05-28",
+           "Sztab podaje łączne straty: 1330 czołgów, 3258 pojazdów opancerzonych, 207 "
+           "samolotów, 174 helikoptery, 628 systemów artyleryjskich, 203 wieloprowadnicowe "
+           "wyrzutnie rakiet, 93 systemy przeciwlotnicze, 2226 pojazdów i cystern, 13 jednostek "
+           "pływających i 503 drony.",
+           {"tanks", "armored_vehicles", "aircraft", "helicopters", "artillery", "mlrs",
+            "air_defense", "vehicles_fuel_tanks", "ships", "uav"}),
+    "it": ("2023-11-14",
+           "Per lo Stato maggiore la Russia ha perso 313.470 uomini, 5.362 carri armati, 10.086 "
+           "veicoli da combattimento corazzati, 7.589 sistemi d’artiglieria, 882 sistemi di "
+           "lancio multiplo, 580 sistemi di guerra antiaerea, 5.649 velivoli senza pilota e 22 "
+           "barche.",
+           {"personnel", "tanks", "armored_vehicles", "artillery", "mlrs", "air_defense", "uav",
+            "ships"}),
+    "de": ("2024-09-04",
+           "Nach Zählung des Generalstabs verlor Russland bisher 620.350 russische Soldaten, "
+           "8.618 Panzer, 17.694 Artilleriesysteme, 1177 Raketensysteme, 368 "
+           "Militärflugzeuge, 328 Militärhubschrauber, 14.616 Militärdrohnen und 28 "
+           "Kriegsschiffe.",
+           {"personnel", "tanks", "artillery", "mlrs", "aircraft", "helicopters", "uav",
+            "ships"}),
+    "en": ("2023-05-13",
+           "The General Staff's tally: 198,260 troop casualties, 3,751 tanks, 561 multiple "
+           "missile systems, 314 units of air defence equipment, 2,665 Unmanned Aerial Vehicles "
+           "(UAV) and 402 units of special equipment.",
+           {"personnel", "tanks", "mlrs", "air_defense", "uav", "special_equipment"}),
+    "pt": ("2023-11-14",
+           "O Estado-Maior ucraniano contabiliza 5.362 carros de combate, 7.589 sistemas de "
+           "artilharia, 580 sistemas de defesa aérea, 322 aviões, 324 helicópteros e 22 "
+           "embarcações.",
+           {"tanks", "artillery", "air_defense", "aircraft", "helicopters", "ships"}),
+}
+
+
+@pytest.mark.parametrize("language", sorted(LABELS))
+def test_label_spellings_of_real_pages(language: str) -> None:
+    date, text, codes = LABELS[language]
+    result = parse(text, at(date))
+    real = day(dt.date.fromisoformat(date)).totals
+    assert totals(result) == {code: real[code] for code in codes}
+    assert not result.problems, result.problems
+
+
+def test_one_sentence_per_figure_keeps_each_label_with_its_own_number() -> None:
+    # "... lance-roquettes multiples. 1 032 systèmes ...": the words before the full stop
+    # belong to the number before them, never to the next one.
+    text = ("Le bilan de l'état-major au 2 janvier 2025. 9 676 chars d’assaut. 20 056 "
+            "véhicules blindés de combat. 21 552 systèmes d’artillerie. 1 256 lance-roquettes "
+            "multiples. 1 032 systèmes de défense aérienne. 369 avions. 330 hélicoptères. "
+            "28 unités navales.")
+    result = parse(text, at("2025-01-02"))
+    real = day(dt.date(2025, 1, 2)).totals
+    assert totals(result) == {code: real[code] for code in (
+        "tanks", "armored_vehicles", "artillery", "mlrs", "air_defense", "aircraft",
+        "helicopters", "ships")}
+    assert {o.date for o in result.observations} == {dt.date(2025, 1, 2)}
+
+
+# A day's count beside the total ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("date", "text", "expected"), [
+    ("2022-05-19", "Minionej doby wojska rosyjskie straciły 3 czołgi, 20 pojazdów opancerzonych "
+                   "i 14 dronów – podał sztab. Łączne straty od 24 lutego wynoszą: 1254 czołgi, "
+                   "3063 pojazdy opancerzone, 455 dronów.",
+     {"tanks": 1254, "armored_vehicles": 3063, "uav": 455}),
+    ("2023-11-14", "La Russia ha perso 313.470 soldati. Il totale comprende 920 militari "
+                   "uccisi nell’ultimo giorno. Perduti anche 5.362 carri armati.",
+     {"personnel": 313470, "tanks": 5362}),
+    ("2023-11-14", "Russia has lost 313,470 soldiers and 5,362 tanks. The day before alone, "
+                   "Russia lost 920 soldiers and 15 tanks.",
+     {"personnel": 313470, "tanks": 5362}),
+    ("2024-04-21", "Армия РФ потеряла еще 950 своих солдат и 16 танков — Генштаб\n"
+                   "Всего с начала вторжения оккупанты потеряли 459 530 своих солдат и 7229 "
+                   "танков.",
+     {"personnel": 459530, "tanks": 7229}),
+    ("2024-11-23", "Der Generalstab zählt 729.720 Soldaten und 9419 Panzer. Binnen der letzten "
+                   "24 Stunden kamen 1420 Soldaten und 20 Panzer hinzu.",
+     {"personnel": 729720, "tanks": 9419}),
+])
+def test_a_days_count_beside_the_total_is_not_a_second_total(
+    date: str, text: str, expected: dict[str, int]
+) -> None:
+    result = parse(text, at(date))
+    assert totals(result) == expected
+    assert not [p for p in result.problems if "conflicting" in p.reason], result.problems
+
+
+# Rounded forms ----------------------------------------------------------------------------------
+
+
+def test_rounded_qualifiers() -> None:
+    from lossledger.parse.extract.numerals import is_rounded
+
+    assert is_rounded("more than", 1500) and is_rounded("more than", 82_700)
+    assert is_rounded("almost", 10_000) and is_rounded("up to", 200_000)
+    assert not is_rounded("about", 39_000)  # the General Staff's own "близько 39 000 (+150)"
+    assert not is_rounded("almost", 198_260) and not is_rounded("more than", 82_710)
+    assert is_rounded("almost", 300)  # "knapp 300 Luftabwehrsysteme"
+
+
+def test_turkish_accusative_labels() -> None:
+    result = parse("Genelkurmay'a göre Rus ordusu 586 tankını ve 66 insansız hava aracını "
+                   "kaybetti.", at("2022-03-28"))
+    assert totals(result) == {"tanks": 586, "uav": 66}
+
+
+def test_a_ceiling_beside_the_exact_total_is_a_doubt_not_a_conflict() -> None:
+    result = parse("Russland verlor bis zu 200.000 Soldaten, genau gezählt knapp 198.260 "
+                   "Soldaten. Über 3700 Panzer, genau 3751 Panzer.", at("2023-05-13"))
+    assert totals(result) == {"personnel": 198260, "tanks": 3751}
+    assert not [p for p in result.problems if "conflicting" in p.reason], result.problems
+
+
+def test_turkish_thousands_in_words_are_not_read_as_their_last_digits() -> None:
+    # "6 bin 214 tank" is 6,214 written in words: never "214 tanks".
+    result = parse("Rapora göre Rusya 6 bin 214 tank ve 11 bin 548 zırhlı savaş aracı kaybetti.",
+                   at("2024-01-09"))
+    assert totals(result) == {}
+    assert any("rounded figure '6 bin 214'" in p.reason for p in result.problems), \
+        result.problems
+
+
+def test_the_extraction_package_imports_on_its_own() -> None:
+    # Importing lossledger.parse.extract first once failed on a circular import.
+    done = subprocess.run([sys.executable, "-c", "import lossledger.parse.extract"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+# Number-first layouts of real pages ----------------------------------------------------------
+
+
+def test_a_stated_change_after_the_label_of_a_number_first_item() -> None:
+    # "1.907 carri armati (+8)": the bracket after the label is the change of the number
+    # before it, never a value of its own (it was read as 8 tanks).
+    text = ("Dal 24 febbraio il nemico ha perso 1.907 carri armati (+8), 4.212 veicoli corazzati "
+            "da combattimento (+17) e 1.018 sistemi di artiglieria (+2).")
+    result = parse(text, at("2022-08-20"))
+    assert {o.category: (o.total, o.stated_delta) for o in result.observations} == {
+        "tanks": (1907, 8), "armored_vehicles": (4212, 17), "artillery": (1018, 2)}
+    assert not result.problems, result.problems
+
+
+def test_a_number_first_run_without_commas() -> None:
+    # Each number's label follows it; the label before a number is the previous number's.
+    text = ("Zwischenstand des Generalstabs: 986 Panzer 435 Artilleriesysteme 189 "
+            "Militärflugzeuge 155 Militärhubschrauber 229 Militärdrohnen")
+    result = parse(text, at("2022-04-29"))
+    assert totals(result) == {"tanks": 986, "artillery": 435, "aircraft": 189,
+                              "helicopters": 155, "uav": 229}
+
+
+def test_a_dash_between_the_number_and_its_label() -> None:
+    text = ("Erste Bilanz der Verteidigung: 80 – Panzer, 516 – gepanzerte Kampffahrzeuge, "
+            "10 – Flugzeuge, 7 – Hubschrauber, 2.800 – Personen.")
+    result = parse(text, at("2022-02-25"))
+    assert totals(result) == {"tanks": 80, "armored_vehicles": 516, "aircraft": 10,
+                              "helicopters": 7, "personnel": 2800}
+
+
+# Found on a second set of real pages, gathered after the first fixes --------------------------
+
+
+def test_bilingual_labels_of_the_general_staffs_own_posts() -> None:
+    # The General Staff posts each label in Ukrainian and English: "танки / tanks ‒ N".
+    text = ("Наш підсумок року війни, за даними Генштабу:\n"
+            "- особовий склад / personnel ‒ приблизно / about 146 820 (+970) осіб;\n"
+            "- танки / tanks ‒ 3363 (+13);\n"
+            "- бойові броньовані машини / APV ‒ 6600 (+7);\n"
+            "- засоби ППО / Anti-aircraft warfare systems ‒ 247 (+3);\n"
+            "- кораблі/катери / warships / boats ‒ 18 (+0);")
+    result = parse(text, at("2023-02-24"))
+    assert {o.category: (o.total, o.stated_delta) for o in result.observations} == {
+        "personnel": (146820, 970), "tanks": (3363, 13), "armored_vehicles": (6600, 7),
+        "air_defense": (247, 3), "ships": (18, 0)}
+    assert not result.problems, result.problems
+
+
+def test_a_closing_quote_between_the_number_and_its_label() -> None:
+    result = parse("Selon nos informations, l'état-major parle de “quelque 124 710” soldats "
+                   "perdus et de 3 182 chars.", at("2023-01-27"))
+    assert totals(result) == {"personnel": 124710, "tanks": 3182}
+
+
+def test_italian_abbattuti_words_totals_a_night_does_not() -> None:
+    result = parse("Dall'inizio della guerra sono stati abbattuti 322 velivoli e 324 elicotteri. "
+                   "Nella notte abbattuti anche 20 droni.", at("2023-11-09"))
+    assert totals(result) == {"aircraft": 322, "helicopters": 324}
+
+
+def test_named_dead_counts_are_no_general_staff_figure() -> None:
+    result = parse("Russia has lost 818,740 troops so far, the General Staff says. Mediazona "
+                   "has confirmed the names of 88,726 Russian soldiers.", at("2025-01-19"))
+    assert totals(result) == {"personnel": 818740}
+    assert not result.problems, result.problems
+
+
+def test_arabic_prose_with_the_conjunction_glued_to_each_number() -> None:
+    # Arabic joins "and" (و) to the number: "و23954 مركبة". Our own sentence, real figures.
+    text = ("قالت هيئة الأركان إن روسيا خسرت منذ بداية الحرب 11609 دبابات، و23954 مركبة "
+            "قتالية مدرعة، و36691 نظام مدفعية، و1628 من أنظمة راجمات الصواريخ متعددة "
+            "الإطلاق، و347 مروحية، و116712 طائرة مسيرة.")
+    result = parse(text, at("2026-01-27"))
+    real = day(dt.date(2026, 1, 27)).totals
+    assert totals(result) == {code: real[code] for code in (
+        "tanks", "armored_vehicles", "artillery", "mlrs", "helicopters", "uav")}
+    assert not result.problems, result.problems
+
+
+def test_persian_digits() -> None:
+    # Persian pages write the totals in their own digits: "۹۴۲۳ تانک" is 9423 tanks.
+    text = ("به گفته ستاد کل، روسیه تاکنون ۹۴۲۳ تانک، ۱۹۲۰۹ خودروی زرهی و ۳۶۹ هواپیما "
+            "از دست داده است.")
+    result = parse(text, at("2024-11-24"))
+    real = day(dt.date(2024, 11, 24)).totals
+    assert totals(result) == {code: real[code] for code in ("tanks", "armored_vehicles",
+                                                            "aircraft")}
+    # The spans point into the page as written (one character a digit).
+    tanks = next(o for o in result.observations if o.category == "tanks")
+    assert text[tanks.span_start:tanks.span_end].startswith("۹۴۲۳")

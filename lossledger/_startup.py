@@ -2,7 +2,7 @@
 
 pandera imports hypothesis, for its data-synthesis strategies, the first time it validates a
 frame whenever hypothesis is installed, as it is in a development checkout (``make setup``
-installs the test tools). lossledger never synthesises data, and the import cost 0.1-0.2 s of
+installs the test tools). lossledger never synthesises data, and the import cost about 0.1 s of
 every run's first validation on the 2-core machine. The entry points hide it: pandera then
 takes the branch it takes in an install without hypothesis. Library users, and the tests,
 are unaffected.

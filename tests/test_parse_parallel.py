@@ -102,3 +102,14 @@ def test_parse_workers_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         stage.parse_workers()
     monkeypatch.delenv(stage.PARSE_WORKERS_ENV)
     assert stage.parse_workers() == 1  # one process unless asked
+
+
+def test_parse_workers_auto_takes_the_idle_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(stage.PARSE_WORKERS_ENV, " Auto ")
+    monkeypatch.setattr(stage.os, "getloadavg", lambda: (0.2, 0.0, 0.0))
+    usable = len(stage.os.sched_getaffinity(0))
+    assert stage.parse_workers() == usable
+    monkeypatch.setattr(stage.os, "getloadavg", lambda: (usable + 3.0, 0.0, 0.0))
+    assert stage.parse_workers() == 1  # a busy machine: this process alone
+    assert stage.idle_cores(usable=4, load=1.6) == 3  # a core partly idle counts
+    assert stage.idle_cores(usable=4, load=0.0) == 4

@@ -14,6 +14,7 @@ same, row for row, whatever the number of workers.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import multiprocessing
 import os
 import pickle
@@ -36,6 +37,7 @@ __all__ = [
     "PROBLEM_ROWS_SCHEMA",
     "REPORT_ROWS_SCHEMA",
     "ParsedBatch",
+    "idle_cores",
     "parse_events",
     "parse_workers",
 ]
@@ -174,28 +176,66 @@ _CHUNK_BYTES = 4_000_000
 def parse_workers() -> int:
     """How many processes parse a large batch: ``$LOSSLEDGER_PARSE_WORKERS`` if set, else 1.
 
+    ``auto`` takes the cores this process may use that were at least partly idle over the last
+    minute (:func:`idle_cores`), at least one.
+
     One by default: on the shared 2-core bench machine a forked worker per batch made the
     parse slower, not faster (see ``bench/README.md``); on a quiet machine with idle cores,
-    set it to their number. Measured again on the 4,000-report real corpus with other
-    sessions loading both cores (load 3-5): two processes parsed in 0.55-0.65 of the wall
-    time when a core was free, in 1.1-2.3 times the wall time when none was, and
-    used up to 25 % more CPU seconds.
+    set it to their number or to ``auto``. Measured again on the 4,000-report real corpus
+    with other sessions loading both cores (load 3-5): two processes parsed in 0.55-0.65 of
+    the wall time when a core was free, in 1.1-2.3 times the wall time when none was, and
+    used up to 25 % more CPU seconds. On a quiet machine (2026-12-06, load < 1.1): 806
+    reports/s with one, 1,231 with two (``bench.realcorpus``, medians of 3).
 
     >>> import os
     >>> os.environ["LOSSLEDGER_PARSE_WORKERS"] = "2"; parse_workers()
     2
+    >>> os.environ["LOSSLEDGER_PARSE_WORKERS"] = "auto"; parse_workers() == idle_cores()
+    True
     >>> del os.environ["LOSSLEDGER_PARSE_WORKERS"]; parse_workers()
     1
     """
     value = os.environ.get(PARSE_WORKERS_ENV, "").strip()
     if not value:
         return 1
+    if value.lower() == "auto":
+        return idle_cores()
     try:
         return max(1, int(value))
     except ValueError:
         raise ValueError(
-            f"{PARSE_WORKERS_ENV} must be a whole number of processes, not {value!r}"
+            f"{PARSE_WORKERS_ENV} must be a whole number of processes or 'auto', "
+            f"not {value!r}"
         ) from None
+
+
+def idle_cores(*, usable: int | None = None, load: float | None = None) -> int:
+    """The cores this process may use minus the one-minute load average, rounded up (a core
+    partly idle counts), at least one.
+
+    Parameters
+    ----------
+    usable
+        Cores this process may run on (its CPU affinity when omitted).
+    load
+        The one-minute load average (the system's when omitted; 0 where it has none).
+
+    Examples
+    --------
+    >>> [idle_cores(usable=2, load=load) for load in (0.3, 1.4, 5.0)]
+    [2, 1, 1]
+    """
+    if usable is None:
+        try:
+            usable = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):  # no affinity on this platform
+            usable = os.cpu_count() or 1
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            load = 0.0
+    return max(1, min(usable, math.ceil(usable - load)))
 
 
 def _can_fork() -> bool:

@@ -190,7 +190,7 @@ def parse_workers() -> int:
     >>> import os
     >>> os.environ["LOSSLEDGER_PARSE_WORKERS"] = "2"; parse_workers()
     2
-    >>> os.environ["LOSSLEDGER_PARSE_WORKERS"] = "auto"; parse_workers() == idle_cores()
+    >>> os.environ["LOSSLEDGER_PARSE_WORKERS"] = "auto"; 1 <= parse_workers() <= os.cpu_count()
     True
     >>> del os.environ["LOSSLEDGER_PARSE_WORKERS"]; parse_workers()
     1

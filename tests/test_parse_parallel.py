@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
@@ -113,3 +114,59 @@ def test_parse_workers_auto_takes_the_idle_cores(monkeypatch: pytest.MonkeyPatch
     assert stage.parse_workers() == 1  # a busy machine: this process alone
     assert stage.idle_cores(usable=4, load=1.6) == 3  # a core partly idle counts
     assert stage.idle_cores(usable=4, load=0.0) == 4
+
+
+def _published(home: Path) -> dict[str, pl.DataFrame]:
+    """The published tables, without what differs between two homes (event ids, times)."""
+    import lossledger
+
+    keep = {
+        "observations": ["source", "date", "category", "total", "stated_delta", "label",
+                         "span_start", "span_end", "confidence", "date_source", "date_text"],
+        "daily_totals": ["date", "category", "total", "status", "confidence"],
+        "quarantine": ["source", "category", "reason"],
+        "discrepancies": ["date", "category", "kind"],
+    }
+    return {
+        table: lossledger.scan(table, home=home).collect().select(columns).sort(columns,
+                                                                              nulls_last=True)
+        for table, columns in keep.items()
+    }
+
+
+@pytest.mark.usefixtures("prefect_env")
+def test_workers_forked_inside_a_flow_run_publish_the_same_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pipeline flow with two parse processes: the worker is forked from a process whose
+    Prefect threads (API client, log and event workers) are alive; the published tables are
+    those of a run with one process, and the worker did parse part of the reports."""
+    from flows.pipeline import pipeline
+
+    inbox = tmp_path / "inbox"
+    for i, report in enumerate(build_corpus(seed=4)):
+        folder = inbox / f"corpus.{i % 7}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / report.file_name).write_bytes(report.body)
+    monkeypatch.setattr(stage, "PARALLEL_MIN_REPORTS", 16)
+    monkeypatch.setattr(stage, "_CHUNK_REPORTS", 8)
+    here: list[int] = []
+    original = stage._parse_chunk
+
+    def counted(chunk: list[RecordedEvent], *args: object) -> list[object]:
+        here.append(len(chunk))  # this process only: a worker has its own copy
+        return original(chunk, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(stage, "_parse_chunk", counted)
+    published = {}
+    for workers in (1, 2):
+        monkeypatch.setenv(stage.PARSE_WORKERS_ENV, str(workers))
+        here.clear()
+        summary = pipeline(home=str(tmp_path / f"home{workers}"), inbox=str(inbox))
+        published[workers] = _published(tmp_path / f"home{workers}")
+        reports = summary["ingested"]["new"]
+    assert reports > 150
+    assert 0 < sum(here) < reports  # with two: the worker parsed the other chunks
+    assert published[1]["observations"].height > 1_500
+    for table, frame in published[1].items():
+        assert_frame_equal(frame, published[2][table], check_row_order=True)

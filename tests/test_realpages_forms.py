@@ -114,6 +114,42 @@ LABELS = {
            "artilharia, 580 sistemas de defesa aérea, 322 aviões, 324 helicópteros e 22 "
            "embarcações.",
            {"tanks", "artillery", "air_defense", "aircraft", "helicopters", "ships"}),
+    "es": ("2023-03-19",
+           "Balance del Estado Mayor ucraniano:\nPersonal: alrededor de 164,910 (+710)\n"
+           "Tanques: 3,532 (+21)\nVehículos blindados de combate: 6,853 (+23)\n"
+           "Sistemas de artillería: 2,568 (+8)\nLanzacohetes múltiples: 507 (+1)\n"
+           "Medios de defensa aérea: 268 (+3)\nMisiles de crucero: 907 (+0)\n"
+           "Equipos automotrices y camiones cisterna: 5,408 (+4)\nEquipo especial: 262 (+3)",
+           {"personnel", "tanks", "armored_vehicles", "artillery", "mlrs", "air_defense",
+            "cruise_missiles", "vehicles_fuel_tanks", "special_equipment"}),
+    "ro": ("2022-03-11",
+           "Pierderile rușilor, după Statul Major ucrainean:\n- tancuri – 353 de unități,\n"
+           "- vehicule blindate de luptă – 1 165,\n- sisteme de artilerie – 125,\n"
+           "- sisteme de lansare de rachete multiple – 58,\n- elicoptere – 83,\n"
+           "- echipamente auto – 558,\n- rezervoare cu combustibili și lubrifianți – 60.",
+           {"tanks", "armored_vehicles", "artillery", "mlrs", "helicopters",
+            "military_vehicles", "fuel_tanks"}),
+    "lt": ("2022-04-23",
+           "Generalinio štabo duomenimis Rusija neteko 854 tankų, 2 205 šarvuočių, 403 "
+           "artilerijos sistemų, 177 lėktuvų, 154 sraigtasparnių, 1 543 transporto priemonių, "
+           "8 laivų ir 76 degalų cisternų.",
+           {"tanks", "armored_vehicles", "artillery", "aircraft", "helicopters",
+            "military_vehicles", "ships", "fuel_tanks"}),
+    "cs": ("2022-03-24",
+           "Podle ukrajinského generálního štábu přišla ruská vojska o 530 tanků, 1 597 "
+           "obrněných vozidel, 280 dělostřeleckých systémů, 108 letadel a 124 vrtulníků.",
+           {"tanks", "armored_vehicles", "artillery", "aircraft", "helicopters"}),
+    "sk": ("2023-12-08",
+           "Podľa generálneho štábu Rusko celkovo stratilo 5 626 tankov, 10 508 obrnených "
+           "bojových vozidiel pechoty a 8 057 delostreleckých systémov.",
+           {"tanks", "armored_vehicles", "artillery"}),
+    "az": ("2022-05-20",
+           "Baş Qərargahın siyahısı:\n28.700 (+200) nəfərə yaxın şəxsi heyət,\n"
+           "tanklar - 1263 (+9) ədəd,\nzirehli döyüş maşınları - 3090 (+27) ədəd,\n"
+           "artilleriya sistemləri - 596 (+1) ədəd,\nqanadlı raketlər - 103 (+0) ədəd,\n"
+           "xüsusi texnika - 43 (+0) ədəd.",
+           {"personnel", "tanks", "armored_vehicles", "artillery", "cruise_missiles",
+            "special_equipment"}),
 }
 
 
@@ -182,6 +218,61 @@ def test_rounded_qualifiers() -> None:
     assert not is_rounded("about", 39_000)  # the General Staff's own "близько 39 000 (+150)"
     assert not is_rounded("almost", 198_260) and not is_rounded("more than", 82_710)
     assert is_rounded("almost", 300)  # "knapp 300 Luftabwehrsysteme"
+    assert is_rounded("about", 3_000, category="tanks")  # "unos 3.000 tanques"
+    assert not is_rounded("about", 39_000, category="personnel")
+
+
+def test_an_approximation_of_a_category_other_than_personnel_is_rounded() -> None:
+    # The General Staff writes "about" before its personnel total only: "unos 3.000 tanques"
+    # is the outlet's rounding, "alrededor de 100.400" soldiers the official wording.
+    result = parse("Según el Estado Mayor, los rusos perdieron alrededor de 100.400 soldados, "
+                   "unos 3.000 tanques y 5.981 vehículos blindados de combate.", at("2022-12-22"))
+    assert totals(result) == {"personnel": 100400, "armored_vehicles": 5981}
+    assert [p.reason for p in result.problems] == ["rounded figure 'unos 3.000' for 'tanques'"]
+
+
+def test_words_between_a_number_and_its_label() -> None:
+    # An adjective or a unit between the number and the label after it: not part of the label.
+    result = parse("Kiew zufolge wurden bisher 315 russische Flugzeuge und 4102 feindliche "
+                   "Panzer zerstört.", at("2023-07-15"))
+    assert totals(result) == {"aircraft": 315, "tanks": 4102}
+    result = parse("Rosjanie stracili 36 sztuk systemów obrony przeciwlotniczej i 150 "
+                   "systemów artyleryjskich.", at("2022-03-15"))
+    assert totals(result) == {"air_defense": 36, "artillery": 150}
+
+
+def test_a_near_miss_of_the_whole_label_beats_its_last_word() -> None:
+    # "armoured personnel vehicles" is no alias, "vehicles" is one (2022's separate count):
+    # the whole label's strong near-miss ("armored personnel vehicles") is the better reading.
+    result = parse("Losses as of today:\ntanks — 7,834 (+6) units;\n"
+                   "armoured personnel vehicles — 15,096 (+20) units;\n"
+                   "vehicles and fuel tanks — 18,416 (+56) units;", at("2024-06-07"))
+    assert totals(result) == {"tanks": 7834, "armored_vehicles": 15096,
+                              "vehicles_fuel_tanks": 18416}
+
+
+def test_a_weak_label_gets_the_lemma_pass() -> None:
+    # "бойова броньована машина" is a near-miss of the plural alias (a weak, doubtful match)
+    # but the singular of the same lemmas: read for sure by the lemma pass.
+    result = parse("Генштаб: втрати ворога\n- 2651 бойова броньована машина,\n- 1092 танків,\n"
+                   "- 38 одиниць спеціальної техніки.", at("2022-05-05"))
+    assert totals(result) == {"armored_vehicles": 2651, "tanks": 1092, "special_equipment": 38}
+    assert not result.problems, result.problems
+
+
+def test_a_filler_word_is_skipped_only_when_the_label_needs_it() -> None:
+    # "своих солдат" is an alias as written; "своих" is skipped only where the rest is the label.
+    result = parse("Всего оккупанты потеряли 458 580 своих солдат и 7213 российских танков.",
+                   at("2024-04-20"))
+    assert totals(result) == {"personnel": 458580, "tanks": 7213}
+    assert [o.label for o in result.observations] == ["своих солдат", "танков"]
+
+
+def test_azerbaijani_thousands_in_words_are_rounded_forms() -> None:
+    # "28 min 700" is 28,700 in words (as the Turkish "bin"): never "700 soldiers".
+    result = parse("Rusiya artıq 28 min 700 əsgər və 1263 tank itirib.", at("2022-05-20"))
+    assert totals(result) == {"tanks": 1263}
+    assert any("rounded figure '28 min 700'" in p.reason for p in result.problems)
 
 
 def test_turkish_accusative_labels() -> None:

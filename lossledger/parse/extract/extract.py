@@ -179,6 +179,14 @@ def _cues() -> re.Pattern[str]:
     return re.compile(rf"(?={firsts})(?<!\w)(?:{alternatives})(?!\w)")
 
 
+@functools.cache
+def _fillers() -> frozenset[str]:
+    """Words that may stand between a number and the label after it (``cues.csv``)."""
+    with CUES_PATH.open(encoding="utf-8", newline="") as handle:
+        return frozenset(row["cue"].casefold() for row in csv.DictReader(handle)
+                         if row["kind"] == "filler")
+
+
 def _languages(text: str) -> tuple[str, ...]:
     return script_languages(text)
 
@@ -196,9 +204,17 @@ def _best_window(
     languages: tuple[str, ...],
 ) -> tuple[LabelMatch, int, int] | None:
     windows = _windows(text, words, suffix=suffix)
-    for first, last in windows:
+    for index, (first, last) in enumerate(windows):
         found = lookup_label(text[words[first].start():words[last].end()], languages)
         if found is not None:
+            if index and suffix and fuzzy:
+                # Only the label's last words are known ("armoured personnel vehicles ‒"
+                # would be read as "vehicles"): a strong near-miss of the whole label wins.
+                whole_first, whole_last = windows[0]
+                near = lookup_label(text[words[whole_first].start():words[whole_last].end()],
+                                    languages, fuzzy=True)
+                if near is not None and near.how == "fuzzy":
+                    return near, whole_first, whole_last
             return found, first, last
     if fuzzy and words:  # near-misses only for the whole label, and only if nothing else fits
         first, last = windows[0]
@@ -249,6 +265,18 @@ def _label_after_in(segment: str, languages: tuple[str, ...]) -> (
     if not words or head[skip: words[0].start()].strip():
         return None
     best = _best_window(head, words, suffix=False, fuzzy=len(words) <= 6, languages=languages)
+    fillers = _fillers()
+    if (best is None or best[0].how == "weak") and len(words) > 1 \
+            and words[0].group().casefold() in fillers:
+        # "315 russische Flugzeuge", "36 sztuk systemów": words that may stand between a
+        # number and its label (cues.csv, kind "filler") are no part of the label.
+        skipped = 1
+        while skipped < len(words) - 1 and words[skipped].group().casefold() in fillers:
+            skipped += 1
+        rest = _best_window(head, words[skipped:], suffix=False,
+                            fuzzy=len(words) - skipped <= 6, languages=languages)
+        if rest is not None and (best is None or rest[0].how != "weak"):
+            best, words = rest, words[skipped:]
     if best is None:
         return None
     found, first, last = best
@@ -407,6 +435,8 @@ def _line_items(line: str, languages: tuple[str, ...]) -> tuple[tuple[_LineItem,
     (which looks at the sentence around a value, possibly beyond the line) is the caller's.
     """
     entries, unlabeled = _read_layout(line, languages)
+    # A weakly matched label counts as unknown too: the lemma pass may know it for sure.
+    unlabeled += sum(entry[6].how == "weak" for entry in entries)
     return tuple(_emit(line, entry) for entry in entries), unlabeled
 
 
@@ -537,7 +567,7 @@ def _emit(line: str, entry: _Entry) -> _LineItem:
     total = read_count(number)
     qualifier = QUALIFIERS.get(" ".join(line[qual[0]:qual[1]].casefold().split())) \
         if qual is not None and qual[0] < qual[1] else None
-    if scale is not None or total is None or is_rounded(qualifier, total):
+    if scale is not None or total is None or is_rounded(qualifier, total, category=label.code):
         doubt = None
         if scale is not None or total is not None:
             written = " ".join(line[value_start:value_end].split())

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 __all__ = [
+    "APPROXIMATE",
     "DASHES",
     "MAX_COUNT",
     "NUMBER",
@@ -39,6 +40,7 @@ QUALIFIERS: dict[str, str] = {
     "about": "about", "around": "around", "approximately": "approximately",
     "approx.": "approximately", "circa": "approximately", "ca.": "approximately",
     "more than": "more than", "over": "more than", "almost": "almost", "nearly": "almost",
+    "roughly": "approximately",
     "etwa": "about", "rund": "around", "ungefähr": "approximately", "mehr als": "more than",
     "über": "more than", "fast": "almost", "knapp": "almost",
     "близько": "about", "біля": "around", "приблизно": "approximately",
@@ -49,8 +51,17 @@ QUALIFIERS: dict[str, str] = {
     "około": "about", "ok.": "about", "ponad": "more than", "prawie": "almost",
     "yaklaşık": "about", "en az": "more than",
     "oltre": "more than", "quasi": "almost",
+    "más de": "more than", "unos": "about", "unas": "about", "alrededor de": "around",
+    "cerca de": "almost", "casi": "almost", "aproximadamente": "approximately",
+    "mais de": "more than", "quase": "almost",
+    "peste": "more than", "aproape": "almost", "aproximativ": "approximately",
+    "přes": "more than", "více než": "more than", "téměř": "almost", "zhruba": "approximately",
+    "takmer": "almost", "viac ako": "more than", "približne": "approximately",
+    "apie": "about", "daugiau nei": "more than", "beveik": "almost",
+    "təxminən": "approximately",
     # a ceiling: never an exact total when round
     "up to": "up to", "bis zu": "up to", "jusqu'à": "up to", "fino a": "up to",
+    "hasta": "up to", "até": "up to",
 }
 QUALIFIER_PATTERN = "|".join(
     re.escape(word.strip()).replace(r"\ ", r"\s+")
@@ -58,27 +69,38 @@ QUALIFIER_PATTERN = "|".join(
 )
 #: Qualifiers that, before a round number, mark it as rounded rather than exact.
 ROUNDED_QUALIFIERS = frozenset({"more than", "almost", "up to"})
+#: Qualifiers of an approximation: the General Staff writes them before its personnel total
+#: only, so before a round total of another category they mark the outlet's rounding.
+APPROXIMATE = frozenset({"about", "around", "approximately"})
 
 
-def is_rounded(qualifier: str | None, total: int) -> bool:
+def is_rounded(qualifier: str | None, total: int, *, category: str | None = None) -> bool:
     """Whether a qualified total is a rounded form rather than an exact count.
 
     "more than", "almost" or "up to" before hundreds ("über 1500 Panzer", "knapp 300
     Luftabwehrsysteme", "bis zu 200.000 Soldaten") are rounded. "about" is the General Staff's
-    own wording of an exact total ("близько 39 000 (+150)"), and "almost" before an unround
-    number is an exact one ("knapp 198.260 Soldaten").
+    own wording of an exact total, but of personnel only ("близько 39 000 (+150)"): before
+    hundreds of another ``category`` ("unos 3.000 tanques") it is the outlet's rounding.
+    "almost" before an unround number is an exact one ("knapp 198.260 Soldaten").
 
     >>> is_rounded("more than", 1500), is_rounded("almost", 10_000), is_rounded("about", 39_000)
     (True, True, False)
-    >>> is_rounded("almost", 198_260)
+    >>> is_rounded("almost", 198_260), is_rounded("about", 3_000, category="tanks")
+    (False, True)
+    >>> is_rounded("about", 39_000, category="personnel")
     False
     """
-    return qualifier in ROUNDED_QUALIFIERS and total >= 100 and total % 100 == 0
+    if qualifier is None or total < 100 or total % 100:
+        return False
+    return qualifier in ROUNDED_QUALIFIERS or (
+        category is not None and category != "personnel" and qualifier in APPROXIMATE)
+
+
 #: Scale words: "21.6 thousand", "646 тис. 400", "3 Tsd.", "19 bin 100" are rounded forms, never
 #: exact totals.
 SCALE_PATTERN = (
     r"thousand|тис\.?|тисяч[іа]?|тыс\.?|тысяч[иа]?|Tsd\.?|Tausend|mille|tys\.?|tysięcy|mila|"
-    r"million|млн\.?|Mio\.?|bin"
+    r"million|млн\.?|Mio\.?|bin|min(?=[^\S\n]+\d{3}(?!\d))"
 )
 
 

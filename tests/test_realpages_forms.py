@@ -268,6 +268,13 @@ def test_a_filler_word_is_skipped_only_when_the_label_needs_it() -> None:
     assert [o.label for o in result.observations] == ["своих солдат", "танков"]
 
 
+def test_a_days_count_after_including_leaves_the_total_before_it() -> None:
+    # The past day's cue names the clause after "зокрема" (including): the total stays.
+    result = parse("Загалом Росія втратила близько 565 610 своїх військових, зокрема 990 – за "
+                   "минулу добу, повідомив Генштаб.\n- танки – 8 257 (+7)", at("2024-07-20"))
+    assert totals(result) == {"personnel": 565610, "tanks": 8257}
+
+
 def test_azerbaijani_thousands_in_words_are_rounded_forms() -> None:
     # "28 min 700" is 28,700 in words (as the Turkish "bin"): never "700 soldiers".
     result = parse("Rusiya artıq 28 min 700 əsgər və 1263 tank itirib.", at("2022-05-20"))

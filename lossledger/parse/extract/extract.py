@@ -133,6 +133,13 @@ _LEADING_NOISE = re.compile(
 _SENTENCE_BREAK = re.compile(
     r"[.!?:;\n](?:(?<=[.!?:;])(?=\s)|(?<=[^\W\d_]{3}[.!?])(?=[^\W\d_])|(?<=\n))"
 )
+# "565 610 soldiers, including 980 over the past day": a cue after "including" names the day's
+# count of that clause, not the total before it. For the cues only, such a comma ends a sentence.
+_CLAUSE_BREAK = re.compile(
+    r",(?=\s*(?:зокрема|у тому числі|в тому числі|в том числе|including|among them|"
+    r"darunter|davon|dont|w tym|tra cui|incluidos|incluindo)(?!\w))",
+    re.IGNORECASE,
+)
 _BRACKETED = re.compile(r"\([^()]*\)")
 _ONE_CHAR_LOWER = {"İ": "i"}
 
@@ -312,7 +319,9 @@ class _Distractors:
         self._cues = cues
         self.any = bool(cues)
         """Whether the text has a distractor cue at all."""
-        self._breaks = [m.end() for m in _SENTENCE_BREAK.finditer(text)] if self._cues else []
+        self._breaks = sorted([
+            *(m.end() for m in _SENTENCE_BREAK.finditer(text)),
+            *(m.end() for m in _CLAUSE_BREAK.finditer(text))]) if self._cues else []
 
     def around(self, start: int, end: int) -> bool:
         """Whether the sentence holding ``start..end`` has a distractor cue."""

@@ -143,6 +143,10 @@ LABELS = {
            "Podľa generálneho štábu Rusko celkovo stratilo 5 626 tankov, 10 508 obrnených "
            "bojových vozidiel pechoty a 8 057 delostreleckých systémov.",
            {"tanks", "armored_vehicles", "artillery"}),
+    "hu": ("2022-08-20",
+           "A vezérkar adatai szerint eddig 44 900 orosz katona, 1 907 tankot, 190 rakétát, "
+           "15 hajót és 97 speciális hadtechnikai eszközt veszített el az orosz sereg.",
+           {"personnel", "tanks", "cruise_missiles", "ships", "special_equipment"}),
     "az": ("2022-05-20",
            "Baş Qərargahın siyahısı:\n28.700 (+200) nəfərə yaxın şəxsi heyət,\n"
            "tanklar - 1263 (+9) ədəd,\nzirehli döyüş maşınları - 3090 (+27) ədəd,\n"
@@ -273,6 +277,33 @@ def test_a_days_count_after_including_leaves_the_total_before_it() -> None:
     result = parse("Загалом Росія втратила близько 565 610 своїх військових, зокрема 990 – за "
                    "минулу добу, повідомив Генштаб.\n- танки – 8 257 (+7)", at("2024-07-20"))
     assert totals(result) == {"personnel": 565610, "tanks": 8257}
+
+
+def test_a_link_to_another_article_is_not_this_reports_figure() -> None:
+    # "Read also: ..." teases another article: its numbers (a fleet of 12 ships) are not losses.
+    result = parse("Statul Major ucrainean:\n- tancuri – 2 914,\n- elicoptere – 261,\n"
+                   "Citește și: Amenințare: 12 nave rusești în Marea Neagră", at("2022-11-30"))
+    assert totals(result) == {"tanks": 2914, "helicopters": 261}
+
+
+def test_moscow_as_the_loser_is_no_claim_moscow_as_the_claimant_is() -> None:
+    lost = parse("Według Sztabu Generalnego Moskwa straciła 11 773 czołgi i 24 202 wozy bojowe "
+                 "opancerzone.", at("2026-03-13"))
+    assert totals(lost) == {"tanks": 11773, "armored_vehicles": 24202}
+    claimed = parse("Moskwa twierdzi z kolei, że Ukraina straciła 1200 żołnierzy i 14 czołgów.",
+                    at("2026-03-13"))
+    assert totals(claimed) == {}
+
+
+def test_a_round_thousand_in_prose_is_a_doubt_except_for_personnel() -> None:
+    # "more than" covers both numbers of the pair; the second carries no qualifier of its own.
+    result = parse("Russland verlor 103.770 Soldaten, mehr als 3000 zerstörte Panzer und 6000 "
+                   "gepanzerte Fahrzeuge.", at("2022-12-28"))
+    assert totals(result) == {"personnel": 103770}
+    assert any("rounded figure '6000'" in p.reason for p in result.problems), result.problems
+    early = parse("Selon l'état-major, la Russie a perdu 30 000 soldats et 1 330 chars.",
+                  at("2022-05-28"))
+    assert totals(early) == {"personnel": 30000, "tanks": 1330}
 
 
 def test_azerbaijani_thousands_in_words_are_rounded_forms() -> None:

@@ -187,6 +187,22 @@ def _cues() -> re.Pattern[str]:
 
 
 @functools.cache
+def _teasers() -> re.Pattern[str] | None:
+    """Cues of a link to another article ("Read also: ..."): the rest of its line is one."""
+    return _cue_pattern("teaser")
+
+
+def _cue_pattern(kind: str) -> re.Pattern[str] | None:
+    with CUES_PATH.open(encoding="utf-8", newline="") as handle:
+        cues = [row["cue"].casefold() for row in csv.DictReader(handle) if row["kind"] == kind]
+    if not cues:
+        return None
+    firsts, alternatives = _by_first_character(sorted(cues, key=len, reverse=True),
+                                               ignore_case=False)
+    return re.compile(rf"(?={firsts})(?<!\w)(?:{alternatives})(?!\w)")
+
+
+@functools.cache
 def _fillers() -> frozenset[str]:
     """Words that may stand between a number and the label after it (``cues.csv``)."""
     with CUES_PATH.open(encoding="utf-8", newline="") as handle:
@@ -214,13 +230,15 @@ def _best_window(
     for index, (first, last) in enumerate(windows):
         found = lookup_label(text[words[first].start():words[last].end()], languages)
         if found is not None:
-            if index and suffix and fuzzy:
-                # Only the label's last words are known ("armoured personnel vehicles ‒"
-                # would be read as "vehicles"): a strong near-miss of the whole label wins.
+            if index and fuzzy:
+                # Only part of the label is known ("armoured personnel vehicles ‒" would be
+                # read as "vehicles", "6.799 vehículos armados de combate" as "vehículos"): a
+                # near-miss of the whole label naming another category wins, strong (a figure)
+                # or weak (a doubt rather than a wrong certainty).
                 whole_first, whole_last = windows[0]
                 near = lookup_label(text[words[whole_first].start():words[whole_last].end()],
                                     languages, fuzzy=True)
-                if near is not None and near.how == "fuzzy":
+                if near is not None and near.code != found.code:
                     return near, whole_first, whole_last
             return found, first, last
     if fuzzy and words:  # near-misses only for the whole label, and only if nothing else fits
@@ -316,15 +334,24 @@ class _Distractors:
                 cue for cue in cues
                 if not ((i := bisect.bisect_right(starts, cue)) and cue < brackets[i - 1][1])
             ]
+        teasers = _teasers()
+        # A link to another article ("Citește și: 12 nave rusești în Marea Neagră"): every
+        # value after it on its line is that article's, whatever the sentences.
+        self._teaser_lines = [
+            (m.start(), (lower.find("\n", m.end()) + 1 or len(lower) + 1) - 1)
+            for m in teasers.finditer(lower)] if teasers is not None else []
         self._cues = cues
-        self.any = bool(cues)
+        self.any = bool(cues or self._teaser_lines)
         """Whether the text has a distractor cue at all."""
         self._breaks = sorted([
             *(m.end() for m in _SENTENCE_BREAK.finditer(text)),
             *(m.end() for m in _CLAUSE_BREAK.finditer(text))]) if self._cues else []
 
     def around(self, start: int, end: int) -> bool:
-        """Whether the sentence holding ``start..end`` has a distractor cue."""
+        """Whether the sentence holding ``start..end`` has a distractor cue (or a link to
+        another article comes before it on its line)."""
+        if self._teaser_lines and any(head <= start < tail for head, tail in self._teaser_lines):
+            return True
         if not self._cues:
             return False
         index = bisect.bisect_right(self._breaks, start)
@@ -581,6 +608,15 @@ def _emit(line: str, entry: _Entry) -> _LineItem:
         if scale is not None or total is not None:
             written = " ".join(line[value_start:value_end].split())
             doubt = Doubt(f"rounded figure '{written}' for '{label_text}'", label.code, strong)
+        return value_start, value_end, None, doubt
+    if qualifier is None and not strong and total >= 1000 and total % 1000 == 0 \
+            and label.code != "personnel":
+        # "mehr als 3000 zerstörte Panzer und 6000 gepanzerte Fahrzeuge": a round thousand in
+        # running prose is an outlet's rounding far more often than an exact total (but the
+        # General Staff's own personnel totals were round thousands in 2022: "30 000").
+        written = " ".join(line[value_start:value_end].split())
+        doubt = Doubt(f"rounded figure '{written}' for '{label_text}' (a round thousand in "
+                      "prose)", label.code, strong)
         return value_start, value_end, None, doubt
     if total > MAX_COUNT:
         doubt = Doubt(f"number out of range '{number}' for '{label_text}'", label.code, strong)

@@ -306,6 +306,22 @@ def test_a_round_thousand_in_prose_is_a_doubt_except_for_personnel() -> None:
     assert totals(early) == {"personnel": 30000, "tanks": 1330}
 
 
+def test_romanian_de_between_the_number_and_its_noun() -> None:
+    result = parse("Statul Major ucrainean a numărat până acum 11.230 de tancuri, 23.299 de "
+                   "vehicule blindate de luptă, 346 de elicoptere și 28 de nave și ambarcațiuni.",
+                   at("2025-10-05"))
+    assert totals(result) == {"tanks": 11230, "armored_vehicles": 23299, "helicopters": 346,
+                              "ships": 28}
+
+
+def test_lithuanian_genitives_after_the_number() -> None:
+    result = parse("Generalinis štabas skelbia: rusai neteko 8 971 tankų (+9), 1 231 salvinės "
+                   "ugnies sistemų (+1), 978 oro gynybos priemonių (+2), 1 povandeninio laivo ir "
+                   "26 584 automobilių (+71).", at("2024-10-13"))
+    assert totals(result) == {"tanks": 8971, "mlrs": 1231, "air_defense": 978,
+                              "submarines": 1, "vehicles_fuel_tanks": 26584}
+
+
 def test_azerbaijani_thousands_in_words_are_rounded_forms() -> None:
     # "28 min 700" is 28,700 in words (as the Turkish "bin"): never "700 soldiers".
     result = parse("Rusiya artıq 28 min 700 əsgər və 1263 tank itirib.", at("2022-05-20"))

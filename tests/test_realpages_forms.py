@@ -211,6 +211,21 @@ def test_a_days_count_beside_the_total_is_not_a_second_total(
     assert not [p for p in result.problems if "conflicting" in p.reason], result.problems
 
 
+def test_a_count_a_twentieth_of_the_total_or_less_is_the_days_count() -> None:
+    # No cue marks the day here: the ratio does. The count is said, the total kept with less
+    # confidence; two totals of the same order stay a conflict.
+    result = parse("Russia lost 1,340 soldiers, bringing the total to 678,520 soldiers, and "
+                   "9,047 tanks.", at("2024-10-20"))
+    assert totals(result) == {"personnel": 678520, "tanks": 9047}
+    assert [o.confidence for o in result.observations if o.category == "personnel"] == [0.8]
+    assert [p.reason for p in result.problems] == [
+        "a day's count beside the total for personnel: 'soldiers' 1340 beside 678520"]
+    close = parse("Russia lost 678,520 soldiers; other counts say 40,000 soldiers.",
+                  at("2024-10-20"))
+    assert totals(close) == {}
+    assert any("conflicting figures for personnel" in p.reason for p in close.problems)
+
+
 # Rounded forms ----------------------------------------------------------------------------------
 
 

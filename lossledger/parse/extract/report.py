@@ -12,7 +12,9 @@ from lossledger.parse.extract.extract import Doubt, Figure, extract_figures
 from lossledger.parse.ontology import CATEGORIES
 from lossledger.parse.parsers.base import ParsedObservation, Problem
 
-__all__ = ["MERGED_INTO", "STALE_COPY_DAYS", "ExtractedReport", "extract_report"]
+__all__ = [
+    "DAY_COUNT_RATIO", "MERGED_INTO", "STALE_COPY_DAYS", "ExtractedReport", "extract_report",
+]
 
 #: Categories the General Staff merged: a label of the old one after the merge means the new.
 MERGED_INTO = {"military_vehicles": "vehicles_fuel_tanks", "fuel_tanks": "vehicles_fuel_tanks"}
@@ -38,6 +40,11 @@ _AND_BEFORE_DIGIT = re.compile("\u0648(?=[0-9\u0660-\u0669\u06f0-\u06f9])")
 _EASTERN_DIGITS = re.compile("[\u0660-\u0669\u06f0-\u06f9]")
 _TO_ASCII_DIGITS = {**{0x0660 + i: 0x30 + i for i in range(10)},
                     **{0x06F0 + i: 0x30 + i for i in range(10)}}
+
+#: Of two totals of one category, the smaller is the day's count when the larger is at least
+#: this many times it (a day's losses never come near a twentieth of the total after the war's
+#: first weeks; before, the two stay a conflict).
+DAY_COUNT_RATIO = 20
 
 #: Each category's last day (``None``: still reported), a plain dict: asked for every figure.
 _VALID_TO = {code: category.valid_to for code, category in CATEGORIES.items()}
@@ -75,6 +82,18 @@ def _settle(
         # day" beside "personnel 1 446 150 (+1 340)"), never a second total.
         found = [f for f in found if (code, f.total) not in stated_changes] or found
         pool = [f for f in found if f.strong] or found
+        values = sorted({f.total for f in pool})
+        if len(values) > 1 and values[-2] * DAY_COUNT_RATIO <= values[-1]:
+            # "1,340 soldiers in a day ... 678,520 in all": numbers a twentieth of the largest
+            # or less are the day's counts beside the total (after the war's first weeks a
+            # day never adds a twentieth); each is said, the total kept with less confidence.
+            for f in pool:
+                if f.total != values[-1]:
+                    problems.append(Problem(
+                        f"a day's count beside the total for {code}: '{f.label}' {f.total} "
+                        f"beside {values[-1]}", date, code))
+            pool = [f._replace(confidence=min(f.confidence, 0.8))
+                    for f in pool if f.total == values[-1]]
         if len({f.total for f in pool}) > 1:
             listed = ", ".join(f"'{f.label}' {f.total} ({f.delta})" for f in pool)
             problems.append(Problem(f"conflicting figures for {code}: {listed}", date, code))

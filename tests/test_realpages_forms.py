@@ -321,6 +321,16 @@ def test_a_round_thousand_in_prose_is_a_doubt_except_for_personnel() -> None:
     assert totals(early) == {"personnel": 30000, "tanks": 1330}
 
 
+def test_an_opening_quote_or_a_unit_word_before_the_label_after_the_number() -> None:
+    quoted = parse("Dall'inizio della guerra: 6.624 carri armati, 1.617 (+6) “attrezzature "
+                   "speciali”.", at("2024-03-02"))
+    assert {o.category: (o.total, o.stated_delta) for o in quoted.observations} == {
+        "tanks": (6624, None), "special_equipment": (1617, 6)}
+    pieces = parse("Russia lost 9,047 tanks and 3,476 pieces of special equipment.",
+                   at("2024-10-20"))
+    assert totals(pieces) == {"tanks": 9047, "special_equipment": 3476}
+
+
 def test_romanian_de_between_the_number_and_its_noun() -> None:
     result = parse("Statul Major ucrainean a numărat până acum 11.230 de tancuri, 23.299 de "
                    "vehicule blindate de luptă, 346 de elicoptere și 28 de nave și ambarcațiuni.",

@@ -331,6 +331,14 @@ def test_an_opening_quote_or_a_unit_word_before_the_label_after_the_number() -> 
     assert totals(pieces) == {"tanks": 9047, "special_equipment": 3476}
 
 
+def test_spanish_cues_of_the_day_and_of_ukrainian_losses() -> None:
+    result = parse("Según el Estado Mayor, las tropas rusas suman 925.020 bajas, incluidas "
+                   "1.350 durante el último día. Perdieron también 10.567 tanques. Kyiv calla "
+                   "sus 60.000 bajas ucranianas.", at("2025-04-07"))
+    assert totals(result) == {"personnel": 925020, "tanks": 10567}
+    assert not result.problems, result.problems
+
+
 def test_romanian_de_between_the_number_and_its_noun() -> None:
     result = parse("Statul Major ucrainean a numărat până acum 11.230 de tancuri, 23.299 de "
                    "vehicule blindate de luptă, 346 de elicoptere și 28 de nave și ambarcațiuni.",

@@ -137,7 +137,7 @@ _SENTENCE_BREAK = re.compile(
 # count of that clause, not the total before it. For the cues only, such a comma ends a sentence.
 _CLAUSE_BREAK = re.compile(
     r",(?=\s*(?:зокрема|у тому числі|в тому числі|в том числе|including|among them|"
-    r"darunter|davon|dont|w tym|tra cui|incluidos|incluindo)(?!\w))",
+    r"darunter|davon|dont|w tym|tra cui|incluid[oa]s?|incluindo)(?!\w))",
     re.IGNORECASE,
 )
 _BRACKETED = re.compile(r"\([^()]*\)")

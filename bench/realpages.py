@@ -144,7 +144,7 @@ def score_page(page: Mapping[str, Any], series: Mapping[dt.date, Mapping[str, in
     import polars as pl
 
     from lossledger.parse.parsers import parse_report
-    from lossledger.reconcile.dating import implausible_figures, infer_dates
+    from lossledger.reconcile.dating import implausible_figures, infer_dates, undate_contradicted
 
     path: Path = page["path"]
     body = path.read_bytes()
@@ -168,7 +168,8 @@ def score_page(page: Mapping[str, Any], series: Mapping[dt.date, Mapping[str, in
              "date_source": [o.date_source for o in observations],
              "span_start": [o.span_start for o in observations]},
             schema=series_frame.schema)
-        candidates, unpinned = infer_dates(pl.concat([series_frame, page_rows]))
+        candidates, unpinned = infer_dates(
+            undate_contradicted(pl.concat([series_frame, page_rows])))
         candidates, implausible = implausible_figures(candidates)
         for frame in (unpinned, implausible):
             for row in frame.filter(pl.col("event_id") == page["id"]).iter_rows(named=True):

@@ -21,7 +21,7 @@ from lossledger.reconcile.consensus import (
     ReconcilePolicy,
     Reconciliation,
 )
-from lossledger.reconcile.dating import implausible_figures, infer_dates
+from lossledger.reconcile.dating import implausible_figures, infer_dates, undate_contradicted
 from lossledger.reconcile.window import reconcile_incremental
 from lossledger.sources.history import explain_gaps
 from lossledger.store.events import (
@@ -169,8 +169,10 @@ def warehouse_tables(
         observations can affect are reconciled again (:mod:`lossledger.reconcile.window`).
     """
     reports = _report_frame(parsed)
-    # Undated figures get the day their totals pin; figures far off the series are doubted.
-    candidates, unpinned = infer_dates(_observation_candidates(reports, parsed))
+    # Undated figures (and those whose completed year the series contradicts) get the day their
+    # totals pin; figures far off the series are doubted.
+    candidates, unpinned = infer_dates(
+        undate_contradicted(_observation_candidates(reports, parsed)))
     candidates, implausible = implausible_figures(candidates)
     # The parsed observations are in the candidates now (the frame was emptied in place: the
     # caller's reference to ``parsed``, held for the length of this call, would otherwise

@@ -104,3 +104,33 @@ def test_observation_order_equals_a_three_column_sort(
     ).to_series()
     found = _order_by(frame["seq"], frame["date"], frame["code"])
     assert found.to_list() == expected.to_list()
+
+
+def test_a_completed_year_the_series_contradicts_gives_way_to_the_figures(
+    tmp_path: Path,
+) -> None:
+    """An old copy ("від 24.02 до 07.12", no year) fetched in the same week of a later year:
+    its year completes to the later one, which its totals contradict (the series was far past
+    them); the figures then date it themselves, and say so."""
+    from lossledger.pipeline import RunSettings
+    from lossledger.store.events import ReportReceived
+    from tests.conftest import SHARED
+
+    history = SHARED / "data" / "petroivaniuk"
+    ingest(tmp_path, history / "russia_losses_equipment.json",
+           history / "russia_losses_personnel.json", source="petroivaniuk")
+    page = ("Загальні бойові втрати противника від 24.02 до 07.12 орієнтовно склали:\n"
+            "особового складу ‒ близько 92740 (+390) осіб,\nтанків ‒ 2935 (+6),\n"
+            "бойових броньованих машин ‒ 5909 (+6),\nартилерійських систем ‒ 1923 (+1).\n")
+    with RunSettings.resolve(tmp_path).store() as store:
+        event_id = store.append([ReportReceived(
+            source="uk.news", file_name="old-copy.txt", media_type="text/plain",
+            body=page.encode(), received_at=dt.datetime(2023, 12, 6, 9, tzinfo=dt.UTC),
+        )]).recorded[0].event_id
+    tables = build(tmp_path)
+    rows = tables.observations.filter(pl.col("event_id") == event_id)
+    assert sorted(rows["category"].to_list()) == ["armored_vehicles", "artillery",
+                                                  "personnel", "tanks"]
+    assert set(rows["date"].cast(pl.String)) == {"2022-12-07"}
+    assert set(rows["date_source"]) == {"inferred"}
+    assert set(rows["date_text"]) == {"07.12"}

@@ -12,7 +12,7 @@ import polars as pl
 from lossledger.parse.extract.report import MERGED_INTO
 from lossledger.parse.ontology import CATEGORIES
 
-__all__ = ["PLAUSIBLE_RATIO", "implausible_figures", "infer_dates"]
+__all__ = ["PLAUSIBLE_RATIO", "implausible_figures", "infer_dates", "undate_contradicted"]
 
 #: A figure further than this factor (and 20 units) from every other source's total of the
 #: category on the nearest day (within a week) that other sources report is implausible.
@@ -71,6 +71,72 @@ def infer_dates(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         [candidates.filter(~undated_mask), filled.filter(pl.col("date").is_not_null())]
     )
     return kept, unpinned
+
+
+def undate_contradicted(candidates: pl.DataFrame) -> pl.DataFrame:
+    """Forget a completed year the series contradicts: those figures get their date inferred.
+
+    A date written without a year ("від 24.02 до 07.12") takes the received time's year when
+    the day falls in the week before it. A copy of an older year fetched in the same week of
+    the calendar gets a year its figures cannot belong to: totals only grow, so a figure far
+    below (by :data:`PLAUSIBLE_RATIO` and 20 units) a total the series reached on or before
+    that date, or far above one it reached on or after it, contradicts the year. When most
+    of a report's completed figures that the series can judge contradict it, all of them
+    lose the date (``date_source`` becomes ``inferred``), and :func:`infer_dates` pins the day
+    their totals match, or quarantines them.
+
+    >>> import datetime as dt
+    >>> rows = {"event_id": ["h", "h", "p", "p"], "parser": ["gs_en", "gs_en", "text", "text"],
+    ...         "date": [dt.date(2026, 8, 1), dt.date(2026, 8, 1), dt.date(2026, 12, 7),
+    ...                  dt.date(2026, 12, 7)],
+    ...         "category": ["tanks", "uav", "tanks", "uav"], "total": [11900, 90000, 2935, 540],
+    ...         "date_source": ["stated", "stated", "completed", "completed"]}
+    >>> undate_contradicted(pl.DataFrame(rows)).filter(pl.col("event_id") == "p").select(
+    ...     "date", "date_source").rows()
+    [(None, 'inferred'), (None, 'inferred')]
+    """
+    if "date_source" not in candidates.columns:
+        return candidates
+    completed_mask = (pl.col("date_source") == "completed") & pl.col("date").is_not_null() \
+        & pl.col("parser").is_in(CHECKED_PARSERS)
+    completed = candidates.filter(completed_mask)
+    if completed.is_empty():
+        return candidates
+    series = (
+        candidates.filter(~completed_mask & pl.col("date").is_not_null())
+        .group_by("category", "date").agg(_ref=pl.col("total").median())
+        .sort("date")
+    )
+    rows = completed.select("event_id", "category", "date", "total").sort("date")
+    judged = (
+        rows.join_asof(series.rename({"_ref": "_before"}), on="date", by="category",
+                       strategy="backward", check_sortedness=False)
+        .join_asof(series.rename({"_ref": "_after"}), on="date", by="category",
+                   strategy="forward", check_sortedness=False)
+        .with_columns(
+            _judged=pl.col("_before").is_not_null() | pl.col("_after").is_not_null(),
+            _against=(pl.col("total") < pl.col("_before") / PLAUSIBLE_RATIO - 20).fill_null(False)
+            | (pl.col("total") > pl.col("_after") * PLAUSIBLE_RATIO + 20).fill_null(False),
+        )
+        .group_by("event_id")
+        .agg(_judged=pl.col("_judged").sum(), _against=pl.col("_against").sum())
+        .filter(2 * pl.col("_against") > pl.col("_judged"))
+    )
+    if judged.is_empty():
+        return candidates
+    undated = pl.col("event_id").is_in(judged.get_column("event_id").implode()) & completed_mask
+    source = candidates.get_column("date_source")
+    dtype = source.dtype
+    if isinstance(dtype, pl.Enum) and "inferred" not in dtype.categories.to_list():
+        # The column is an enum of its sorted values: it gains one.
+        values = sorted({*dtype.categories.to_list(), "inferred"})
+        dtype = pl.Enum(values)
+        candidates = candidates.with_columns(pl.col("date_source").cast(pl.String).cast(dtype))
+    return candidates.with_columns(
+        date=pl.when(undated).then(None).otherwise(pl.col("date")),
+        date_source=pl.when(undated).then(pl.lit("inferred", dtype=dtype))
+        .otherwise(pl.col("date_source")),
+    )
 
 
 def _merged_category() -> pl.Expr:

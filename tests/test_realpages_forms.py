@@ -147,6 +147,17 @@ LABELS = {
            "A vezérkar adatai szerint eddig 44 900 orosz katona, 1 907 tankot, 190 rakétát, "
            "15 hajót és 97 speciális hadtechnikai eszközt veszített el az orosz sereg.",
            {"personnel", "tanks", "cruise_missiles", "ships", "special_equipment"}),
+    "el": ("2022-03-28",
+           "Το ουκρανικό Γενικό Επιτελείο μετρά 586 άρματα, 1.694 τεθωρακισμένα οχήματα, 302 "
+           "ρωσικά συστήματα πυροβολικού, 54 συστήματα αεράμυνας, 123 ρωσικά αεροσκάφη, 127 "
+           "ελικόπτερα και 66 μη επανδρωμένα αεροσκάφη.",
+           {"tanks", "armored_vehicles", "artillery", "air_defense", "aircraft", "helicopters",
+            "uav"}),
+    "fi": ("2022-03-21",
+           "Ukrainan mukaan Venäjä on menettänyt 498 panssarivaunua, 1 535 panssariajoneuvoa, "
+           "240 tykkiä, 80 raketinheitintä, 45 ilmatorjuntajärjestelmää ja 969 ajoneuvoa.",
+           {"tanks", "armored_vehicles", "artillery", "mlrs", "air_defense",
+            "military_vehicles"}),
     "az": ("2022-05-20",
            "Baş Qərargahın siyahısı:\n28.700 (+200) nəfərə yaxın şəxsi heyət,\n"
            "tanklar - 1263 (+9) ədəd,\nzirehli döyüş maşınları - 3090 (+27) ədəd,\n"

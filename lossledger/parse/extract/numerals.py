@@ -59,6 +59,9 @@ QUALIFIERS: dict[str, str] = {
     "takmer": "almost", "viac ako": "more than", "približne": "approximately",
     "apie": "about", "daugiau nei": "more than", "beveik": "almost",
     "təxminən": "approximately",
+    "noin": "about", "yli": "more than", "lähes": "almost",
+    "περίπου": "about", "πάνω από": "more than", "σχεδόν": "almost",
+    "at least": "more than", "τουλάχιστον": "more than", "vähintään": "more than",
     # a ceiling: never an exact total when round
     "up to": "up to", "bis zu": "up to", "jusqu'à": "up to", "fino a": "up to",
     "hasta": "up to", "até": "up to",

@@ -350,6 +350,18 @@ def test_spanish_cues_of_the_day_and_of_ukrainian_losses() -> None:
     assert not result.problems, result.problems
 
 
+def test_a_days_count_then_the_total_it_brings_the_category_to() -> None:
+    # The label is named once, with the day's count; the total follows a phrase of its own.
+    result = parse("Monday's update added six armored combat vehicles, bringing the total to "
+                   "5,928; three UAVs, bringing the total to 1,617.", at("2022-12-12"))
+    assert totals(result) == {"armored_vehicles": 5928, "uav": 1617}
+    result = parse("Сили оборони вивели з ладу 4 танки, довівши їхню загальну кількість до 11 603 "
+                   "одиниць.", at("2026-01-24"))
+    assert totals(result) == {"tanks": 11603}
+    assert [p.reason for p in result.problems] == [
+        "a day's count beside the total for tanks: 'танки' 4 beside 11603"]
+
+
 def test_romanian_de_between_the_number_and_its_noun() -> None:
     result = parse("Statul Major ucrainean a numărat până acum 11.230 de tancuri, 23.299 de "
                    "vehicule blindate de luptă, 346 de elicoptere și 28 de nave și ambarcațiuni.",

@@ -203,6 +203,20 @@ def _cue_pattern(kind: str) -> re.Pattern[str] | None:
 
 
 @functools.cache
+def _totals_to() -> re.Pattern[str] | None:
+    """Phrases that bring the category named before them to a total ("bringing the total to",
+    ``cues.csv`` kind ``total_to``), matched at the end of the text before a number."""
+    with CUES_PATH.open(encoding="utf-8", newline="") as handle:
+        cues = [row["cue"].casefold() for row in csv.DictReader(handle)
+                if row["kind"] == "total_to"]
+    if not cues:
+        return None
+    phrases = "|".join(re.escape(cue).replace(r"\ ", r"\s+")
+                       for cue in sorted(cues, key=len, reverse=True))
+    return re.compile(rf"[\s,;]*(?<!\w)(?:{phrases})\s*$", re.IGNORECASE)
+
+
+@functools.cache
 def _fillers() -> frozenset[str]:
     """Words that may stand between a number and the label after it (``cues.csv``)."""
     with CUES_PATH.open(encoding="utf-8", newline="") as handle:
@@ -569,6 +583,23 @@ def _read_layout_missing(
             continue
         labels[index], label_spans[index] = found[0], span
         taken.append(span)
+    # 4. "eight armored combat vehicles bringing the total to 5,928", "4 танки, довівши їхню
+    # загальну кількість до 11 603": the total takes the label named before the phrase, even
+    # when the day's count before it has that label too (the two settle as count and total).
+    totals_to = _totals_to()
+    for index in range(count):
+        if labels[index] is not None or totals_to is None:
+            continue
+        offset = previous_ends[index]
+        phrase = totals_to.search(line, offset, starts[index])
+        if phrase is None:
+            continue
+        head = 0 if index == 0 else previous_ends[index - 1]
+        found = _label_before_in(line[head:phrase.start()], True, languages)
+        if found is None:
+            continue
+        labels[index], label_spans[index] = found[0], (head + found[1], head + found[2])
+        strong[index] = False
     unlabeled = 0
     entries: list[_Entry] = []
     for index, label in enumerate(labels):

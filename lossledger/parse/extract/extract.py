@@ -176,14 +176,34 @@ class Doubt:
 
 
 @functools.cache
-def _cues() -> re.Pattern[str]:
+def _cue_words(kind: str) -> tuple[str, ...]:
+    """The lower-case cues of one kind in ``cues.csv``, longest first (the file read once)."""
+    return tuple(sorted((cue for cue_kind, cue in _cue_table() if cue_kind == kind),
+                        key=len, reverse=True))
+
+
+@functools.cache
+def _cue_table() -> tuple[tuple[str, str], ...]:
     with CUES_PATH.open(encoding="utf-8", newline="") as handle:
-        cues = [row["cue"] for row in csv.DictReader(handle) if row["kind"] == "distractor"]
-    # Cues are lower case; pages are lower-cased before the search (faster than IGNORECASE).
-    # Longest first, grouped by first character, behind a lookahead of the first characters.
-    firsts, alternatives = _by_first_character(
-        [cue.casefold() for cue in sorted(cues, key=len, reverse=True)], ignore_case=False)
+        return tuple((row["kind"], row["cue"].casefold()) for row in csv.DictReader(handle))
+
+
+def _cue_pattern(kind: str) -> re.Pattern[str] | None:
+    """The cues of one kind as one pattern for lower-cased text (faster than IGNORECASE):
+    longest first, grouped by first character, behind a lookahead of the first characters."""
+    cues = _cue_words(kind)
+    if not cues:
+        return None
+    firsts, alternatives = _by_first_character(list(cues), ignore_case=False)
     return re.compile(rf"(?={firsts})(?<!\w)(?:{alternatives})(?!\w)")
+
+
+@functools.cache
+def _cues() -> re.Pattern[str]:
+    """Cues of a sentence about something else (Oryx, foreign estimates, a day's count...)."""
+    pattern = _cue_pattern("distractor")
+    assert pattern is not None, "cues.csv lists no distractor"
+    return pattern
 
 
 @functools.cache
@@ -192,36 +212,21 @@ def _teasers() -> re.Pattern[str] | None:
     return _cue_pattern("teaser")
 
 
-def _cue_pattern(kind: str) -> re.Pattern[str] | None:
-    with CUES_PATH.open(encoding="utf-8", newline="") as handle:
-        cues = [row["cue"].casefold() for row in csv.DictReader(handle) if row["kind"] == kind]
-    if not cues:
-        return None
-    firsts, alternatives = _by_first_character(sorted(cues, key=len, reverse=True),
-                                               ignore_case=False)
-    return re.compile(rf"(?={firsts})(?<!\w)(?:{alternatives})(?!\w)")
-
-
 @functools.cache
 def _totals_to() -> re.Pattern[str] | None:
     """Phrases that bring the category named before them to a total ("bringing the total to",
-    ``cues.csv`` kind ``total_to``), matched at the end of the text before a number."""
-    with CUES_PATH.open(encoding="utf-8", newline="") as handle:
-        cues = [row["cue"].casefold() for row in csv.DictReader(handle)
-                if row["kind"] == "total_to"]
+    kind ``total_to``), matched at the end of the text before a number."""
+    cues = _cue_words("total_to")
     if not cues:
         return None
-    phrases = "|".join(re.escape(cue).replace(r"\ ", r"\s+")
-                       for cue in sorted(cues, key=len, reverse=True))
+    phrases = "|".join(re.escape(cue).replace(r"\ ", r"\s+") for cue in cues)
     return re.compile(rf"[\s,;]*(?<!\w)(?:{phrases})\s*$", re.IGNORECASE)
 
 
 @functools.cache
 def _fillers() -> frozenset[str]:
-    """Words that may stand between a number and the label after it (``cues.csv``)."""
-    with CUES_PATH.open(encoding="utf-8", newline="") as handle:
-        return frozenset(row["cue"].casefold() for row in csv.DictReader(handle)
-                         if row["kind"] == "filler")
+    """Words that may stand between a number and the label after it (kind ``filler``)."""
+    return frozenset(_cue_words("filler"))
 
 
 def _languages(text: str) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from lossledger.config import ConfigError, load_policy
-from lossledger.parse.cache import ParseCache, ReconcileCache
+from lossledger.parse.cache import FigureCache, ParseCache, ReconcileCache
 from lossledger.parse.parsers import PARSERS_FINGERPRINT
 from lossledger.parse.registry import Registry, registry_for
 from lossledger.parse.stage import DEFAULT_MAX_REPORT_BYTES, parse_events
@@ -152,14 +152,16 @@ def plan_run(
 ) -> RunPlan:
     """Compare the log's head with the published watermark and the parse cache.
 
-    ``replay`` forgets cached parse results and republishes even if nothing is new; so does a
-    change of parsers since the last publish (their fingerprint differs).
+    ``replay`` forgets cached parse results (and the settled figures made of them) and
+    republishes even if nothing is new; so does a change of parsers since the last publish
+    (their fingerprint differs).
     """
     clean_leftovers(settings.warehouse)
     registry = settings.registry()
     cache = settings.parse_cache(registry.fingerprint)
     if replay:
         cache.clear()
+        FigureCache(settings.home, registry.fingerprint).clear()
     with settings.store() as store:
         head = store.head()
         check_log(settings, store)
@@ -228,24 +230,37 @@ def project_tables(settings: RunSettings, *, upto: int) -> WarehouseTables:
     fingerprint = settings.registry().fingerprint
     memo = ReconcileCache(settings.home, fingerprint, policy)
     cached = memo.load(upto=upto)
+    figure_cache = FigureCache(settings.home, fingerprint)
     with settings.store() as store:
         decision_events = [
             require_intact(event)
             for event in store.read(upto=upto, kinds=DECISION_KINDS, with_body=False)
         ]
         failures = fetch_failures(store, upto=upto)
+        settled = figure_cache.load(upto=upto, hash_at=store.hash_at)
+        log_hash = store.hash_at(upto)
     decisions = active_decisions(decision_events)
     previous = None
     if cached is not None:
         seq, reconciliation = cached
         changed = any(event.seq > seq for event in decision_events)
         previous = Previous(reconciliation, seq, decisions_changed=changed)
-    # No name keeps the parse results alive: the projection frees what it has consumed.
+    # No name keeps the parse results alive: the projection frees what it has consumed. The
+    # observations of reports with settled figures are not even read.
     tables = project_warehouse(
-        settings.parse_cache(fingerprint).load().upto(upto), decisions,
-        policy=policy, previous=previous, fetch_failures=failures,
+        settings.parse_cache(fingerprint)
+        .load(observations_after=settled.seq if settled is not None else 0)
+        .upto(upto),
+        decisions, policy=policy, previous=previous, fetch_failures=failures, settled=settled,
     ).validated()
+    del settled
     memo.save(tables.daily_totals, tables.discrepancies, seq=upto)
+    if tables.figures is not None:
+        figure_cache.save(
+            tables.figures.settled_figures(tables.observations, seq=upto),
+            log_hash=log_hash,
+            based_on=tables.figures.checked_upto if tables.figures.checked_upto >= 0 else None,
+        )
     return tables
 
 

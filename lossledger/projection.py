@@ -21,7 +21,12 @@ from lossledger.reconcile.consensus import (
     ReconcilePolicy,
     Reconciliation,
 )
-from lossledger.reconcile.dating import implausible_figures, infer_dates, undate_contradicted
+from lossledger.reconcile.dating import (
+    CHECKED_PARSERS,
+    implausible_figures,
+    infer_dates,
+    undate_contradicted,
+)
 from lossledger.reconcile.window import reconcile_incremental
 from lossledger.sources.history import explain_gaps
 from lossledger.store.events import (
@@ -36,9 +41,12 @@ from schemas.tables import TABLE_MODELS
 
 __all__ = [
     "Decisions",
+    "FigureState",
     "Previous",
+    "SettledFigures",
     "WarehouseTables",
     "active_decisions",
+    "settled_figure_mask",
     "warehouse_tables",
 ]
 
@@ -80,13 +88,22 @@ class WarehouseTables:
     sources: pl.DataFrame
     reconciled: str = "full"
     """How the totals were reconciled: ``full``, ``window (...)`` or ``unchanged``."""
+    figures: FigureState | None = None
+    """Which observations are settled figures, and the rest of what the next run reuses."""
 
     def items(self) -> Iterable[tuple[str, pl.DataFrame]]:
         return ((name, getattr(self, name)) for name in TABLES)
 
     def validated(self) -> WarehouseTables:
-        """Check every table against its published schema; raise if one does not hold."""
+        """Check every table against its published schema; raise if one does not hold.
+
+        Settled figures of an earlier run (:class:`SettledFigures`) were checked as rows of
+        this table then, by the same code (the cache is keyed on it), and a row's checks read
+        only the row: they are not checked again.
+        """
         for name, frame in self.items():
+            if name == "observations" and self.figures is not None:
+                frame = frame.filter(~self.figures.checked_rows(frame))
             # The observations' checks are all of one row at a time: in slices, pandera's
             # masks for millions of rows never set the run's peak.
             step = _VALIDATE_ROWS if name in _ROW_CHECKS_ONLY else max(frame.height, 1)
@@ -95,6 +112,91 @@ class WarehouseTables:
                     enums_as_text(frame.slice(offset, step)), lazy=True
                 )
         return self
+
+
+@dataclass(frozen=True, slots=True)
+class SettledFigures:
+    """What the projection made of the settled figures of the reports up to ``seq``.
+
+    A figure is settled (:func:`settled_figure_mask`) when no rule of the projection that
+    reads other reports can change it: it is dated, and its parser's figures are not checked
+    against the series (:mod:`lossledger.reconcile.dating`). Its row depends only on its report, and
+    whether it passes :class:`~schemas.ObservationSchema` (and the observations table's
+    schema, whose checks are all of one row) only on the row. A later run of the same log
+    reuses them, rather than building and checking every figure of the history again; it
+    builds and checks only the newer reports' figures.
+
+    The other figures are kept as built (``open``): the dating rules run on them, with every
+    figure as their reference, on every run. A cache, like the parse cache: an equal result
+    with or without it (``tests/test_incremental_rebuild.py``).
+    """
+
+    seq: int
+    valid: pl.DataFrame
+    """Settled figures that passed the observation checks (the candidates' columns)."""
+    invalid: pl.DataFrame
+    """Settled figures that failed them, with the ``reason``."""
+    open: pl.DataFrame
+    """Figures not settled, as built, before the dating rules."""
+    dictionary: dict[str, pl.Series]
+    """The sorted values of each enum-coded column of the figures (see :class:`WarehouseTables`)
+    when they were built: the values of every figure, kept or not. A column of the frames may
+    hold the codes of these values (``UInt32``) rather than the enum."""
+
+
+@dataclass(frozen=True, slots=True)
+class FigureState:
+    """Beside the published tables: which observation rows are settled figures, and what a
+    :class:`SettledFigures` for the next run needs besides them."""
+
+    settled: pl.Series
+    """Per observations row: a settled figure."""
+    received_at: pl.Series
+    """Of each settled figure, in order, its report's ``received_at`` (not a column of the
+    observations table)."""
+    checked_upto: int
+    """Settled figures of reports up to this ``seq`` were checked by an earlier run."""
+    invalid: pl.DataFrame
+    open: pl.DataFrame
+    dictionary: dict[str, pl.Series]
+
+    def checked_rows(self, observations: pl.DataFrame) -> pl.Series:
+        """Per row of ``observations``: checked as a table row by an earlier run."""
+        return self.settled & (observations.get_column("seq") <= self.checked_upto)
+
+    def settled_figures(self, observations: pl.DataFrame, *, seq: int) -> SettledFigures:
+        """The settled figures of the log up to ``seq`` (these tables' log), for a later run."""
+        return SettledFigures(
+            seq=seq,
+            valid=observations.filter(self.settled)
+            .with_columns(self.received_at)
+            .select(_CANDIDATE_COLUMNS),
+            invalid=self.invalid,
+            open=self.open,
+            dictionary=self.dictionary,
+        )
+
+
+def settled_figure_mask(figures: pl.DataFrame) -> pl.Series:
+    """Per figure, whether it is settled: dated, and from a parser the dating rules do not
+    check (they only date undated figures, and re-date or doubt figures of
+    :data:`~lossledger.reconcile.dating.CHECKED_PARSERS`).
+
+    >>> import datetime as dt
+    >>> figures = pl.DataFrame({"date": [dt.date(2024, 1, 31), None, dt.date(2024, 1, 31)],
+    ...                         "parser": ["gs_en", "gs_en", "text"]})
+    >>> settled_figure_mask(figures).to_list()
+    [True, False, False]
+    """
+    parser = figures.get_column("parser")
+    checked = pl.Series(list(CHECKED_PARSERS), dtype=pl.String)
+    if isinstance(parser.dtype, pl.Enum):
+        # Compared by code: no row's text is made.
+        present = checked.filter(checked.is_in(parser.dtype.categories.implode()))
+        checked = present.cast(parser.dtype)
+    return (figures.get_column("date").is_not_null() & ~parser.is_in(checked.implode())).alias(
+        "settled"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +250,7 @@ def warehouse_tables(
     policy: ReconcilePolicy | None = None,
     fetch_failures: pl.DataFrame | None = None,
     previous: Previous | None = None,
+    settled: SettledFigures | None = None,
 ) -> WarehouseTables:
     """Project the published tables from the parsed reports and the decisions in force.
 
@@ -155,8 +258,10 @@ def warehouse_tables(
     ----------
     parsed
         Every raw report event to take into account (``parsed.events``) and what the parsers
-        made of them (keyed by content sha256; rows of other contents are ignored).
-        ``parsed.observations`` is consumed: the frame is empty when this returns.
+        made of them (keyed by content sha256; rows of other contents are ignored). With
+        ``settled``, only the observations of reports after ``settled.seq`` are needed (those
+        of earlier reports are ignored). ``parsed.observations`` is consumed: the frame is
+        empty when this returns.
     decisions
         :func:`active_decisions` of the same part of the log.
     policy
@@ -167,22 +272,15 @@ def warehouse_tables(
     previous
         The reconciliation of an earlier part of the same log: only the dates the newer
         observations can affect are reconciled again (:mod:`lossledger.reconcile.window`).
+    settled
+        The settled figures of an earlier part of the same log (``tables.figures`` of an
+        earlier run): built and checked then, not again.
     """
     reports = _report_frame(parsed)
-    # Undated figures (and those whose completed year the series contradicts) get the day their
-    # totals pin; figures far off the series are doubted.
-    candidates, unpinned = infer_dates(
-        undate_contradicted(_observation_candidates(reports, parsed)))
-    candidates, implausible = implausible_figures(candidates)
-    # The parsed observations are in the candidates now (the frame was emptied in place: the
-    # caller's reference to ``parsed``, held for the length of this call, would otherwise
-    # keep every parsed observation alive while validation and reconciliation peak).
-    # Validation may copy the candidates (when some fail): memory peaks here.
-    valid, invalid = _validated_observations(candidates)
-    del candidates
-    if unpinned.height or implausible.height:
-        invalid = pl.concat([invalid, unpinned, implausible], how="diagonal_relaxed")
-    invalid = enums_as_text(invalid)
+    candidates = _observation_candidates(reports, parsed)
+    valid, invalid, figures = (
+        _every_figure(candidates) if settled is None else _figures_since(settled, candidates)
+    )
     retracted = decisions.retractions.get_column("event_id")
     # Filtering copies every column; with nothing retracted (the usual case) skip the copy.
     in_consensus = (
@@ -212,7 +310,190 @@ def warehouse_tables(
         sources=reconciled.sources.select(table_schema("sources").names()),
         reconciled=windowed.mode if windowed.mode == "unchanged" else
         f"{windowed.mode} ({windowed.reason})",
+        figures=figures,
     )
+
+
+def _every_figure(
+    candidates: pl.DataFrame,
+) -> tuple[pl.DataFrame, pl.DataFrame, FigureState]:
+    """Every figure through the dating rules and the observation checks at once.
+
+    Returns the valid figures, the invalid ones with a reason (failed checks, figures no day
+    pins, implausible ones) and the :class:`FigureState` for the next run. ``candidates`` is
+    consumed.
+    """
+    dictionary = {name: _categories(candidates.schema[name]) for name in _ENUM_COLUMNS}
+    candidates = candidates.with_columns(settled_figure_mask(candidates).alias("_settled"))
+    open_figures = candidates.filter(~pl.col("_settled")).drop("_settled")
+    # Undated figures (and those whose completed year the series contradicts) get the day
+    # their totals pin; figures far off the series are doubted.
+    candidates, unpinned = infer_dates(undate_contradicted(candidates))
+    candidates, implausible = implausible_figures(candidates)
+    # Validation may copy the candidates (when some fail): memory peaks here.
+    valid, failed = _validated_observations(candidates)
+    del candidates
+    settled_mask = valid.drop_in_place("_settled")
+    figures = FigureState(
+        settled=settled_mask,
+        received_at=valid.get_column("received_at").filter(settled_mask),
+        checked_upto=-1,
+        invalid=failed.filter(pl.col("_settled")).drop("_settled"),
+        open=open_figures,
+        dictionary=dictionary,
+    )
+    invalid = pl.concat(
+        [enums_as_text(part.drop("_settled")) for part in (failed, unpinned, implausible)],
+        how="diagonal_relaxed",
+    )
+    return valid, invalid, figures
+
+
+def _figures_since(
+    settled: SettledFigures, candidates: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame, FigureState]:
+    """As :func:`_every_figure`, with the figures of the reports up to ``settled.seq`` taken
+    from ``settled``: only newer reports' settled figures are checked, and the dating rules
+    run only when some figure is open (on every figure, as they read them all)."""
+    # A batch of the parse cache can hold reports on both sides of ``settled.seq``.
+    fresh = _recoded(
+        candidates.filter(pl.col("seq") > settled.seq),
+        _union_schema(candidates.schema, settled.dictionary),
+    )
+    del candidates
+    old = _known_figures(settled, fresh.schema)
+    dictionary = {name: _categories(fresh.schema[name]) for name in _ENUM_COLUMNS}
+    is_settled = settled_figure_mask(fresh)
+    new_valid, new_invalid = _validated_observations(fresh.filter(is_settled))
+    open_figures = pl.concat([old.open, fresh.filter(~is_settled)])
+    del fresh, is_settled
+    stable_valid = pl.concat([old.valid, new_valid])
+    stable_invalid = pl.concat([old.invalid, new_invalid])
+    del old, new_valid, new_invalid
+    if open_figures.is_empty():
+        # The dating rules only change figures that are not settled: with none, they have
+        # nothing to do, and the settled figures are the observations as they are.
+        valid, invalid = stable_valid, enums_as_text(stable_invalid)
+        settled_mask = pl.repeat(True, valid.height, dtype=pl.Boolean, eager=True)
+    else:
+        valid, invalid, settled_mask = _dated_figures(stable_valid, stable_invalid, open_figures)
+    del stable_valid
+    figures = FigureState(
+        settled=settled_mask,
+        received_at=valid.get_column("received_at").filter(settled_mask),
+        checked_upto=settled.seq,
+        invalid=stable_invalid,
+        open=open_figures,
+        dictionary=dictionary,
+    )
+    return valid, invalid, figures
+
+
+#: The figures' enum-coded columns (:data:`_EVENT_TEXT` and :data:`_FIGURE_TEXT`).
+_ENUM_COLUMNS = ("event_id", "source", "source_kind", "parser", "parser_version", "qualifier",
+                 "label", "date_source", "date_text")
+
+
+def _known_figures(settled: SettledFigures, schema: pl.Schema) -> SettledFigures:
+    """``settled`` with each enum column in the enum of ``schema`` (a superset of its own)."""
+    return SettledFigures(
+        seq=settled.seq,
+        valid=_recoded(settled.valid, schema, settled.dictionary),
+        invalid=_recoded(settled.invalid, schema, settled.dictionary),
+        open=_recoded(settled.open, schema, settled.dictionary),
+        dictionary=settled.dictionary,
+    )
+
+
+def _categories(dtype: pl.DataType) -> pl.Series:
+    assert isinstance(dtype, pl.Enum)
+    return dtype.categories
+
+
+def _union_schema(schema: pl.Schema, dictionary: dict[str, pl.Series]) -> pl.Schema:
+    """``schema`` with each enum column's values joined by those of ``dictionary``: sorted,
+    so that codes still sort as the text does."""
+    union = dict(schema)
+    for name in _ENUM_COLUMNS:
+        known = dictionary.get(name)
+        if known is not None:
+            union[name] = pl.Enum(
+                pl.concat([_categories(schema[name]), known.cast(pl.String)]).unique().sort()
+            )
+    return pl.Schema(union)
+
+
+def _recoded(
+    frame: pl.DataFrame, schema: pl.Schema, dictionary: dict[str, pl.Series] | None = None
+) -> pl.DataFrame:
+    """``frame``'s enum-coded columns in the enums of ``schema`` (supersets of theirs).
+
+    A column may be an enum of sorted values, text, or the codes (``UInt32``) of the sorted
+    values in ``dictionary``. Codes take the superset's codes by one lookup of the values (a
+    cast would look up every row's string).
+    """
+    columns = []
+    for name in _ENUM_COLUMNS:
+        column, target = frame.get_column(name), schema[name]
+        if column.dtype == target:
+            continue
+        assert isinstance(target, pl.Enum)
+        if isinstance(column.dtype, pl.Enum) or (
+            dictionary is not None and column.dtype == pl.UInt32
+        ):
+            values = (
+                column.dtype.categories if isinstance(column.dtype, pl.Enum)
+                else dictionary[name]  # type: ignore[index]
+            )
+            codes = target.categories.search_sorted(values.cast(pl.String)).cast(pl.UInt32)
+            column = codes.gather(column.to_physical()).cat.to(target).alias(name)
+        else:
+            column = column.cast(pl.String).cast(target)
+        columns.append(column)
+    return frame.with_columns(columns) if columns else frame
+
+
+def _dated_figures(
+    stable_valid: pl.DataFrame, stable_invalid: pl.DataFrame, open_figures: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
+    """The dating rules over every figure, then the checks of the figures they may change.
+
+    Returns the valid figures (in the order every figure built and checked at once would
+    give), the invalid ones with a reason (settled ones, failed checks, figures no day pins,
+    implausible ones), and per valid figure whether it is settled.
+    """
+    # Every figure in the order they were built (by seq, date, category): the dating rules
+    # read the settled ones, valid or not, as the series. Rows of one (seq, date, category)
+    # are all settled or all open (one report, one parser; dated or not), so the stable sort
+    # keeps each set's own order.
+    state = pl.col("_state")
+    frame = pl.concat([
+        stable_valid.with_columns(_state=pl.lit(0, pl.UInt8)),
+        stable_invalid.drop("reason").with_columns(_state=pl.lit(1, pl.UInt8)),
+        open_figures.with_columns(_state=pl.lit(2, pl.UInt8)),
+    ])
+    del stable_valid
+    categories = pl.Enum(frame.get_column("category").drop_nulls().unique().sort())
+    frame = frame[
+        _order_by(frame.get_column("seq"), frame.get_column("date"),
+                  frame.get_column("category").cast(categories).to_physical())
+    ]
+    candidates, unpinned = infer_dates(undate_contradicted(frame))
+    del frame
+    candidates, implausible = implausible_figures(candidates)
+    candidates = candidates.with_row_index("_at")
+    opened, failed = _validated_observations(candidates.filter(state == 2))
+    keep = (state == 0) | pl.col("_at").is_in(opened.get_column("_at").implode())
+    valid = candidates.filter(keep)
+    settled_mask = valid.get_column("_state") == 0
+    invalid = pl.concat(
+        [enums_as_text(part) for part in (
+            stable_invalid, failed.drop("_at", "_state"), unpinned.drop("_state"),
+            implausible.drop("_state"),
+        )],
+        how="diagonal_relaxed",
+    )
+    return valid.drop("_at", "_state"), invalid, settled_mask.alias("settled")
 
 
 def _report_frame(parsed: ParsedBatch) -> pl.DataFrame:
@@ -345,7 +626,7 @@ def _validated_observations(candidates: pl.DataFrame) -> tuple[pl.DataFrame, pl.
         except pa_errors.SchemaErrors as errors:
             found.append(_failure_reasons(errors.failure_cases, offset=offset))
     if not found:
-        return candidates, indexed.head(0).with_columns(reason=pl.lit(None, pl.String))
+        return candidates, candidates.head(0).with_columns(reason=pl.lit(None, pl.String))
     failures = pl.concat(found)
     invalid = indexed.join(failures, left_on="_row", right_on="index", how="inner")
     del indexed

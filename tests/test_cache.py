@@ -1,15 +1,20 @@
-"""The parse cache: a convenience keyed on content and parser versions, never the truth."""
+"""The parse cache and the settled figures: conveniences keyed on content and code, never the
+truth."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import polars as pl
+from polars.testing import assert_frame_equal
 
+from lossledger._text import enums_as_text
 from lossledger.parse import cache as cache_module
 from lossledger.parse.cache import ParseCache
 from lossledger.parse.parsers import PARSERS_FINGERPRINT
-from tests.conftest import GS_EN_0130, GS_EN_0131, SEED
+from lossledger.projection import WarehouseTables
+from tests.conftest import FIXTURES, GS_EN_0130, GS_EN_0131, SEED
 from tests.helpers import build, ingest
 
 
@@ -52,3 +57,74 @@ def test_a_deleted_cache_is_rebuilt_from_the_log(tmp_path: Path) -> None:
     again = build(tmp_path)
     assert again.daily_totals.drop("seq").equals(first.daily_totals.drop("seq"))
     assert pl.concat([first.reports, again.reports]).unique("event_id").height == 2
+
+
+# --- the settled figures (issue 13) ----------------------------------------------------------
+
+
+def _segments(home: Path) -> list[str]:
+    return sorted(p.name.removesuffix(".json")
+                  for p in (home / "cache" / "figures").glob("*/segment-*.json"))
+
+
+def _copy_log(source: Path, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for path in source.glob("events.sqlite*"):
+        shutil.copy2(path, target / path.name)
+
+
+def _same_tables(got: WarehouseTables, want: WarehouseTables) -> None:
+    for name, frame in want.items():
+        assert_frame_equal(enums_as_text(getattr(got, name)), enums_as_text(frame),
+                           check_exact=True)
+
+
+def test_each_run_adds_the_settled_figures_of_its_new_reports(
+    tmp_path: Path, monkeypatch
+) -> None:
+    daily, fresh = tmp_path / "daily", tmp_path / "fresh"
+    ingest(daily, SEED, source="ticker.en")
+    first = build(daily)
+    assert first.figures is not None and first.figures.checked_upto == -1
+    assert _segments(daily) == ["segment-000000000001-000000000001"]
+    ingest(daily, GS_EN_0130, GS_EN_0131, source="generalstaff.en")
+    second = build(daily)
+    # The second run took the first one's figures and checked only the new reports' own.
+    assert second.figures is not None and second.figures.checked_upto == 1
+    assert _segments(daily) == ["segment-000000000001-000000000001",
+                                "segment-000000000002-000000000003"]
+    # A home with the same log and no cache builds the same tables.
+    _copy_log(daily, fresh)
+    _same_tables(second, build(fresh))
+    # Many segments are merged into one, and the next run reads that one.
+    monkeypatch.setattr(cache_module, "_MAX_SEGMENTS", 2)
+    ingest(daily, FIXTURES / "generalstaff_uk_2024-01-31.txt", source="generalstaff.uk")
+    third = build(daily)
+    assert _segments(daily) == ["segment-000000000001-000000000004"]
+    fourth = build(daily)
+    assert fourth.figures is not None and fourth.figures.checked_upto == 4
+    _same_tables(fourth, third)
+
+
+def test_figures_of_a_rewritten_log_are_never_taken(tmp_path: Path) -> None:
+    home, other = tmp_path / "home", tmp_path / "other"
+    ingest(home, GS_EN_0130, GS_EN_0131, source="generalstaff.en")
+    build(home)
+    assert _segments(home) == ["segment-000000000001-000000000002"]
+    # The same seqs, other events: the log the cached figures came from is gone.
+    ingest(other, SEED, GS_EN_0131, source="rewritten")
+    for path in home.glob("events.sqlite*"):
+        path.unlink()
+    _copy_log(other, home)
+    got = build(home)
+    assert got.figures is not None and got.figures.checked_upto == -1
+    _same_tables(got, build(other))
+    assert _segments(home) == ["segment-000000000001-000000000002"]
+
+
+def test_a_run_as_of_an_earlier_event_takes_no_later_figures(tmp_path: Path) -> None:
+    ingest(tmp_path, SEED, GS_EN_0130, GS_EN_0131, source="mixed")
+    build(tmp_path)
+    early = build(tmp_path, as_of=2)
+    assert early.figures is not None and early.figures.checked_upto == -1
+    assert early.observations.get_column("seq").max() <= 2

@@ -29,11 +29,14 @@ from pathlib import Path
 import polars as pl
 
 from lossledger._files import make_readable
+from lossledger._text import enums_as_text
 from lossledger.parse.stage import PARTS, ParsedBatch
+from lossledger.projection import _ENUM_COLUMNS as _FIGURE_ENUMS
+from lossledger.projection import SettledFigures
 from lossledger.reconcile.consensus import ReconcilePolicy, Reconciliation
 from lossledger.reconcile.window import PER_CATEGORY
 
-__all__ = ["ParseCache", "ReconcileCache"]
+__all__ = ["FigureCache", "ParseCache", "ReconcileCache"]
 
 _MAX_BATCHES = 64
 #: Bumped when the cached frames change shape, so an old cache is simply not found.
@@ -72,8 +75,12 @@ class ParseCache:
         ends = [int(m.group(2)) for m in map(_BATCH.match, self._names()) if m]
         return max(ends, default=0)
 
-    def load(self) -> ParsedBatch:
-        """Every cached parse result (the observations' ``sha256`` as a categorical)."""
+    def load(self, *, observations_after: int = 0) -> ParsedBatch:
+        """Every cached parse result (the observations' ``sha256`` as a categorical).
+
+        ``observations_after``: the observations of batches wholly at or before this ``seq``
+        are left out (a run that has them from elsewhere); a batch across it comes whole.
+        """
         if not self.covered_seq():
             return ParsedBatch.empty()
         batches = _outermost(self._batches())
@@ -90,11 +97,11 @@ class ParseCache:
         # One report's key on each of its figures: as text, 64 characters a figure (a fifth
         # of the frame at x30); as a categorical, four bytes. Read so, the text column is never
         # whole in memory.
+        files = [self.directory / f"{_stem(*batch)}.observations.parquet" for batch in batches
+                 if batch[1] > observations_after]
         frames["observations"] = (
-            pl.scan_parquet(
-                [self.directory / f"{_stem(*batch)}.observations.parquet" for batch in batches],
-                schema=_PARTS["observations"],
-            )
+            (pl.scan_parquet(files, schema=_PARTS["observations"]) if files
+             else pl.LazyFrame(schema=_PARTS["observations"]))
             .with_columns(pl.col("sha256").cast(pl.Categorical))
             .collect()
         )
@@ -260,3 +267,227 @@ class ReconcileCache:
 
     def _names(self) -> list[str]:
         return os.listdir(self.directory) if self.directory.is_dir() else []
+
+
+# --- the settled figures of earlier runs ---------------------------------------------------------
+
+_LOSSLEDGER = Path(__file__).resolve().parents[1]
+#: What the settled figures depend on besides the parsers: the projection's rules and checks.
+_FIGURE_SOURCES = (
+    _LOSSLEDGER / "projection.py",
+    _LOSSLEDGER / "_text.py",
+    _LOSSLEDGER / "reconcile" / "dating.py",
+    _LOSSLEDGER / "parse" / "ontology.py",
+    _LOSSLEDGER / "parse" / "categories.csv",
+    *sorted((_LOSSLEDGER.parent / "schemas").glob("*.py")),
+)
+_SEGMENT = re.compile(r"^segment-(\d+)-(\d+)\.json$")
+# Any file of a segment, complete or not (a write cut short leaves some).
+_SEGMENT_FILE = re.compile(r"^segment-(\d+)-(\d+)\.")
+#: Segments kept before they are merged into one (a daily run adds one).
+_MAX_SEGMENTS = 16
+
+
+def _figures_fingerprint() -> str:
+    digest = hashlib.sha256(f"format {_FORMAT}".encode())
+    for path in _FIGURE_SOURCES:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+class FigureCache:
+    """The settled figures (:class:`~lossledger.projection.SettledFigures`) of the log up to
+    some ``seq``, under ``<home>/cache/figures/<key>/``, keyed on what determines them besides
+    the log: the parsers and the projection's code (its rules, checks and categories).
+
+    Kept as segments, one per run that added figures (``segment-F-L``: the reports with
+    ``F <= seq <= L``), merged into one now and then: a daily run writes its day, not the
+    history. Each segment's settled valid figures are Arrow IPC with the enum-coded columns as
+    codes into the segment's own sorted values (``.dictionary.parquet``); its other figures
+    (few) are Parquet as text. A segment records the log's chain hash at its last ``seq``:
+    the hash pins every event before it, so a log cut short and grown again is never
+    mistaken for the one the figures came from.
+
+    A convenience like the parse cache: deleting it makes the next run build every figure.
+    """
+
+    def __init__(self, home: Path, parsers_fingerprint: str) -> None:
+        key = hashlib.sha256(
+            f"{parsers_fingerprint}|{_figures_fingerprint()}".encode()
+        ).hexdigest()[:20]
+        self.root = Path(home) / "cache" / "figures"
+        self.directory = self.root / key
+
+    def load(
+        self, *, upto: int, hash_at: Callable[[int], str | None]
+    ) -> SettledFigures | None:
+        """The settled figures of the log up to the newest covered ``seq <= upto``, if any.
+
+        ``hash_at`` is the store's :meth:`~lossledger.store.base.EventStore.hash_at`.
+        """
+        chain = self._chain(upto)
+        if not chain:
+            return None
+        last = chain[-1]
+        if self._meta(last).get("log_hash") != hash_at(last[1]):
+            return None
+        try:
+            parts = [self._read(segment) for segment in chain]
+        except OSError:
+            return None
+        dictionary = {
+            name: pl.concat([part[3][name] for part in parts]).unique().sort()
+            for name in _FIGURE_ENUMS
+        }
+        # The valid figures stay codes (now into ``dictionary``): the projection makes them
+        # enums once, in the enums that hold its newer figures' values too.
+        valid = pl.concat([_recoded_codes(part[0], part[3], dictionary) for part in parts])
+        invalid, open_figures = (pl.concat([part[i] for part in parts]) for i in (1, 2))
+        return SettledFigures(
+            seq=last[1], valid=valid, invalid=invalid, open=open_figures, dictionary=dictionary,
+        )
+
+    def save(
+        self, figures: SettledFigures, *, log_hash: str | None, based_on: int | None
+    ) -> None:
+        """Keep ``figures`` (of the log up to ``figures.seq``, whose chain hash there is
+        ``log_hash``).
+
+        ``based_on`` is the ``seq`` of the settled figures this cache gave the run that made
+        them (``None``: it gave none). Only the part after it is written, as a new segment,
+        when the segments up to it are still the ones it gave; otherwise, or when there are
+        many segments, all of ``figures`` is written as one. Every other segment is dropped.
+        """
+        chain = self._chain(figures.seq)
+        after = chain[-1][1] if chain else 0
+        if based_on is None or after != based_on or len(chain) >= _MAX_SEGMENTS:
+            chain, after = [], 0
+        if after < figures.seq:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            newer = pl.col("seq") > after
+            self._write(
+                (after + 1, figures.seq),
+                figures.valid.filter(newer),
+                figures.invalid.filter(newer),
+                figures.open.filter(newer),
+                log_hash,
+            )
+            chain.append((after + 1, figures.seq))
+        for name in self._names():
+            match = _SEGMENT_FILE.match(name)
+            if match and (int(match.group(1)), int(match.group(2))) not in chain:
+                (self.directory / name).unlink(missing_ok=True)
+        for path in self.root.iterdir() if self.root.is_dir() else ():
+            if path != self.directory:
+                shutil.rmtree(path, ignore_errors=True)
+
+    def clear(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # segments ----------------------------------------------------------------------------
+
+    def _segments(self) -> list[tuple[int, int]]:
+        return sorted(
+            (int(m.group(1)), int(m.group(2))) for m in map(_SEGMENT.match, self._names()) if m
+        )
+
+    def _chain(self, upto: int) -> list[tuple[int, int]]:
+        """The longest run of segments from seq 1, each starting after the last, to a
+        ``seq <= upto`` (a whole merged segment wins over the pieces it replaced)."""
+        by_first: dict[int, list[int]] = {}
+        for first, last in self._segments():
+            by_first.setdefault(first, []).append(last)
+        chain: list[tuple[int, int]] = []
+        first = 1
+        while by_first.get(first):
+            ends = [last for last in by_first[first] if last <= upto]
+            if not ends:
+                break
+            chain.append((first, max(ends)))
+            first = max(ends) + 1
+        return chain
+
+    def _stem(self, segment: tuple[int, int]) -> Path:
+        return self.directory / f"segment-{segment[0]:012d}-{segment[1]:012d}"
+
+    def _meta(self, segment: tuple[int, int]) -> dict[str, object]:
+        try:
+            return dict(json.loads(self._stem(segment).with_suffix(".json").read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    def _read(
+        self, segment: tuple[int, int]
+    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[str, pl.Series]]:
+        stem = str(self._stem(segment))
+        values = pl.read_parquet(f"{stem}.dictionary.parquet")
+        dictionary = {
+            name: values.filter(pl.col("column") == name).get_column("value").sort()
+            for name in _FIGURE_ENUMS
+        }
+        return (
+            pl.read_ipc(f"{stem}.valid.arrow"),
+            pl.read_parquet(f"{stem}.invalid.parquet"),
+            pl.read_parquet(f"{stem}.open.parquet"),
+            dictionary,
+        )
+
+    def _write(
+        self,
+        segment: tuple[int, int],
+        valid: pl.DataFrame,
+        invalid: pl.DataFrame,
+        open_figures: pl.DataFrame,
+        log_hash: str | None,
+    ) -> None:
+        stem = self._stem(segment)
+        texts = [enums_as_text(frame) for frame in (valid, invalid, open_figures)]
+        values = pl.concat([
+            pl.concat([frame.get_column(name).cast(pl.String) for frame in texts])
+            .drop_nulls().unique().sort().to_frame("value")
+            .with_columns(column=pl.lit(name))
+            for name in _FIGURE_ENUMS
+        ]).select("column", "value")
+        dictionary = {
+            name: values.filter(pl.col("column") == name).get_column("value")
+            for name in _FIGURE_ENUMS
+        }
+        coded = valid.with_columns(
+            _as_codes(valid.get_column(name), dictionary[name]) for name in _FIGURE_ENUMS
+        )
+        _replace_with(Path(f"{stem}.dictionary.parquet"), values.write_parquet)
+        # lz4: a tenth of the size (the history is read back each run in some 50 ms at x10).
+        _replace_with(Path(f"{stem}.valid.arrow"),
+                      lambda tmp: coded.write_ipc(tmp, compression="lz4"))
+        _replace_with(Path(f"{stem}.invalid.parquet"), texts[1].write_parquet)
+        _replace_with(Path(f"{stem}.open.parquet"), texts[2].write_parquet)
+        # Written last: its presence marks a complete segment.
+        _replace_with(
+            stem.with_suffix(".json"),
+            lambda tmp: tmp.write_text(json.dumps({"log_hash": log_hash})),
+        )
+
+    def _names(self) -> list[str]:
+        return os.listdir(self.directory) if self.directory.is_dir() else []
+
+
+def _as_codes(column: pl.Series, values: pl.Series) -> pl.Series:
+    """An enum (or text) column as the codes of its values in the sorted ``values``."""
+    if isinstance(column.dtype, pl.Enum):
+        codes = values.search_sorted(column.dtype.categories.cast(pl.String)).cast(pl.UInt32)
+        return codes.gather(column.to_physical()).alias(column.name)
+    return column.cast(pl.String).cast(pl.Enum(values)).to_physical().alias(column.name)
+
+
+def _recoded_codes(
+    frame: pl.DataFrame, own: dict[str, pl.Series], dictionary: dict[str, pl.Series]
+) -> pl.DataFrame:
+    """A segment's codes into its ``own`` sorted values as codes into ``dictionary``'s (a
+    superset of them)."""
+    columns = []
+    for name in _FIGURE_ENUMS:
+        if own[name].equals(dictionary[name]):
+            continue
+        codes = dictionary[name].search_sorted(own[name]).cast(pl.UInt32)
+        columns.append(codes.gather(frame.get_column(name)).alias(name))
+    return frame.with_columns(columns) if columns else frame

@@ -6,17 +6,17 @@ Layout (``<root>`` is ``<home>/warehouse`` unless told otherwise)::
     <root>.versions/000007/    one complete version of every table:
         <table>/year=YYYY/month=MM/part-<id>.parquet         (zstd), by the date a row is about
         _state.json            what the version reflects (watermark, log head hash, rows ...)
-        _manifest.json         every file of the version, by table
+        _manifest.json         every file of the version, by table, with its content hash
     <root>.versions/CURRENT    the name of the published version (the pointer, for object storage)
     <root>.versions/.lock      held while a publish runs
 
 A publish builds a new version beside the published one: a partition whose rows did not change
-(its content hash, kept in the file's key-value metadata, says so) is hard-linked from the
-published version, the others are written. Only when the whole version is on disk is it
-published, by one ``rename`` of a new link over ``<root>``: a reader that resolves ``<root>``
-once (:func:`open_version`, :func:`scan`, a plain glob under ``os.path.realpath(root)`` or under
-the version ``CURRENT`` names) reads the old version or the new one, whole, never a mix and
-never a partial file.
+(its content hash, kept in the file's key-value metadata and listed in the version's manifest,
+says so) is hard-linked from the published version, the others are written. Only when the
+whole version is on disk is it published, by one ``rename`` of a new link over ``<root>``: a
+reader that resolves ``<root>`` once (:func:`open_version`, :func:`scan`, a plain glob under
+``os.path.realpath(root)`` or under the version ``CURRENT`` names) reads the old version or the
+new one, whole, never a mix and never a partial file.
 
 A plain glob through the link itself (``<root>/daily_totals/**/*.parquet``) resolves ``<root>``
 anew for every directory it lists and every file it opens, so a switch can fall between two of
@@ -321,9 +321,12 @@ def _publish_locked(
         removed: list[str] = []
         unchanged = 0
         manifest: dict[str, list[str]] = {}
+        hashes: dict[str, str] = {}
+        known = _manifest_hashes(current)
         for name, frame in tables.items():
             files, table_written, table_unchanged = _stage_table(
-                name, frame, staging, current, watermark=watermark)
+                name, frame, staging, current, watermark=watermark, known=known,
+                hashes=hashes)
             manifest[name] = files
             written += table_written
             unchanged += table_unchanged
@@ -346,7 +349,8 @@ def _publish_locked(
             shutil.rmtree(staging)
             return PublishResult((), (), unchanged, watermark, before.version if before else None)
         _write_json(staging / STATE_FILE, dataclasses.asdict(state))
-        _write_json(staging / MANIFEST_FILE, {"version": number, "tables": manifest})
+        _write_json(staging / MANIFEST_FILE,
+                    {"version": number, "tables": manifest, "hashes": hashes})
         final = versions / f"{number:06d}"
         os.rename(staging, final)
     except BaseException:
@@ -361,16 +365,21 @@ def _publish_locked(
 
 
 def _stage_table(
-    name: str, frame: pl.DataFrame, staging: Path, current: Path | None, *, watermark: int
+    name: str, frame: pl.DataFrame, staging: Path, current: Path | None, *, watermark: int,
+    known: dict[str, tuple[str, bytes]] | None = None, hashes: dict[str, str] | None = None,
 ) -> tuple[list[str], list[str], int]:
     """Put one table's partitions into the staging version: linked if unchanged, else written.
+
+    ``known``: the published version's files and content hashes by partition, from its
+    manifest (:func:`_manifest_hashes`); a partition it lacks is looked up in the files.
+    ``hashes`` gathers the staged files' content hashes, for the new manifest.
 
     Returns the table's files (relative to the version), those written, and how many were
     linked.
     """
     if frame.height == 0:
         rows_of: dict[str, pl.Series | None] = {EMPTY_PARTITION: None}
-        hashes = {EMPTY_PARTITION: _content_hash(enums_as_text(frame), "")}
+        content = {EMPTY_PARTITION: _content_hash(enums_as_text(frame), "")}
     else:
         day = PARTITION_DATE[name]
         # One integer per row (year * 100 + month), named once per partition: a name per row
@@ -390,28 +399,57 @@ def _stage_table(
             _partition_name(month): numbers[i]
             for i, month in enumerate(grouped.get_column("month"))
         }
-        hashes = _partition_hashes(frame, rows_of)
+        content = _partition_hashes(frame, rows_of)
     files, written, unchanged = [], [], 0
     for partition in sorted(rows_of):
-        published = None if current is None else _partition_file(current / name / partition)
-        if published is not None and _stored_hash(published) == hashes[partition]:
+        listed = (known or {}).get(f"{name}/{partition}")
+        if current is None:
+            published, stored = None, None
+        elif listed is not None:
+            published, stored = current / listed[0], listed[1]
+        else:
+            published = _partition_file(current / name / partition)
+            stored = None if published is None else _stored_hash(published)
+        if published is not None and stored == content[partition]:
             relative = f"{name}/{partition}/{published.name}"
             (staging / relative).parent.mkdir(parents=True, exist_ok=True)
             _link_or_copy(published, staging / relative)
             unchanged += 1
         else:
-            relative = f"{name}/{partition}/{_part_name(hashes[partition], watermark)}"
+            relative = f"{name}/{partition}/{_part_name(content[partition], watermark)}"
             (staging / relative).parent.mkdir(parents=True, exist_ok=True)
             chosen = rows_of[partition]
             # Cast, not gathered: compact strings are what pyarrow writes fastest.
             rows = (frame if chosen is None else frame[chosen]).with_columns(
                 pl.col(pl.Enum).cast(pl.String)
             )
-            _write_partition(staging / relative, rows, content_hash=hashes[partition],
+            _write_partition(staging / relative, rows, content_hash=content[partition],
                              table=name, watermark=watermark)
             written.append(relative)
         files.append(relative)
+        if hashes is not None:
+            hashes[relative] = content[partition].decode()
     return files, written, unchanged
+
+
+def _manifest_hashes(version: Path | None) -> dict[str, tuple[str, bytes]]:
+    """The files of a published version and their content hashes, by partition
+    (``table/year=YYYY/month=MM``), as its manifest lists them (none for a version whose
+    manifest has no hashes: its files' metadata is read instead)."""
+    if version is None:
+        return {}
+    try:
+        manifest = json.loads((version / MANIFEST_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    hashes = manifest.get("hashes") if isinstance(manifest, dict) else None
+    if not isinstance(hashes, dict):
+        return {}
+    return {
+        str(Path(relative).parent): (relative, str(digest).encode())
+        for relative, digest in hashes.items()
+        if (version / relative).is_file()
+    }
 
 
 def _partition_name(month: int | None) -> str | None:
@@ -569,14 +607,9 @@ def _partition_hashes(frame: pl.DataFrame, rows_of: dict[str, pl.Series]) -> dic
     text): one hash per row for the whole table, then each partition's row hashes hashed as
     bytes.
 
-    Row hashes, not serialized bytes: equal frames can differ in their buffers' slack. An
-    enum's row hash follows its codes, which depend on the other values present, so enum
-    columns are hashed as text, a slice of rows at a time (never the whole table as text).
+    Row hashes, not serialized bytes: equal frames can differ in their buffers' slack.
     """
-    row_hashes = pl.concat([
-        enums_as_text(frame.slice(offset, _HASH_ROWS)).hash_rows(seed=0)
-        for offset in range(0, frame.height, _HASH_ROWS)
-    ]) if frame.height else frame.hash_rows(seed=0)
+    row_hashes = _row_hashes(frame)
     as_published = enums_as_text(frame.head(0))
     return {
         partition: _content_hash(
@@ -587,8 +620,30 @@ def _partition_hashes(frame: pl.DataFrame, rows_of: dict[str, pl.Series]) -> dic
     }
 
 
-#: Rows hashed at once (their enum-coded text made text for the hash).
-_HASH_ROWS = 500_000
+def _row_hashes(frame: pl.DataFrame) -> pl.Series:
+    """One hash per row of what the row publishes.
+
+    Text is hashed value by value (a null stays null), the same whether a column is text or
+    enum-coded text: an enum's values are hashed once each and handed to its rows by code
+    (an enum's own row hash would follow its codes, which depend on the other values present,
+    and its rows as text would be a string per row).
+
+    >>> text = pl.DataFrame({"id": ["b", None, "a"], "n": [1, 2, 3]})
+    >>> coded = text.with_columns(pl.col("id").cast(pl.Enum(["a", "b", "c"])))
+    >>> _row_hashes(text).equals(_row_hashes(coded))
+    True
+    """
+    columns = []
+    for name, dtype in frame.schema.items():
+        column = frame.get_column(name)
+        if isinstance(dtype, pl.Enum):
+            column = dtype.categories.hash(seed=0).gather(column.to_physical())
+        elif dtype == pl.String:
+            column = frame.select(
+                pl.when(pl.col(name).is_not_null()).then(pl.col(name).hash(seed=0))
+            ).to_series()
+        columns.append(column.alias(name))
+    return pl.DataFrame(columns).hash_rows(seed=0)
 
 
 def _content_hash(frame: pl.DataFrame, rows: str) -> bytes:

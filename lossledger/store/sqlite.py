@@ -40,6 +40,8 @@ CREATE TABLE IF NOT EXISTS events (
     hash TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_recorded_at ON events (recorded_at);
+-- Decisions and fetch failures are read by kind on every run: a few rows among many reports.
+CREATE INDEX IF NOT EXISTS events_kind_seq ON events (kind, seq);
 CREATE TRIGGER IF NOT EXISTS events_refuse_update BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'lossledger events are immutable: UPDATE refused'); END;
 CREATE TRIGGER IF NOT EXISTS events_refuse_delete BEFORE DELETE ON events

@@ -255,11 +255,12 @@ def project_tables(settings: RunSettings, *, upto: int) -> WarehouseTables:
     ).validated()
     del settled
     memo.save(tables.daily_totals, tables.discrepancies, seq=upto)
-    if tables.figures is not None:
+    figures = tables.figures
+    if figures is not None:
         figure_cache.save(
-            tables.figures.settled_figures(tables.observations, seq=upto),
-            log_hash=log_hash,
-            based_on=tables.figures.checked_upto if tables.figures.checked_upto >= 0 else None,
+            lambda after: figures.settled_figures(tables.observations, seq=upto, after=after),
+            seq=upto, log_hash=log_hash,
+            based_on=figures.checked_upto if figures.checked_upto >= 0 else None,
         )
     return tables
 

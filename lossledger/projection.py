@@ -164,15 +164,26 @@ class FigureState:
         """Per row of ``observations``: checked as a table row by an earlier run."""
         return self.settled & (observations.get_column("seq") <= self.checked_upto)
 
-    def settled_figures(self, observations: pl.DataFrame, *, seq: int) -> SettledFigures:
-        """The settled figures of the log up to ``seq`` (these tables' log), for a later run."""
+    def settled_figures(
+        self, observations: pl.DataFrame, *, seq: int, after: int = 0
+    ) -> SettledFigures:
+        """The settled figures of the log up to ``seq`` (these tables' log), for a later run:
+        those of reports after ``after`` only (a cache that holds the rest)."""
+        newer = pl.col("seq") > after
+        valid = (
+            observations.filter(self.settled).with_columns(self.received_at)
+            if after <= 0 else
+            # Only the few newest rows: not a copy of every settled figure first.
+            observations.filter(self.settled & (observations.get_column("seq") > after))
+            .with_columns(self.received_at.filter(
+                observations.get_column("seq").filter(self.settled) > after
+            ))
+        )
         return SettledFigures(
             seq=seq,
-            valid=observations.filter(self.settled)
-            .with_columns(self.received_at)
-            .select(_CANDIDATE_COLUMNS),
-            invalid=self.invalid,
-            open=self.open,
+            valid=valid.select(_CANDIDATE_COLUMNS),
+            invalid=self.invalid.filter(newer),
+            open=self.open.filter(newer),
             dictionary=self.dictionary,
         )
 

@@ -128,3 +128,16 @@ def test_a_run_as_of_an_earlier_event_takes_no_later_figures(tmp_path: Path) -> 
     early = build(tmp_path, as_of=2)
     assert early.figures is not None and early.figures.checked_upto == -1
     assert early.observations.get_column("seq").max() <= 2
+
+
+def test_a_damaged_segment_is_built_again(tmp_path: Path) -> None:
+    ingest(tmp_path, SEED, GS_EN_0130, GS_EN_0131, source="mixed")
+    first = build(tmp_path)
+    (segment,) = (tmp_path / "cache" / "figures").glob("*/segment-*.valid.arrow")
+    segment.write_bytes(segment.read_bytes()[:100])
+    again = build(tmp_path)
+    assert again.figures is not None and again.figures.checked_upto == -1
+    _same_tables(again, first)
+    # The damaged segment was written anew: the next run takes it.
+    third = build(tmp_path)
+    assert third.figures is not None and third.figures.checked_upto == 3

@@ -333,7 +333,8 @@ class FigureCache:
             return None
         try:
             parts = [self._read(segment) for segment in chain]
-        except OSError:
+        except (OSError, pl.exceptions.PolarsError):
+            # A segment cut short or damaged: the figures are built again (and kept anew).
             return None
         dictionary = {
             name: pl.concat([part[3][name] for part in parts]).unique().sort()
@@ -348,31 +349,30 @@ class FigureCache:
         )
 
     def save(
-        self, figures: SettledFigures, *, log_hash: str | None, based_on: int | None
+        self,
+        figures: Callable[[int], SettledFigures],
+        *,
+        seq: int,
+        log_hash: str | None,
+        based_on: int | None,
     ) -> None:
-        """Keep ``figures`` (of the log up to ``figures.seq``, whose chain hash there is
-        ``log_hash``).
+        """Keep the settled figures of the log up to ``seq`` (whose chain hash there is
+        ``log_hash``); ``figures(after)`` gives those of the reports after ``after``.
 
         ``based_on`` is the ``seq`` of the settled figures this cache gave the run that made
         them (``None``: it gave none). Only the part after it is written, as a new segment,
         when the segments up to it are still the ones it gave; otherwise, or when there are
-        many segments, all of ``figures`` is written as one. Every other segment is dropped.
+        many segments, all of them are written as one. Every other segment is dropped.
         """
-        chain = self._chain(figures.seq)
+        chain = self._chain(seq)
         after = chain[-1][1] if chain else 0
         if based_on is None or after != based_on or len(chain) >= _MAX_SEGMENTS:
             chain, after = [], 0
-        if after < figures.seq:
+        if after < seq:
             self.directory.mkdir(parents=True, exist_ok=True)
-            newer = pl.col("seq") > after
-            self._write(
-                (after + 1, figures.seq),
-                figures.valid.filter(newer),
-                figures.invalid.filter(newer),
-                figures.open.filter(newer),
-                log_hash,
-            )
-            chain.append((after + 1, figures.seq))
+            newer = figures(after)
+            self._write((after + 1, seq), newer.valid, newer.invalid, newer.open, log_hash)
+            chain.append((after + 1, seq))
         for name in self._names():
             match = _SEGMENT_FILE.match(name)
             if match and (int(match.group(1)), int(match.group(2))) not in chain:
@@ -441,9 +441,11 @@ class FigureCache:
         log_hash: str | None,
     ) -> None:
         stem = self._stem(segment)
-        texts = [enums_as_text(frame) for frame in (valid, invalid, open_figures)]
+        texts = [enums_as_text(frame) for frame in (invalid, open_figures)]
+        # An enum column's values are its categories (no row is made text); text columns
+        # give their distinct values.
         values = pl.concat([
-            pl.concat([frame.get_column(name).cast(pl.String) for frame in texts])
+            pl.concat([_values(frame.get_column(name)) for frame in (valid, *texts)])
             .drop_nulls().unique().sort().to_frame("value")
             .with_columns(column=pl.lit(name))
             for name in _FIGURE_ENUMS
@@ -459,8 +461,8 @@ class FigureCache:
         # lz4: a tenth of the size (the history is read back each run in some 50 ms at x10).
         _replace_with(Path(f"{stem}.valid.arrow"),
                       lambda tmp: coded.write_ipc(tmp, compression="lz4"))
-        _replace_with(Path(f"{stem}.invalid.parquet"), texts[1].write_parquet)
-        _replace_with(Path(f"{stem}.open.parquet"), texts[2].write_parquet)
+        _replace_with(Path(f"{stem}.invalid.parquet"), texts[0].write_parquet)
+        _replace_with(Path(f"{stem}.open.parquet"), texts[1].write_parquet)
         # Written last: its presence marks a complete segment.
         _replace_with(
             stem.with_suffix(".json"),
@@ -469,6 +471,14 @@ class FigureCache:
 
     def _names(self) -> list[str]:
         return os.listdir(self.directory) if self.directory.is_dir() else []
+
+
+def _values(column: pl.Series) -> pl.Series:
+    """The text values of a column: an enum's categories when it has more rows than
+    categories (no row is made text), else its distinct values."""
+    if isinstance(column.dtype, pl.Enum) and column.len() > column.dtype.categories.len():
+        return column.dtype.categories.cast(pl.String)
+    return column.unique().cast(pl.String)
 
 
 def _as_codes(column: pl.Series, values: pl.Series) -> pl.Series:

@@ -217,13 +217,32 @@ def test_brackets(body: str, delta: int | None) -> None:
 
 @pytest.mark.parametrize(
     "line",
-    ["personnel ‒ about 21.6 thousand", "особового складу ‒ 646 тис. 400",
-     "personnel ‒ over 47,000"],
+    ["personnel ‒ about 21.6 thousand", "особового складу ‒ понад 646 тис.",
+     "personnel ‒ over 47,000", "особового складу ‒ 47 тис."],
 )
 def test_rounded_figures_are_quarantined_not_read(line: str) -> None:
     result = parse(f"As of March 19, 2025:\n{line}\ntanks ‒ 10364 (+12)\n")
     assert got(result) == {"tanks": (10364, 12)}
     assert any(r.startswith("rounded figure") for r in reasons(result))
+
+
+@pytest.mark.parametrize(
+    ("line", "figure"),
+    [
+        # The General Staff's own personnel wording: petroivaniuk holds 646,400 for that day.
+        ("особового складу ‒ близько 646 тис. 400 (+1 тис. 250 за добу) осіб",
+         ("personnel", 646_400, 1250)),
+        ("8 тис. 815 (+15) танків", ("tanks", 8815, 15)),
+        ("377 bin 820 asker", ("personnel", 377_820, None)),
+    ],
+)
+def test_a_thousands_word_with_its_rest_is_an_exact_total(
+    line: str, figure: tuple[str, int, int | None]
+) -> None:
+    result = parse(f"As of March 19, 2025:\n{line}\n")
+    category, total, delta = figure
+    assert got(result) == {category: (total, delta)}
+    assert not any(r.startswith("rounded figure") for r in reasons(result))
 
 
 def test_twenty_digit_number_is_a_problem_not_an_exception() -> None:

@@ -177,11 +177,15 @@ def read_date_text(text: str) -> tuple[int | None, int, int] | None:
     ((2024, 1, 31), (2022, 7, 4), (None, 4, 7))
     >>> read_date_text("March 19, 2025"), read_date_text("5 marca")
     ((2025, 3, 19), (None, 3, 5))
+    >>> read_date_text("10.00") is None  # "saati ile 10.00 itibarıyla": a time
+    True
     """
     text = text.strip()
     if (match := _ISO.fullmatch(text)) is not None:
         return int(match[1]), int(match[2]), int(match[3])
     if (match := _NUMERIC.fullmatch(text)) is not None:
+        if not (1 <= int(match[2]) <= 12 and 1 <= int(match[1]) <= 31):
+            return None  # "10.00", "12.45": a time of day, not a date
         year = int(match[3]) if match[3] else None
         return (year + 2000 if year is not None and year < 100 else year), int(match[2]), int(
             match[1])

@@ -33,6 +33,7 @@ from lossledger.parse.extract.numerals import (
     QUALIFIER_PATTERN,
     QUALIFIERS,
     SCALE_PATTERN,
+    exact_thousands,
     is_rounded,
     read_bracket,
     read_count,
@@ -637,6 +638,8 @@ def _emit(line: str, entry: _Entry) -> _LineItem:
         return value_start, value_end, None, doubt
     number = line[num[0]:num[1]]
     total = read_count(number)
+    if scale is not None and (exact := exact_thousands(number, line[scale[0]:scale[1]])):
+        total, scale = exact, None
     qualifier = QUALIFIERS.get(" ".join(line[qual[0]:qual[1]].casefold().split())) \
         if qual is not None and qual[0] < qual[1] else None
     if scale is not None or total is None or is_rounded(qualifier, total, category=label.code):

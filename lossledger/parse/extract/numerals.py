@@ -20,6 +20,7 @@ __all__ = [
     "ROUNDED_QUALIFIERS",
     "SCALE_PATTERN",
     "Bracket",
+    "exact_thousands",
     "is_rounded",
     "read_bracket",
     "read_count",
@@ -56,6 +57,11 @@ QUALIFIERS: dict[str, str] = {
     "mais de": "more than", "quase": "almost",
     "peste": "more than", "aproape": "almost", "aproximativ": "approximately",
     "přes": "more than", "více než": "more than", "téměř": "almost", "zhruba": "approximately",
+    "bezmála": "almost", "skoro": "almost", "asi": "about",
+    # "přišli skoro o 20.000 vojáků": the loss's preposition after the qualifier
+    "skoro o": "almost", "bezmála o": "almost", "téměř o": "almost", "zhruba o": "approximately",
+    "ongeveer": "about", "meer dan": "more than", "bijna": "almost",
+    "több mint": "more than", "közel": "almost", "mintegy": "about", "csaknem": "almost",
     "takmer": "almost", "viac ako": "more than", "približne": "approximately",
     "apie": "about", "daugiau nei": "more than", "beveik": "almost",
     "təxminən": "approximately",
@@ -92,19 +98,51 @@ def is_rounded(qualifier: str | None, total: int, *, category: str | None = None
     (False, True)
     >>> is_rounded("about", 39_000, category="personnel")
     False
+
+    "more than" is a floor: before a round ten of equipment it is an outlet's rounding too
+    ("свыше 630 артиллерийских систем"); personnel totals are all round tens.
+
+    >>> is_rounded("more than", 630, category="artillery")
+    True
     """
+    if qualifier == "more than" and category not in (None, "personnel") and total >= 100 \
+            and total % 10 == 0:
+        return True
     if qualifier is None or total < 100 or total % 100:
         return False
     return qualifier in ROUNDED_QUALIFIERS or (
         category is not None and category != "personnel" and qualifier in APPROXIMATE)
 
 
-#: Scale words: "21.6 thousand", "646 тис. 400", "3 Tsd.", "19 bin 100" are rounded forms, never
-#: exact totals.
-SCALE_PATTERN = (
-    r"thousand|тис\.?|тисяч[іа]?|тыс\.?|тысяч[иа]?|Tsd\.?|Tausend|mille|tys\.?|tysięcy|mila|"
-    r"million|млн\.?|Mio\.?|bin|min(?=[^\S\n]+\d{3}(?!\d))"
+#: Scale words: "21.6 thousand", "3 Tsd.", "47 тис." are rounded forms, never exact totals;
+#: a thousands word with its three-digit rest ("8 тис. 815", "377 bin 820") is an exact one
+#: (:func:`exact_thousands`).
+_THOUSANDS = (
+    r"thousand|тис\.?|тисяч[іа]?|тыс\.?|тысяч[иа]?|Tsd\.?|Tausend|mille|tys\.?|tysięcy|mila|bin"
 )
+SCALE_PATTERN = rf"{_THOUSANDS}|million|млн\.?|Mio\.?|min(?=[^\S\n]+\d{{3}}(?!\d))"
+_THOUSANDS_REST = re.compile(rf"\s*(?:{_THOUSANDS}|min)\s*(?P<rest>\d{{3}})(?!\d)\s*",
+                             re.IGNORECASE)
+_SCALE_AFTER = re.compile(rf"\s*(?:{SCALE_PATTERN})(?![^\W\d_])", re.IGNORECASE)
+
+
+def exact_thousands(number: str, scale: str) -> int | None:
+    """The count a thousands word writes with its three-digit rest, or ``None``.
+
+    "8 тис. 815 (+15)" and "377 bin 820 asker" write 8,815 and 377,820 exactly (the outlets
+    that write so give the General Staff's totals, deltas and all); a scale word without the
+    rest ("47 тис.", "3 Tsd."), after a decimal ("21.6 thousand"), or of millions stays a
+    rounded form.
+
+    >>> exact_thousands("8", " тис. 815"), exact_thousands("377", " bin 820")
+    (8815, 377820)
+    >>> exact_thousands("47", " тис."), exact_thousands("21.6", " thousand 100")
+    (None, None)
+    """
+    match = _THOUSANDS_REST.fullmatch(scale)
+    if match is None or not number.isdecimal() or len(number) > 3:
+        return None
+    return int(number) * 1000 + int(match["rest"])
 
 
 @functools.lru_cache(maxsize=65536)
@@ -151,8 +189,8 @@ def read_bracket(body: str) -> Bracket:
     >>> read_bracket("+17 – за останню добу"), read_bracket("+"), read_bracket("0")
     (Bracket(delta=17, total=None, signed=True), Bracket(delta=None, total=None, signed=True), \
 Bracket(delta=0, total=None, signed=False))
-    >>> read_bracket("загалом 11 261").total
-    11261
+    >>> read_bracket("загалом 11 261").total, read_bracket("+1 тис. 250 за добу").delta
+    (11261, 1250)
     """
     words = _TOTAL_WORDS.search(body)
     if words is not None:
@@ -163,6 +201,12 @@ Bracket(delta=0, total=None, signed=False))
     if match is None or match["number"] is None:
         return Bracket(signed=bool(match and match["sign"]))
     value = read_count(match["number"])
+    rest = _THOUSANDS_REST.match(body, match.end())
+    if rest is not None:
+        # "(+1 тис. 250 за добу)": the change written with a thousands word.
+        value = exact_thousands(match["number"], rest.group())
+    elif _SCALE_AFTER.match(body, match.end()):
+        return Bracket(signed=bool(match["sign"]))  # "(+1,2 тис.)": a rounded change
     if value is None or value > MAX_COUNT:
         return Bracket()
     sign = match["sign"]

@@ -582,3 +582,11 @@ def test_more_than_a_round_ten_of_equipment_is_a_floor() -> None:
                    at("2022-05-29"))
     assert totals(result) == {"tanks": 1338}
     assert any("rounded figure 'свыше 630'" in p.reason for p in result.problems)
+
+
+def test_a_label_in_single_quotes_after_its_number() -> None:
+    # 5 February 2024 (Portuguese outlets quote the loanword).
+    result = parse("A Rússia perdeu 332 aviões, 7.173 'drones' e 24 navios e barcos.",
+                   at("2024-02-05"))
+    assert totals(result) == {"aircraft": 332, "uav": 7173, "ships": 24}
+    assert not result.problems

@@ -99,7 +99,8 @@ _CHANGE_FIRST_BRACKET = re.compile(
 )
 _LINE = re.compile(r"[^\n]+")
 _DIGIT = re.compile(r"\d")
-_WORDS = re.compile(r"[^\W\d_][\w'’\-]*(?:\s*/\s*[^\W\d_][\w'’\-]*)?")
+# Apostrophes and hyphens inside a word ("d'équipement", "U-Boote"), not after it ("'drones'").
+_WORDS = re.compile(r"[^\W\d_](?:[\w'’\-]*\w)?(?:\s*/\s*[^\W\d_](?:[\w'’\-]*\w)?)?")
 _TRAILING_SEPARATOR = re.compile(rf"[\s:=|{DASHES}]+$")
 _LABEL_SEPARATOR = re.compile(rf"[^\W\d_][^\S\n]*[:={DASHES}][^\S\n]*$")
 _TRAILING_COMMA = re.compile(rf"[\s,:=|{DASHES}]+$")
@@ -112,7 +113,7 @@ _SENTENCE_END = re.compile(r"[^\W\d_]{3}\.[^\S\n]+$")
 # "516 - gepanzerte Kampffahrzeuge", "“124 710” soldats", "1.617 (+6) “attrezzature speciali”":
 # a dash or a quote between a number and the label after it.
 _LEADING_DASH = re.compile(
-    rf"[^\S\n]*(?:[{DASHES}][^\S\n]+|[”»″\"“«„]+[^\S\n]*)(?=[^\W\d_])")
+    rf"[^\S\n]*(?:[{DASHES}][^\S\n]+|[”»″\"“«„'‘]+[^\S\n]*)(?=[^\W\d_])")
 # "особовий склад / personnel ‒ приблизно / about 146 820": a qualifier in both languages
 # between a bilingual label and its number (the number's own qualifier is the last one).
 _TRAILING_QUALIFIER = re.compile(

@@ -170,15 +170,16 @@ class FigureState:
         """The settled figures of the log up to ``seq`` (these tables' log), for a later run:
         those of reports after ``after`` only (a cache that holds the rest)."""
         newer = pl.col("seq") > after
-        valid = (
-            observations.filter(self.settled).with_columns(self.received_at)
-            if after <= 0 else
+        if after > 0:
             # Only the few newest rows: not a copy of every settled figure first.
-            observations.filter(self.settled & (observations.get_column("seq") > after))
-            .with_columns(self.received_at.filter(
-                observations.get_column("seq").filter(self.settled) > after
-            ))
-        )
+            seq_column = observations.get_column("seq")
+            valid = observations.filter(self.settled & (seq_column > after)).with_columns(
+                self.received_at.filter(seq_column.filter(self.settled) > after))
+        elif self.settled.all():
+            # Every figure settled (the usual case): the table's own columns, not a copy.
+            valid = observations.with_columns(self.received_at)
+        else:
+            valid = observations.filter(self.settled).with_columns(self.received_at)
         return SettledFigures(
             seq=seq,
             valid=valid.select(_CANDIDATE_COLUMNS),
@@ -406,10 +407,16 @@ _ENUM_COLUMNS = ("event_id", "source", "source_kind", "parser", "parser_version"
 
 
 def _known_figures(settled: SettledFigures, schema: pl.Schema) -> SettledFigures:
-    """``settled`` with each enum column in the enum of ``schema`` (a superset of its own)."""
+    """``settled`` with each enum column in the enum of ``schema`` (a superset of its own).
+
+    ``settled.valid`` is consumed (emptied): each of its columns is freed as its recoded copy
+    is made, so the history's figures are not held twice.
+    """
+    valid = settled.valid
+    columns = [valid.drop_in_place(name) for name in list(valid.columns)]
     return SettledFigures(
         seq=settled.seq,
-        valid=_recoded(settled.valid, schema, settled.dictionary),
+        valid=_recoded(pl.DataFrame(columns), schema, settled.dictionary, consume=True),
         invalid=_recoded(settled.invalid, schema, settled.dictionary),
         open=_recoded(settled.open, schema, settled.dictionary),
         dictionary=settled.dictionary,
@@ -435,19 +442,23 @@ def _union_schema(schema: pl.Schema, dictionary: dict[str, pl.Series]) -> pl.Sch
 
 
 def _recoded(
-    frame: pl.DataFrame, schema: pl.Schema, dictionary: dict[str, pl.Series] | None = None
+    frame: pl.DataFrame, schema: pl.Schema, dictionary: dict[str, pl.Series] | None = None,
+    *, consume: bool = False,
 ) -> pl.DataFrame:
     """``frame``'s enum-coded columns in the enums of ``schema`` (supersets of theirs).
 
     A column may be an enum of sorted values, text, or the codes (``UInt32``) of the sorted
     values in ``dictionary``. Codes take the superset's codes by one lookup of the values (a
-    cast would look up every row's string).
+    cast would look up every row's string). ``consume``: each recoded column is taken out of
+    ``frame`` first, so that its old codes are freed as the new ones are made.
     """
     columns = []
     for name in _ENUM_COLUMNS:
         column, target = frame.get_column(name), schema[name]
         if column.dtype == target:
             continue
+        if consume:
+            column = frame.drop_in_place(name)
         assert isinstance(target, pl.Enum)
         if isinstance(column.dtype, pl.Enum) or (
             dictionary is not None and column.dtype == pl.UInt32
@@ -461,6 +472,8 @@ def _recoded(
         else:
             column = column.cast(pl.String).cast(target)
         columns.append(column)
+    if consume:
+        return frame.with_columns(columns).select(schema.names()) if columns else frame
     return frame.with_columns(columns) if columns else frame
 
 

@@ -590,3 +590,27 @@ def test_a_label_in_single_quotes_after_its_number() -> None:
                    at("2024-02-05"))
     assert totals(result) == {"aircraft": 332, "uav": 7173, "ships": 24}
     assert not result.problems
+
+
+# Set G (2026-12-06, held out until measured) --------------------------------------------------
+
+
+def test_czech_prose_with_other_and_combat_words() -> None:
+    # 21 May 2022.
+    text = ("Invazní síly podle generálního štábu ztratily 1278 tanků, 3116 dalších bojových "
+            "obrněných vozidel, 596 dělostřeleckých systémů, 201 salvových raketometů, "
+            "204 bojových letounů, 462 bezpilotních letounů, 13 válečných plavidel a 104 střel "
+            "s plochou dráhou letu.")
+    assert totals(parse(text, at("2022-05-21"))) == {
+        "tanks": 1278, "armored_vehicles": 3116, "artillery": 596, "mlrs": 201,
+        "aircraft": 204, "uav": 462, "ships": 13, "cruise_missiles": 104}
+
+
+def test_slovak_prose_list_with_units() -> None:
+    # 8 March 2022.
+    text = ("Rusko podľa ukrajinského štábu prišlo o 56 samohybných obrnených raketometov, "
+            "27 kusov vybavenia jednotiek protivzdušnej obrany, 80 vrtuľníkov, 474 automobilov "
+            "a 60 cisterien s palivom a mazivom.")
+    assert totals(parse(text, at("2022-03-08"))) == {
+        "mlrs": 56, "air_defense": 27, "helicopters": 80, "military_vehicles": 474,
+        "fuel_tanks": 60}

@@ -289,9 +289,11 @@ def warehouse_tables(
         earlier run): built and checked then, not again.
     """
     reports = _report_frame(parsed)
-    candidates = _observation_candidates(reports, parsed)
+    # No name here holds the candidates: each step consumes them (validation may copy them,
+    # and a second reference would keep every figure twice through the reconciliation).
     valid, invalid, figures = (
-        _every_figure(candidates) if settled is None else _figures_since(settled, candidates)
+        _every_figure(_observation_candidates(reports, parsed)) if settled is None
+        else _figures_since(settled, _observation_candidates(reports, parsed))
     )
     retracted = decisions.retractions.get_column("event_id")
     # Filtering copies every column; with nothing retracted (the usual case) skip the copy.

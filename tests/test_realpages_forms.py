@@ -614,3 +614,26 @@ def test_slovak_prose_list_with_units() -> None:
     assert totals(parse(text, at("2022-03-08"))) == {
         "mlrs": 56, "air_defense": 27, "helicopters": 80, "military_vehicles": 474,
         "fuel_tanks": 60}
+
+
+def test_a_change_first_list_whose_later_lines_drop_the_total_word() -> None:
+    # 16 October 2025: the list's first line says "загалом" (in all), the others only bracket
+    # the total; an unsigned bracket is never read as the change here.
+    text = ("Втрати ворога за минулу добу:\n"
+            "2 танки (загалом 11 261)\n"
+            "9 бойових броньованих машин (23 384)\n"
+            "42 артилерійські системи (33 713)\n"
+            "139 автомобілів і автоцистерн (64 468)\n")
+    result = parse(text, at("2025-10-16"))
+    assert {o.category: (o.total, o.stated_delta) for o in result.observations} == {
+        "tanks": (11261, 2), "armored_vehicles": (23384, 9), "artillery": (33713, 42),
+        "vehicles_fuel_tanks": (64468, 139)}
+    assert not result.problems
+
+
+def test_a_bare_bracket_is_no_total_without_the_pages_own_change_first_form() -> None:
+    # Without a "загалом" line the bracket stays what it was (here a change beside the total).
+    result = parse("танків ‒ 11261 (2)\nбойових броньованих машин ‒ 23384 (9)\n",
+                   at("2025-10-16"))
+    assert {o.category: (o.total, o.stated_delta) for o in result.observations} == {
+        "tanks": (11261, 2), "armored_vehicles": (23384, 9)}

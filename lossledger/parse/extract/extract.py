@@ -20,7 +20,9 @@ from __future__ import annotations
 import bisect
 import csv
 import functools
+import itertools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -28,6 +30,7 @@ from typing import NamedTuple
 from lossledger.parse.extract.labels import LabelMatch, lookup_label, script_languages
 from lossledger.parse.extract.numerals import (
     DASHES,
+    DAY_COUNT_RATIO,
     MAX_COUNT,
     NUMBER,
     QUALIFIER_PATTERN,
@@ -90,6 +93,13 @@ _CHANGE_FIRST = re.compile(
     r"\([^()\n]{0,20}?(?:загалом|усього|всього|всего|total|insgesamt|gesamt|łącznie)"
     rf"[^\S\n]*[:{DASHES}]?[^\S\n]*(?P<total>{NUMBER})[^\S\n]*\)",
     re.IGNORECASE,
+)
+# "9 бойових броньованих машин (23 384)": the change-first form whose bracket holds the total
+# alone, read only on a page that writes the form with its "total" word elsewhere ("2 танки
+# (загалом 11 261)") and when the total is many times the change (DAY_COUNT_RATIO).
+_CHANGE_FIRST_BARE = re.compile(
+    rf"(?<![\w.,])\+?(?P<delta>{NUMBER})[^\S\n]+(?P<label>[^\W\d_][^\d()\n]{{0,60}}?)"
+    rf"[^\S\n]*\([^\S\n]*(?P<total>{NUMBER})[^\S\n]*\)",
 )
 # The part of _CHANGE_FIRST every match holds: a bracket opening on a "total" word. It starts
 # with a literal "(", so the engine skips to brackets: a text without it skips the long regex.
@@ -433,13 +443,21 @@ def _extract(
     doubts: list[Doubt] = []
     unlabeled = 0
     spans = list(masked)
-    changes_first = _CHANGE_FIRST.finditer(text) if _CHANGE_FIRST_BRACKET.search(text) else ()
+    changes_first: Iterable[re.Match[str]] = ()
+    if _CHANGE_FIRST_BRACKET.search(text):
+        changes_first = itertools.chain(_CHANGE_FIRST.finditer(text),
+                                        _CHANGE_FIRST_BARE.finditer(text))
     for match in changes_first:
         label = match["label"].strip()
         found = lookup_label(label, languages)
         total = read_count(match["total"])
         delta = read_count(match["delta"])
         if found is None or found.code == IGNORED or total is None:
+            continue
+        if match.re is _CHANGE_FIRST_BARE and (
+            delta is None or total < max(DAY_COUNT_RATIO * delta, 100)
+            or _overlaps((match.start(), match.end()), spans)
+        ):
             continue
         spans.append((match.start(), match.end()))
         if distractors.around(match.start(), match.end()):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 __all__ = [
     "APPROXIMATE",
     "DASHES",
+    "DAY_COUNT_RATIO",
     "MAX_COUNT",
     "NUMBER",
     "QUALIFIERS",
@@ -35,6 +36,10 @@ NUMBER = rf"\d{{1,3}}(?:[{_SEP}]\d{{3}})+(?!\d)|\d+(?:[.,]\d+)?"
 _SEPARATORS = re.compile(rf"[{_SEP}]")
 #: The largest figure any loss category can plausibly carry; beyond it a figure is a problem.
 MAX_COUNT = 100_000_000
+#: Of two totals of one category, the smaller is the day's count when the larger is at least
+#: this many times it (a day's losses never come near a twentieth of the total after the war's
+#: first weeks; before, the two stay a conflict).
+DAY_COUNT_RATIO = 20
 
 #: Qualifiers before a total, normalised to the English words the pipeline stores.
 QUALIFIERS: dict[str, str] = {

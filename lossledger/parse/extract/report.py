@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from lossledger.parse.extract.dates import ReportDate, find_dates, report_date
 from lossledger.parse.extract.extract import Doubt, Figure, extract_figures
+from lossledger.parse.extract.numerals import DAY_COUNT_RATIO
 from lossledger.parse.ontology import CATEGORIES
 from lossledger.parse.parsers.base import ParsedObservation, Problem
 
@@ -41,10 +42,6 @@ _EASTERN_DIGITS = re.compile("[\u0660-\u0669\u06f0-\u06f9]")
 _TO_ASCII_DIGITS = {**{0x0660 + i: 0x30 + i for i in range(10)},
                     **{0x06F0 + i: 0x30 + i for i in range(10)}}
 
-#: Of two totals of one category, the smaller is the day's count when the larger is at least
-#: this many times it (a day's losses never come near a twentieth of the total after the war's
-#: first weeks; before, the two stay a conflict).
-DAY_COUNT_RATIO = 20
 
 #: Each category's last day (``None``: still reported), a plain dict: asked for every figure.
 _VALID_TO = {code: category.valid_to for code, category in CATEGORIES.items()}

@@ -637,3 +637,15 @@ def test_a_bare_bracket_is_no_total_without_the_pages_own_change_first_form() ->
                    at("2025-10-16"))
     assert {o.category: (o.total, o.stated_delta) for o in result.observations} == {
         "tanks": (11261, 2), "armored_vehicles": (23384, 9)}
+
+
+def test_an_ordinal_date_does_not_end_the_sentence_of_moscows_claim() -> None:
+    # 12 April 2022: "od 24. února" (since 24 February) sits inside the Russian ministry's
+    # sentence; its dot once ended the sentence, and the claim's 99 helicopters conflicted
+    # with the General Staff's 140.
+    text = ("Rusko přišlo o 157 letadel a 140 vrtulníků, uvedl generální štáb. Ruské "
+            "ministerstvo obrany naopak ohlásilo, že ruské síly od 24. února zničily "
+            "130 ukrajinských letadel a 99 vrtulníků.")
+    result = parse(text, at("2022-04-12"))
+    assert totals(result) == {"aircraft": 157, "helicopters": 140}
+    assert not result.problems

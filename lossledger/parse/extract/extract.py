@@ -145,6 +145,16 @@ _LEADING_NOISE = re.compile(
 _SENTENCE_BREAK = re.compile(
     r"[.!?:;\n](?:(?<=[.!?:;])(?=\s)|(?<=[^\W\d_]{3}[.!?])(?=[^\W\d_])|(?<=\n))"
 )
+# "od 24. února zničily ... 99 vrtulníků": the dot of an ordinal before a lower-case word (a
+# month in Czech, Polish, Slovak) ends no sentence; a new sentence starts with a capital.
+_ORDINAL_DOT = re.compile(r"(?<=\d)\.[^\S\n]+(?P<next>[^\W\d_])")
+
+
+def _ordinal_dot(text: str, at: int) -> bool:
+    """Whether the full stop at ``at`` follows a number and comes before a lower-case word."""
+    match = _ORDINAL_DOT.match(text, at)
+    return match is not None and match["next"].islower()
+
 # "565 610 soldiers, including 980 over the past day": a cue after "including" names the day's
 # count of that clause, not the total before it. For the cues only, such a comma ends a sentence.
 _CLAUSE_BREAK = re.compile(
@@ -375,7 +385,8 @@ class _Distractors:
         self.any = bool(cues or self._teaser_lines)
         """Whether the text has a distractor cue at all."""
         self._breaks = sorted([
-            *(m.end() for m in _SENTENCE_BREAK.finditer(text)),
+            *(m.end() for m in _SENTENCE_BREAK.finditer(text)
+              if not _ordinal_dot(text, m.start())),
             *(m.end() for m in _CLAUSE_BREAK.finditer(text))]) if self._cues else []
 
     def around(self, start: int, end: int) -> bool:

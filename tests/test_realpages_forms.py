@@ -649,3 +649,78 @@ def test_an_ordinal_date_does_not_end_the_sentence_of_moscows_claim() -> None:
     result = parse(text, at("2022-04-12"))
     assert totals(result) == {"aircraft": 157, "helicopters": 140}
     assert not result.problems
+
+
+# Personnel totals named far from their noun (sets F, G and H of bench/realpages.py) ------------
+
+def test_a_personnel_total_whose_noun_stands_earlier_in_its_sentence() -> None:
+    # 17 May 2023 (German) and 9 January 2025 (Slovak): the noun opens the sentence, the total
+    # closes it after a verb; the tanks of the next sentence keep their own label.
+    text = ("Die Zahl der getöteten oder verwundeten russischen Soldaten ist laut Kiew "
+            "inzwischen auf 200.590 gestiegen. Dazu kommen 3.771 Panzer.")
+    assert totals(parse(text, at("2023-05-17"))) == {"personnel": 200590, "tanks": 3771}
+    text = "Straty na životoch ruskej armády podľa Kyjeva stúpli až na úroveň 803 100."
+    result = parse(text, at("2025-01-09"))
+    assert totals(result) == {"personnel": 803100}
+    assert result.observations[0].confidence < 1  # read from the sentence, not a list item
+
+
+def test_a_prose_total_with_the_days_count_in_a_clause_of_its_own() -> None:
+    # 5 June 2025 (Spanish, Italian): "incluyendo ... en el último día", "di cui ...
+    # nell'ultimo giorno" name the day's count; the total before the comma stays a total.
+    text = ("Según Kiev, las bajas del ejército ruso suman ya unas 992.750, incluyendo "
+            "930 en el último día.")
+    assert totals(parse(text, at("2025-06-05"))) == {"personnel": 992750}
+    text = ("Secondo Kiev la Russia conta in tutto 992.750 soldati persi, di cui 930 "
+            "nell'ultimo giorno. Ha perso anche 10.887 carri armati.")
+    assert totals(parse(text, at("2025-06-05"))) == {"personnel": 992750, "tanks": 10887}
+
+
+def test_bringing_the_total_takes_the_category_of_the_days_count_before_it() -> None:
+    # 27 September 2024: the day's count names the category, the phrase brings it to the total
+    # several words later.
+    text = ("Another 1,370 Russian soldiers were put out of action on Thursday by Ukrainian "
+            "units, bringing the total to 649,170.")
+    result = parse(text, at("2024-09-27"))
+    assert totals(result) == {"personnel": 649170}
+    assert any("a day's count beside the total" in p.reason for p in result.problems)
+
+
+def test_a_prose_total_does_not_lose_to_a_list_of_the_days_counts() -> None:
+    # 14 March 2024 (French): the day's counts come as a list, the totals in prose after it.
+    text = ("Au cours de la dernière journée, l'armée russe a perdu :\n"
+            "- 5 chars ;\n- 11 systèmes d'artillerie ;\n"
+            "Depuis février 2022, la Russie a perdu 6 757 chars et 10 565 systèmes "
+            "d'artillerie, selon Kiev.")
+    assert totals(parse(text, at("2024-03-14"))) == {"tanks": 6757, "artillery": 10565}
+
+
+def test_no_personnel_total_from_a_noun_beside_days_or_round_numbers() -> None:
+    # A noun for soldiers in a sentence whose numbers are a count of days, a round figure or
+    # too small to be the war's total: nothing is read as personnel.
+    for text in ("Seit 1000 Tagen kämpfen ukrainische Soldaten gegen die Invasion.",
+                 "Seit 2022 haben 20 000 Freiwillige die Soldaten an der Front versorgt.",
+                 "Les soldats ont parcouru 1 250 kilomètres en trois jours."):
+        assert "personnel" not in totals(parse(text, at("2024-11-19"))), text
+
+
+def test_a_quoted_label_after_its_unit_and_preposition() -> None:
+    # 22 June 2022: '60 pièces d'«équipement spécial»', '60 peças de "equipamento especial"'.
+    text = "La Russie a aussi perdu 14 navires et 60 pièces d'«équipement spécial»."
+    assert totals(parse(text, at("2022-06-22"))) == {"ships": 14, "special_equipment": 60}
+    text = 'Foram destruídos 14 navios e 60 peças de "equipamento especial".'
+    assert totals(parse(text, at("2022-06-22"))) == {"ships": 14, "special_equipment": 60}
+
+
+def test_fewer_than_is_a_ceiling_never_a_total() -> None:
+    result = parse("Moscow admits the loss of fewer than 6,000 troops; Kyiv counts 34,230 "
+                   "personnel.", at("2022-06-22"))
+    assert totals(result) == {"personnel": 34230}
+
+
+def test_kyrgyz_number_first_prose() -> None:
+    # 22 June 2022, in our own Kyrgyz sentence: the number first, the label after it.
+    text = ("Башкы штабдын маалыматы боюнча Орусия 1496 танкы, 216 учагы, 182 тик учагы "
+            "жана 60 атайын техникасы жоготту.")
+    assert totals(parse(text, at("2022-06-22"))) == {
+        "tanks": 1496, "aircraft": 216, "helicopters": 182, "special_equipment": 60}

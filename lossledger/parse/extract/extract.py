@@ -7,7 +7,11 @@ bracket), then gives each value a label, in this order:
    "танків ‒ 6310 (+10) од.", bullets and emoji stripped);
 2. the label right after it ("385,230 (+1,090) personnel", "3.423 Panzer, 6.703 ...") unless
    that label already belongs to the next value (the seed page's echoes);
-3. the label before it across a comma ("Panzer, 1589, Schützenpanzer, 3 200").
+3. the label before it across a comma ("Panzer, 1589, Schützenpanzer, 3 200");
+4. after "bringing the total to" (kind ``total_to``), the label named before the phrase or the
+   category of the day's count earlier in the sentence;
+5. for a number of :data:`PROSE_PERSONNEL_MIN` or more, the personnel noun its sentence names
+   and no other number holds ("die Zahl der russischen Soldaten ... auf 161.520 erhöht").
 
 "2 танки (загалом 11 261)" (the change first, the total in brackets) is read before all of
 these. Values in a sentence that names a distractor (Oryx, foreign estimates, Russia's claims,
@@ -43,7 +47,7 @@ from lossledger.parse.extract.numerals import (
 )
 from lossledger.parse.ontology import IGNORED
 
-__all__ = ["CUES_PATH", "Doubt", "Figure", "extract_figures"]
+__all__ = ["CUES_PATH", "PROSE_PERSONNEL_MIN", "Doubt", "Figure", "extract_figures"]
 
 CUES_PATH = Path(__file__).with_name("cues.csv")
 _MAX_LABEL_WORDS = 8
@@ -155,14 +159,10 @@ def _ordinal_dot(text: str, at: int) -> bool:
     match = _ORDINAL_DOT.match(text, at)
     return match is not None and match["next"].islower()
 
-# "565 610 soldiers, including 980 over the past day": a cue after "including" names the day's
-# count of that clause, not the total before it. For the cues only, such a comma ends a sentence.
-_CLAUSE_BREAK = re.compile(
-    r",(?=\s*(?:зокрема|у тому числі|в тому числі|в том числе|including|among them|"
-    r"darunter|davon|dont|w tym|tra cui|incluid[oa]s?|incluindo)(?!\w))",
-    re.IGNORECASE,
-)
 _BRACKETED = re.compile(r"\([^()]*\)")
+# Words, then an opening quote right after them: "pièces d'»", 'peças de "'.
+_QUOTED_LABEL = re.compile(
+    r"[^\S\n]*(?P<units>[^\W\d_][^\d\n«»\"“”„]{0,30}?['’]?)[^\S\n]*[«»\"“”„]+[^\S\n]*")
 _ONE_CHAR_LOWER = {"İ": "i"}
 
 
@@ -207,7 +207,8 @@ def _cue_words(kind: str) -> tuple[str, ...]:
 @functools.cache
 def _cue_table() -> tuple[tuple[str, str], ...]:
     with CUES_PATH.open(encoding="utf-8", newline="") as handle:
-        return tuple((row["kind"], row["cue"].casefold()) for row in csv.DictReader(handle))
+        # lower(), as the text the cues are matched in ("einschließlich" stays as written)
+        return tuple((row["kind"], row["cue"].lower()) for row in csv.DictReader(handle))
 
 
 def _cue_pattern(kind: str) -> re.Pattern[str] | None:
@@ -246,9 +247,19 @@ def _totals_to() -> re.Pattern[str] | None:
 
 
 @functools.cache
+def _clause_break() -> re.Pattern[str]:
+    """A comma before a clause word ("565 610 soldiers, including 980 over the past day"; kind
+    ``clause``): for the distractor cues only, it ends a sentence, so a cue after it names the
+    clause's count, never the total before it."""
+    cues = _cue_words("clause")
+    words = "|".join(re.escape(cue).replace(r"\ ", r"\s+") for cue in cues) or "(?!)"
+    return re.compile(rf",(?=\s*(?:{words})(?!\w))", re.IGNORECASE)
+
+
+@functools.cache
 def _fillers() -> frozenset[str]:
     """Words that may stand between a number and the label after it (kind ``filler``)."""
-    return frozenset(_cue_words("filler"))
+    return frozenset(cue.casefold() for cue in _cue_words("filler"))
 
 
 def _languages(text: str) -> tuple[str, ...]:
@@ -324,6 +335,12 @@ def _label_after_in(segment: str, languages: tuple[str, ...]) -> (
     """The label starting a segment, offsets into the segment (cached: labels repeat)."""
     dash = _LEADING_DASH.match(segment)
     skip = dash.end() if dash else 0
+    quoted = _QUOTED_LABEL.match(segment, skip)
+    if quoted is not None and all(
+            word.casefold() in _fillers() for word in _WORDS.findall(quoted["units"])):
+        # "169 pièces d'»équipement spécial»", '590 peças de "equipamento especial"': a unit
+        # and its preposition (fillers) before a label in quotes; the label is inside them.
+        skip = quoted.end()
     cut = _FIRST_BREAK.search(segment, skip)
     end = cut.start() if cut else len(segment)
     head = segment[:end]
@@ -387,7 +404,7 @@ class _Distractors:
         self._breaks = sorted([
             *(m.end() for m in _SENTENCE_BREAK.finditer(text)
               if not _ordinal_dot(text, m.start())),
-            *(m.end() for m in _CLAUSE_BREAK.finditer(text))]) if self._cues else []
+            *(m.end() for m in _clause_break().finditer(text))]) if self._cues else []
 
     def around(self, start: int, end: int) -> bool:
         """Whether the sentence holding ``start..end`` has a distractor cue (or a link to
@@ -632,10 +649,27 @@ def _read_layout_missing(
             continue
         head = 0 if index == 0 else previous_ends[index - 1]
         found = _label_before_in(line[head:phrase.start()], True, languages)
-        if found is None:
+        if found is not None:
+            labels[index], label_spans[index] = found[0], (head + found[1], head + found[2])
+            strong[index] = False
+        else:
+            # "Another 620 Russian troops were claimed killed by ..., bringing the total to
+            # 94,760": the phrase brings the day's count of its sentence to the total.
+            before = next((i for i in range(index - 1, -1, -1) if labels[i] is not None), None)
+            if before is not None and _sentence_around(
+                    line, starts[before], ends[before])[1] >= ends[index]:
+                labels[index], label_spans[index] = labels[before], label_spans[before]
+                strong[index] = False
+    # 5. "die Zahl der russischen Soldaten ... auf 161.520 erhöht", "las bajas humanas rusas ...
+    # alcanza ya las 554.510": a personnel total whose noun stands elsewhere in its sentence.
+    for index in range(count):
+        if labels[index] is not None:
             continue
-        labels[index], label_spans[index] = found[0], (head + found[1], head + found[2])
-        strong[index] = False
+        noun = _sentence_personnel(line, matches[index], taken, languages)
+        if noun is not None:
+            labels[index], label_spans[index] = noun
+            strong[index] = False
+            taken.append(noun[1])
     unlabeled = 0
     entries: list[_Entry] = []
     for index, label in enumerate(labels):
@@ -654,6 +688,52 @@ def _read_layout_missing(
             # "label ‒ 123": an item whose label the table lacks (the lemma pass may know it)
             unlabeled += bool(_LABEL_SEPARATOR.search(before) and _WORDS.search(before))
     return tuple(entries), unlabeled
+
+
+#: The smallest personnel total read from a noun elsewhere in its sentence (the General Staff's
+#: count passed it in the war's third week): below it, prose numbers are days, kilometres...
+PROSE_PERSONNEL_MIN = 10_000
+_PERSONNEL = "personnel"
+
+
+def _sentence_personnel(
+    line: str, value: re.Match[str], taken: list[_Span], languages: tuple[str, ...],
+) -> tuple[LabelMatch, _Span] | None:
+    """The personnel noun of the sentence holding an unlabelled value, if the value may be its
+    total: exact (no qualifier but the General Staff's own "about"), at least
+    :data:`PROSE_PERSONNEL_MIN`, not a round thousand, and the noun named by no other value."""
+    if value["scale"] is not None or (value["qual"] is not None and QUALIFIERS.get(
+            " ".join(value["qual"].casefold().split())) not in ("about", "approximately")):
+        return None
+    total = read_count(value["num"])
+    if total is None or total < PROSE_PERSONNEL_MIN or total % 1000 == 0:
+        return None
+    head, tail = _sentence_around(line, value.start(), value.end())
+    words = [w for w in _WORDS.finditer(line, head, tail)
+             if not _overlaps((w.start(), w.end()), taken)]
+    for first in range(len(words)):
+        for size in (3, 2, 1):
+            last = first + size - 1
+            if last >= len(words) or words[last].start() > value.start() > words[first].end():
+                continue  # a window never spans the value
+            found = lookup_label(line[words[first].start():words[last].end()], languages)
+            if found is not None and found.code == _PERSONNEL and found.how != "weak":
+                return found, (words[first].start(), words[last].end())
+    return None
+
+
+def _sentence_around(line: str, start: int, end: int) -> _Span:
+    """The sentence of ``line`` holding ``start..end``: from the break before to the one after."""
+    head, tail = 0, len(line)
+    for match in _SENTENCE_BREAK.finditer(line):
+        if _ordinal_dot(line, match.start()):
+            continue
+        if match.end() <= start:
+            head = match.end()
+        elif match.start() >= end:
+            tail = match.start()
+            break
+    return head, tail
 
 
 def _emit(line: str, entry: _Entry) -> _LineItem:

@@ -76,6 +76,10 @@ QUALIFIERS: dict[str, str] = {
     # a ceiling: never an exact total when round
     "up to": "up to", "bis zu": "up to", "jusqu'à": "up to", "fino a": "up to",
     "hasta": "up to", "até": "up to",
+    # "Moscow has confirmed the deaths of fewer than 6,000 troops": a ceiling too
+    "fewer than": "up to", "less than": "up to", "weniger als": "up to", "moins de": "up to",
+    "menos de": "up to", "meno di": "up to", "mniej niż": "up to", "менее": "up to",
+    "менше ніж": "up to", "менш ніж": "up to",
 }
 QUALIFIER_PATTERN = "|".join(
     re.escape(word.strip()).replace(r"\ ", r"\s+")

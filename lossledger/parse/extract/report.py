@@ -79,6 +79,12 @@ def _settle(
         # day" beside "personnel 1 446 150 (+1 340)"), never a second total.
         found = [f for f in found if (code, f.total) not in stated_changes] or found
         pool = [f for f in found if f.strong] or found
+        if len(pool) < len(found) and max(f.total for f in found) >= DAY_COUNT_RATIO * max(
+                f.total for f in pool):
+            # "35 systèmes d'artillerie" in a list of the day's counts, "18 212 systèmes
+            # d'artillerie" in prose: the list gave the day, so the prose total competes too
+            # (and the day's counts beside it are said below).
+            pool = found
         values = sorted({f.total for f in pool})
         if len(values) > 1 and values[-2] * DAY_COUNT_RATIO <= values[-1]:
             # "1,340 soldiers in a day ... 678,520 in all": numbers a twentieth of the largest

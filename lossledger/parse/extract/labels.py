@@ -95,6 +95,13 @@ _STOPWORDS: dict[str, frozenset[str]] = {
     "it": frozenset(["il", "di", "e", "che", "della", "dei", "gli", "sono", "dal", "secondo"]),
     "tr": frozenset(["ve", "bir", "ile", "için", "bu", "olarak", "göre", "daha"]),
     "pl": frozenset(["i", "w", "z", "na", "się", "oraz", "od", "do", "według", "przez"]),
+    "es": frozenset(["el", "los", "las", "del", "y", "en", "por", "según", "desde", "han"]),
+    "pt": frozenset(["os", "as", "do", "da", "dos", "em", "pelo", "segundo", "desde", "foram"]),
+    "ro": frozenset(["și", "în", "din", "cu", "pentru", "potrivit", "au", "fost", "de la"]),
+    "cs": frozenset(["a", "v", "ve", "na", "se", "že", "podle", "od", "bylo", "také"]),
+    "sk": frozenset(["a", "v", "vo", "na", "sa", "že", "podľa", "od", "bolo", "tiež"]),
+    "hu": frozenset(["a", "az", "és", "hogy", "egy", "szerint", "is", "óta", "már", "ukrán"]),
+    "nl": frozenset(["de", "het", "een", "van", "en", "in", "volgens", "sinds", "zijn", "ook"]),
 }
 _LATIN_WORD = re.compile(r"[^\W\d_]+")
 

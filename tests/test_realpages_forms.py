@@ -724,3 +724,34 @@ def test_kyrgyz_number_first_prose() -> None:
             "жана 60 атайын техникасы жоготту.")
     assert totals(parse(text, at("2022-06-22"))) == {
         "tanks": 1496, "aircraft": 216, "helicopters": 182, "special_equipment": 60}
+
+
+def test_a_past_days_date_completes_to_a_report_day_no_later_than_the_fetch() -> None:
+    # 8 December 2024: "over the past day, 7 December" is the report of the 8th. Fetched on
+    # 6 December two years on, the year of the fetch would put the report two days after it
+    # was fetched; the day must fall before the fetch, and so far back the figures date it.
+    text = ("За минулу добу, 7 грудня, армія рф втратила ще 1460 солдатів. Серед іншого: "
+            "танки — 9519 (+5); бойові броньовані машини — 19571 (+36).")
+    late = parse(text, at("2026-12-06"))
+    assert {(o.date, o.date_source) for o in late.observations} == {(None, "inferred")}
+    fresh = parse(text, at("2024-12-08"))
+    assert {(o.date, o.date_source) for o in fresh.observations} == {
+        (dt.date(2024, 12, 8), "completed")}
+
+
+def test_a_bracketed_aside_closing_a_label() -> None:
+    # 7 September 2023, a German bullet list: the drones' label carries its level in brackets.
+    text = ("Verluste Russlands laut Generalstab:\n• Panzer: 4.506 (+10)\n"
+            "• Drohnen (operativ-taktisches Niveau): 4.541 (+22)\n"
+            "• Fahrzeuge und Kraftstofftanks: 8.217 (+27)\n")
+    result = parse(text, at("2023-09-07"))
+    assert {o.category: (o.total, o.stated_delta) for o in result.observations} == {
+        "tanks": (4506, 10), "uav": (4541, 22), "vehicles_fuel_tanks": (8217, 27)}
+
+
+def test_greek_number_first_prose_of_march_2022() -> None:
+    # 17 March 2022, in our own Greek sentence: the number first, then the label.
+    text = ("Σύμφωνα με το Κίεβο, καταστράφηκαν 444 τανκ, 201 πυροβόλα, 86 αεροσκάφη και "
+            "108 ελικόπτερα.")
+    assert totals(parse(text, at("2022-03-17"))) == {
+        "tanks": 444, "artillery": 201, "aircraft": 86, "helicopters": 108}

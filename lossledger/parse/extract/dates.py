@@ -277,7 +277,9 @@ def _resolve(found: FoundDate, reference: dt.date | None) -> tuple[dt.date | Non
         return date + dt.timedelta(days=found.shift), "stated", ""
     if reference is None:
         return None, "completed", f"report date '{found.text}' has no year"
-    date = complete_year(found.month, found.day, reference)
+    # The report's own day (the stated one plus the cue's shift: "За минулу добу, 7 грудня" is
+    # the report of 8 December) is what cannot come after the reference.
+    date = complete_year(found.month, found.day, reference - dt.timedelta(days=found.shift))
     if date is None:
         return None, "completed", f"impossible report date '{found.text}'"
     return date + dt.timedelta(days=found.shift), "completed", ""

@@ -160,6 +160,8 @@ def _ordinal_dot(text: str, at: int) -> bool:
     return match is not None and match["next"].islower()
 
 _BRACKETED = re.compile(r"\([^()]*\)")
+# A bracketed aside closing a label, after a word: "Drohnen (operativ-taktisches Niveau)".
+_TRAILING_ASIDE = re.compile(r"(?<=[^\W\d_])[^\S\n]*\([^()\d\n]{1,60}\)$")
 # Words, then an opening quote right after them: "pièces d'»", 'peças de "'.
 _QUOTED_LABEL = re.compile(
     r"[^\S\n]*(?P<units>[^\W\d_][^\d\n«»\"“”„]{0,30}?['’]?)[^\S\n]*[«»\"“”„]+[^\S\n]*")
@@ -315,6 +317,10 @@ def _label_before_in(segment: str, commas: bool, languages: tuple[str, ...]) -> 
         segment = _TRAILING_QUALIFIER.sub("", segment)
     stripped = (_TRAILING_COMMA if commas else _TRAILING_SEPARATOR).sub("", segment)
     separated = len(stripped) < len(segment.rstrip()) or (commas and stripped != segment)
+    aside = _TRAILING_ASIDE.search(stripped) if separated and stripped.endswith(")") else None
+    if aside is not None:
+        # "Drohnen (operativ-taktisches Niveau): 4.541": the label is before its bracket.
+        stripped = stripped[:aside.start()]
     cut = _LAST_BREAK.match(stripped)
     begin = cut.end() if cut else 0
     words = list(_WORDS.finditer(stripped, begin))

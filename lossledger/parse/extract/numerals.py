@@ -62,7 +62,9 @@ QUALIFIERS: dict[str, str] = {
     "mais de": "more than", "quase": "almost",
     "peste": "more than", "aproape": "almost", "aproximativ": "approximately",
     "přes": "more than", "více než": "more than", "téměř": "almost", "zhruba": "approximately",
-    "bezmála": "almost", "skoro": "almost", "asi": "about",
+    "bezmála": "almost", "skoro": "almost", "asi": "about", "přibližně": "approximately",
+    # "habían matado aproximadamente a 129.030 soldados": Spanish's personal "a" after it
+    "aproximadamente a": "approximately",
     # "přišli skoro o 20.000 vojáků": the loss's preposition after the qualifier
     "skoro o": "almost", "bezmála o": "almost", "téměř o": "almost", "zhruba o": "approximately",
     "ongeveer": "about", "meer dan": "more than", "bijna": "almost",

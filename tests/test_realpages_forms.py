@@ -755,3 +755,11 @@ def test_greek_number_first_prose_of_march_2022() -> None:
             "108 ελικόπτερα.")
     assert totals(parse(text, at("2022-03-17"))) == {
         "tanks": 444, "artillery": 201, "aircraft": 86, "helicopters": 108}
+
+
+def test_the_label_after_a_number_of_phrase_takes_the_total_later_in_the_sentence() -> None:
+    # 22 December 2022 (English) and 7 September 2023 (German), our sentences.
+    text = "The General Staff says this brings the number of Russian APCs lost so far to 5986."
+    assert totals(parse(text, at("2022-12-23"))) == {"armored_vehicles": 5986}
+    text = "Damit stieg die Zahl der zerstörten russischen Panzer laut Kiew auf 4.506."
+    assert totals(parse(text, at("2023-09-07"))) == {"tanks": 4506}

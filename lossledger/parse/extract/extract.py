@@ -9,7 +9,8 @@ bracket), then gives each value a label, in this order:
    that label already belongs to the next value (the seed page's echoes);
 3. the label before it across a comma ("Panzer, 1589, Schützenpanzer, 3 200");
 4. after "bringing the total to" (kind ``total_to``), the label named before the phrase or the
-   category of the day's count earlier in the sentence;
+   category of the day's count earlier in the sentence; the label right after "the number of"
+   (kind ``number_of``) earlier in the sentence, no other number between;
 5. for a number of :data:`PROSE_PERSONNEL_MIN` or more, the personnel noun its sentence names
    and no other number holds ("die Zahl der russischen Soldaten ... auf 161.520 erhöht").
 
@@ -246,6 +247,17 @@ def _totals_to() -> re.Pattern[str] | None:
         return None
     phrases = "|".join(re.escape(cue).replace(r"\ ", r"\s+") for cue in cues)
     return re.compile(rf"[\s,;]*(?<!\w)(?:{phrases})\s*$", re.IGNORECASE)
+
+
+@functools.cache
+def _number_of() -> re.Pattern[str] | None:
+    """Phrases that name a category's count before its total ("the number of", "die Zahl der",
+    kind ``number_of``); the label follows the phrase, the total comes later in the sentence."""
+    cues = _cue_words("number_of")
+    if not cues:
+        return None
+    phrases = "|".join(re.escape(cue).replace(r"\ ", r"\s+") for cue in cues)
+    return re.compile(rf"(?<!\w)(?:{phrases})(?!\w)", re.IGNORECASE)
 
 
 @functools.cache
@@ -666,6 +678,25 @@ def _read_layout_missing(
                     line, starts[before], ends[before])[1] >= ends[index]:
                 labels[index], label_spans[index] = labels[before], label_spans[before]
                 strong[index] = False
+    # 4b. "This takes the number of Russian APCs lost in Ukraine to 5827": the label right after
+    # a "number of" phrase (kind ``number_of``) earlier in the sentence, no number between.
+    number_of = _number_of()
+    for index in range(count):
+        if labels[index] is not None or number_of is None:
+            continue
+        low = max(_sentence_around(line, starts[index], ends[index])[0], previous_ends[index])
+        # the last phrase before the number
+        phrase = next(iter(reversed(list(number_of.finditer(line, low, starts[index])))), None)
+        if phrase is None:
+            continue
+        after = _label_after_in(line[phrase.end():starts[index]], languages)
+        if after is None or after[0].code == IGNORED or after[0].how == "weak":
+            continue
+        span = (phrase.end() + after[1], phrase.end() + after[2])
+        if not _overlaps(span, taken):
+            labels[index], label_spans[index] = after[0], span
+            strong[index] = False
+            taken.append(span)
     # 5. "die Zahl der russischen Soldaten ... auf 161.520 erhöht", "las bajas humanas rusas ...
     # alcanza ya las 554.510": a personnel total whose noun stands elsewhere in its sentence.
     for index in range(count):

@@ -763,3 +763,33 @@ def test_the_label_after_a_number_of_phrase_takes_the_total_later_in_the_sentenc
     assert totals(parse(text, at("2022-12-23"))) == {"armored_vehicles": 5986}
     text = "Damit stieg die Zahl der zerstörten russischen Panzer laut Kiew auf 4.506."
     assert totals(parse(text, at("2023-09-07"))) == {"tanks": 4506}
+
+
+# Chinese, Japanese and Korean (set J): no spaces, counters on the number, ten thousands -------
+
+def test_japanese_counters_ten_thousands_and_the_label_after_no() -> None:
+    # 15 December 2024, our Japanese sentences: "76万2440人の兵士" is 762,440 exactly.
+    text = ("ウクライナ軍参謀本部によると、ロシア軍は76万2440人の兵士を失った。"
+            "また9551両の戦車、1万9707両の装甲戦闘車両、329機のヘリコプターを失ったという。")
+    assert totals(parse(text, at("2024-12-15"))) == {
+        "personnel": 762440, "tanks": 9551, "armored_vehicles": 19707, "helicopters": 329}
+
+
+def test_chinese_counters_and_labels_without_spaces() -> None:
+    # 22 April 2022, our sentence in traditional script, items between enumeration commas.
+    text = ("烏軍稱已摧毀俄軍838輛戰車、2162輛裝甲車、397門火砲系統、69組防空系統、"
+            "153架直升機以及27個特殊設備。")
+    assert totals(parse(text, at("2022-04-22"))) == {
+        "tanks": 838, "armored_vehicles": 2162, "artillery": 397, "air_defense": 69,
+        "helicopters": 153, "special_equipment": 27}
+
+
+def test_korean_label_first_with_the_counter_on_the_number() -> None:
+    # 25 June 2024, our Korean sentence: the label, then the number with its counter; the
+    # week's counts in the sentence before are a distractor.
+    text = ("지난 19일부터 25일까지의 전투에서 전차 51대가 파괴됐다. 누적으로는 전사자 53만6840명, "
+            "전차 8035대, 장갑차 1만5431대, 견인포 1만4281문, 잠수함1척으로 집계됐다.")
+    assert totals(parse(text, at("2024-06-25"))) == {
+        "personnel": 536840, "tanks": 8035, "armored_vehicles": 15431, "artillery": 14281,
+        "submarines": 1}
+

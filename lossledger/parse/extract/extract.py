@@ -34,9 +34,11 @@ from typing import NamedTuple
 
 from lossledger.parse.extract.labels import LabelMatch, lookup_label, script_languages
 from lossledger.parse.extract.numerals import (
+    COUNTERS,
     DASHES,
     DAY_COUNT_RATIO,
     MAX_COUNT,
+    MYRIAD,
     NUMBER,
     QUALIFIER_PATTERN,
     QUALIFIERS,
@@ -84,12 +86,19 @@ def _by_first_character(words: list[str], *, ignore_case: bool) -> tuple[str, st
 # starts with a qualifier or a digit (the lookahead lets the engine skip other positions).
 _QUALIFIER_FIRST, _QUALIFIER_GROUPS = _by_first_character(
     [word.strip() for word in sorted(QUALIFIERS, key=len, reverse=True)], ignore_case=True)
+# Chinese, Japanese and Korean script: written without spaces, so a number stands right after
+# a word of it ("俄軍918輛戰車", "잠수함1척") and its counter right after the number.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+# After a number: its counter and "の" ("9027両の戦車"), then a run of Han or kana characters.
+_CJK_AFTER = re.compile(
+    rf"[^\S\n]*[{COUNTERS}]?の?(?P<run>[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)")
 _VALUE = re.compile(
     rf"(?=[\d{_QUALIFIER_FIRST[1:-1]}])"
-    rf"(?<![\w.,])(?<![^\W\d_][{DASHES}])(?<!\([+{DASHES}])"
+    rf"(?<![.,])(?<![^\W{_CJK}])(?<![^\W\d_][{DASHES}])(?<!\([+{DASHES}])"
     rf"(?:(?P<qual>{_QUALIFIER_GROUPS})\s+)?"
-    rf"(?P<num>{NUMBER})(?![^\W\d_])"
-    rf"(?P<scale>[^\S\n]*(?:{SCALE_PATTERN})(?![^\W\d_])(?:[^\S\n]*\d{{1,3}}(?!\d))?)?"
+    rf"(?P<num>{NUMBER})(?!\d)(?!(?![{COUNTERS}{MYRIAD}])[^\W\d_])"
+    rf"(?P<scale>[^\S\n]*(?:{SCALE_PATTERN})(?!(?![{COUNTERS}])[^\W\d_])"
+    rf"(?:(?<=[{MYRIAD}])\d{{1,4}}(?!\d)|[^\S\n]*\d{{1,3}}(?!\d))?)?"
     r"(?:[^\S\n]*\((?P<br>[^()\n]{0,60})\))?",
     re.IGNORECASE,
 )
@@ -120,7 +129,8 @@ _TRAILING_SEPARATOR = re.compile(rf"[\s:=|{DASHES}]+$")
 _LABEL_SEPARATOR = re.compile(rf"[^\W\d_][^\S\n]*[:={DASHES}][^\S\n]*$")
 _TRAILING_COMMA = re.compile(rf"[\s,:=|{DASHES}]+$")
 _LAST_BREAK = re.compile(
-    rf".*(?:[,،;•|\[\]!?«»\"“”]|(?<=[^\W\d_]{{2}})\.\s|\.\s(?=\S)|\s[{DASHES}]\s)", re.DOTALL
+    rf".*(?:[,،;•|\[\]!?«»\"“”、，。；]|(?<=[^\W\d_]{{2}})\.\s|\.\s(?=\S)|\s[{DASHES}]\s)",
+    re.DOTALL,
 )
 # A sentence's full stop after a word (not an abbreviation's dot after one or two letters),
 # then only spaces up to the number.
@@ -135,11 +145,11 @@ _TRAILING_QUALIFIER = re.compile(
     rf"(?:[^\S\n]+|^)(?:{QUALIFIER_PATTERN})[^\S\n]*/[^\S\n]*$", re.IGNORECASE)
 # "1.907 carri armati (+8 ...)": the stated change after the label of a number-first item.
 _BRACKET_AFTER = re.compile(r"[^\S\n]*\((?P<br>[+\u2212\-–][^()\n]{0,58})\)")
-_FIRST_BREAK = re.compile(rf"[,،;•|()\[\]!?:«»\"“”]|\.(?:\s|$)|\s[{DASHES}]\s")
+_FIRST_BREAK = re.compile(rf"[,،;•|()\[\]!?:«»\"“”、，。；：]|\.(?:\s|$)|\s[{DASHES}]\s")
 # A conjunction after a label ends the item: "..., 15 Schiffe/Boote und 1 U-Boot".
 _CONJUNCTION = re.compile(r"\s*(?:and|und|sowie|і|та|й|и|et|i|oraz|e|ed|ve)\b", re.IGNORECASE)
 # What may stand between an item's start and its number when the label follows the number.
-_ITEM_START = re.compile(rf"(?:^|[,،;•|:]|\.\s|\s[{DASHES}]\s)[\W_]*$")
+_ITEM_START = re.compile(rf"(?:^|[,،;•|:、，]|\.\s|\s[{DASHES}]\s)[\W_]*$")
 _LEADING_NOISE = re.compile(
     r"^(?:[\s\W_]|\b(?:од|шт|ед|units?|persons|pcs|szt|Stück|unités|unità|осіб|чел)\b\.?)+",
     re.IGNORECASE,
@@ -148,7 +158,7 @@ _LEADING_NOISE = re.compile(
 # break. Written as one character class first, then which case it is: the regex engine skips
 # straight to those characters (same matches as the three plain alternatives).
 _SENTENCE_BREAK = re.compile(
-    r"[.!?:;\n](?:(?<=[.!?:;])(?=\s)|(?<=[^\W\d_]{3}[.!?])(?=[^\W\d_])|(?<=\n))"
+    r"[.!?:;\n。！？](?:(?<=[.!?:;])(?=\s)|(?<=[^\W\d_]{3}[.!?])(?=[^\W\d_])|(?<=[\n。！？]))"
 )
 # "od 24. února zničily ... 99 vrtulníků": the dot of an ordinal before a lower-case word (a
 # month in Czech, Polish, Slovak) ends no sentence; a new sentence starts with a capital.
@@ -346,11 +356,30 @@ def _label_before_in(segment: str, commas: bool, languages: tuple[str, ...]) -> 
     return found, words[first].start(), words[last].end(), separated
 
 
+#: The longest label written in Chinese or Japanese characters, in characters.
+_MAX_CJK_LABEL = 12
+
+
+def _cjk_label(segment: str, start: int, end: int, languages: tuple[str, ...]) -> (
+    tuple[LabelMatch, int, int, bool] | None
+):
+    """The label at the start of a run of Chinese or Japanese characters (no spaces between
+    words: the longest prefix the table knows, "戰車" of "戰車、", "戦車" of "戦車を失った")."""
+    for size in range(min(end - start, _MAX_CJK_LABEL), 0, -1):
+        found = lookup_label(segment[start:start + size], languages)
+        if found is not None and found.how != "weak":
+            return found, start, start + size, True
+    return None
+
+
 @functools.lru_cache(maxsize=65536)
 def _label_after_in(segment: str, languages: tuple[str, ...]) -> (
     tuple[LabelMatch, int, int, bool] | None
 ):
     """The label starting a segment, offsets into the segment (cached: labels repeat)."""
+    cjk = _CJK_AFTER.match(segment)
+    if cjk is not None:
+        return _cjk_label(segment, cjk.start("run"), cjk.end("run"), languages)
     dash = _LEADING_DASH.match(segment)
     skip = dash.end() if dash else 0
     quoted = _QUOTED_LABEL.match(segment, skip)

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 __all__ = [
     "APPROXIMATE",
+    "COUNTERS",
     "DASHES",
     "DAY_COUNT_RATIO",
     "MAX_COUNT",
+    "MYRIAD",
     "NUMBER",
     "QUALIFIERS",
     "QUALIFIER_PATTERN",
@@ -131,9 +133,17 @@ def is_rounded(qualifier: str | None, total: int, *, category: str | None = None
 _THOUSANDS = (
     r"thousand|тис\.?|тисяч[іа]?|тыс\.?|тысяч[иа]?|Tsd\.?|Tausend|mille|tys\.?|tysięcy|mila|bin"
 )
-SCALE_PATTERN = rf"{_THOUSANDS}|million|млн\.?|Mio\.?|min(?=[^\S\n]+\d{{3}}(?!\d))"
+#: Ten thousands of Chinese, Japanese and Korean: "67万5800", "2萬2100", "53만6840" are exact
+#: (the rest is the count below ten thousand), "2万" alone a rounded form.
+MYRIAD = "万萬만"
+#: Counter words written onto a number in Chinese, Japanese and Korean ("918輛", "9027両",
+#: "3650대", "1181명"): a number may be followed by one of them (or a myriad) without a space.
+COUNTERS = "人名명대両輛辆门門機机架台艘隻只個个組组枚套件척기문발"
+SCALE_PATTERN = (rf"{_THOUSANDS}|million|млн\.?|Mio\.?|min(?=[^\S\n]+\d{{3}}(?!\d))"
+                 rf"|[{MYRIAD}](?=\d|[{COUNTERS}]|[^\w])")
 _THOUSANDS_REST = re.compile(rf"\s*(?:{_THOUSANDS}|min)\s*(?P<rest>\d{{3}})(?!\d)\s*",
                              re.IGNORECASE)
+_MYRIAD_REST = re.compile(rf"\s*[{MYRIAD}]\s*(?P<rest>\d{{1,4}})(?!\d)\s*")
 _SCALE_AFTER = re.compile(rf"\s*(?:{SCALE_PATTERN})(?![^\W\d_])", re.IGNORECASE)
 
 
@@ -149,7 +159,16 @@ def exact_thousands(number: str, scale: str) -> int | None:
     (8815, 377820)
     >>> exact_thousands("47", " тис."), exact_thousands("21.6", " thousand 100")
     (None, None)
+
+    Ten thousands write their rest of up to four digits: "67万5800" is 675,800, "1万500"
+    10,500; "2万" alone stays rounded.
+
+    >>> exact_thousands("67", "万5800"), exact_thousands("1", "만500"), exact_thousands("2", "万")
+    (675800, 10500, None)
     """
+    myriad = _MYRIAD_REST.fullmatch(scale)
+    if myriad is not None and number.isdecimal() and len(number) <= 4:
+        return int(number) * 10_000 + int(myriad["rest"])
     match = _THOUSANDS_REST.fullmatch(scale)
     if match is None or not number.isdecimal() or len(number) > 3:
         return None

@@ -793,3 +793,16 @@ def test_korean_label_first_with_the_counter_on_the_number() -> None:
         "personnel": 536840, "tanks": 8035, "armored_vehicles": 15431, "artillery": 14281,
         "submarines": 1}
 
+
+
+def test_japanese_label_before_its_number() -> None:
+    # 25 June 2024, our sentence: the label, then the number and its counter.
+    text = "ウクライナ側の発表では戦車8035両、装甲車1万5431台、りゅう弾砲1万4281門を破壊した。"
+    assert totals(parse(text, at("2024-06-25"))) == {
+        "tanks": 8035, "armored_vehicles": 15431, "artillery": 14281}
+
+
+def test_arabic_thousands_written_in_words_with_their_rest() -> None:
+    # 25 June 2024, our sentence: "8 آلاف و35" is 8,035 (the rest without its zeros).
+    text = "وأعلنت هيئة الأركان الأوكرانية تدمير 8 آلاف و35 دبابة روسية منذ بداية الحرب."
+    assert totals(parse(text, at("2024-06-25"))) == {"tanks": 8035}

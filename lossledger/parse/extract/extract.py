@@ -92,6 +92,8 @@ _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 # After a number: its counter and "の" ("9027両の戦車"), then a run of Han or kana characters.
 _CJK_AFTER = re.compile(
     rf"[^\S\n]*[{COUNTERS}]?の?(?P<run>[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)")
+# Han or kana characters ending a text before a number.
+_CJK_BEFORE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+$")
 _VALUE = re.compile(
     rf"(?=[\d{_QUALIFIER_FIRST[1:-1]}])"
     rf"(?<![.,])(?<![^\W{_CJK}])(?<![^\W\d_][{DASHES}])(?<!\([+{DASHES}])"
@@ -339,6 +341,13 @@ def _label_before_in(segment: str, commas: bool, languages: tuple[str, ...]) -> 
         segment = _TRAILING_QUALIFIER.sub("", segment)
     stripped = (_TRAILING_COMMA if commas else _TRAILING_SEPARATOR).sub("", segment)
     separated = len(stripped) < len(segment.rstrip()) or (commas and stripped != segment)
+    run = _CJK_BEFORE.search(stripped)
+    if run is not None:
+        # "戦車6442両": a label of Chinese or Japanese characters ends right before the number.
+        for size in range(min(run.end() - run.start(), _MAX_CJK_LABEL), 0, -1):
+            found = lookup_label(stripped[run.end() - size:run.end()], languages)
+            if found is not None and found.how != "weak":
+                return found, run.end() - size, run.end(), separated
     aside = _TRAILING_ASIDE.search(stripped) if separated and stripped.endswith(")") else None
     if aside is not None:
         # "Drohnen (operativ-taktisches Niveau): 4.541": the label is before its bracket.

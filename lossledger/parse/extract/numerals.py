@@ -132,6 +132,7 @@ def is_rounded(qualifier: str | None, total: int, *, category: str | None = None
 #: (:func:`exact_thousands`).
 _THOUSANDS = (
     r"thousand|тис\.?|тисяч[іа]?|тыс\.?|тысяч[иа]?|Tsd\.?|Tausend|mille|tys\.?|tysięcy|mila|bin"
+    r"|آلاف|ألفا|ألف"
 )
 #: Ten thousands of Chinese, Japanese and Korean: "67万5800", "2萬2100", "53만6840" are exact
 #: (the rest is the count below ten thousand), "2万" alone a rounded form.
@@ -143,6 +144,8 @@ SCALE_PATTERN = (rf"{_THOUSANDS}|million|млн\.?|Mio\.?|min(?=[^\S\n]+\d{{3}}(
                  rf"|[{MYRIAD}](?=\d|[{COUNTERS}]|[^\w])")
 _THOUSANDS_REST = re.compile(rf"\s*(?:{_THOUSANDS}|min)\s*(?P<rest>\d{{3}})(?!\d)\s*",
                              re.IGNORECASE)
+# Arabic writes the rest without its zeros: "8 آلاف و35" is 8,035.
+_ARABIC_REST = re.compile(r"\s*(?:آلاف|ألفا|ألف)\s*(?P<rest>\d{1,3})(?!\d)\s*")
 _MYRIAD_REST = re.compile(rf"\s*[{MYRIAD}]\s*(?P<rest>\d{{1,4}})(?!\d)\s*")
 _SCALE_AFTER = re.compile(rf"\s*(?:{SCALE_PATTERN})(?![^\W\d_])", re.IGNORECASE)
 
@@ -157,6 +160,8 @@ def exact_thousands(number: str, scale: str) -> int | None:
 
     >>> exact_thousands("8", " тис. 815"), exact_thousands("377", " bin 820")
     (8815, 377820)
+    >>> exact_thousands("3", " آلاف 175"), exact_thousands("8", " آلاف 35")  # "و" made a space
+    (3175, 8035)
     >>> exact_thousands("47", " тис."), exact_thousands("21.6", " thousand 100")
     (None, None)
 
@@ -169,7 +174,7 @@ def exact_thousands(number: str, scale: str) -> int | None:
     myriad = _MYRIAD_REST.fullmatch(scale)
     if myriad is not None and number.isdecimal() and len(number) <= 4:
         return int(number) * 10_000 + int(myriad["rest"])
-    match = _THOUSANDS_REST.fullmatch(scale)
+    match = _THOUSANDS_REST.fullmatch(scale) or _ARABIC_REST.fullmatch(scale)
     if match is None or not number.isdecimal() or len(number) > 3:
         return None
     return int(number) * 1000 + int(match["rest"])

@@ -806,3 +806,32 @@ def test_arabic_thousands_written_in_words_with_their_rest() -> None:
     # 25 June 2024, our sentence: "8 آلاف و35" is 8,035 (the rest without its zeros).
     text = "وأعلنت هيئة الأركان الأوكرانية تدمير 8 آلاف و35 دبابة روسية منذ بداية الحرب."
     assert totals(parse(text, at("2024-06-25"))) == {"tanks": 8035}
+
+
+def test_korean_bullets_with_an_aside_and_a_ten_thousands_rest_with_its_comma() -> None:
+    # 29 August 2023 and 28 July 2025, our Korean lists.
+    text = ("러시아 측 손실은 ▲전차 4414대 ▲다연장로켓체계(MLRS) 733문 ▲방공체계 500개 "
+            "▲헬리콥터 316기")
+    assert totals(parse(text, at("2023-08-29"))) == {
+        "tanks": 4414, "mlrs": 733, "air_defense": 500, "helicopters": 316}
+    text = "누적 피해는 전사자 105만250명, 전차 1만1,061대, 장갑차 2만3,064대, 견인포 3만826문이다."
+    assert totals(parse(text, at("2025-07-28"))) == {
+        "personnel": 1050250, "tanks": 11061, "armored_vehicles": 23064, "artillery": 30826}
+
+
+def test_chinese_the_russian_army_before_its_label() -> None:
+    # 24 March 2022, our sentence: "名俄軍士兵" and "輛俄軍戰車": the army, then the label.
+    text = "烏方稱已有15800名俄羅斯士兵陣亡,並摧毀530輛俄軍戰車、108架軍機。"
+    assert totals(parse(text, at("2022-03-24"))) == {
+        "personnel": 15800, "tanks": 530, "aircraft": 108}
+
+
+def test_japanese_more_than_after_the_number_and_a_cue_inside_running_text() -> None:
+    # "3万1,000基あまり" is "more than 31,000": rounded. A sentence quoting TASS is Russia's.
+    result = parse("ロシア軍は砲兵システム3万1,000基あまり、航空機421機を失った。",
+                   at("2025-07-28"))
+    assert totals(result) == {"aircraft": 421}
+    assert any("rounded figure '3万1,000'" in p.reason for p in result.problems)
+    result = parse("タス通信によると、1220基の多連装ロケットランチャーを破壊した。"
+                   "ウクライナ側の発表では戦車11061両を失った。", at("2025-07-28"))
+    assert totals(result) == {"tanks": 11061}

@@ -39,6 +39,7 @@ from lossledger.parse.extract.numerals import (
     DAY_COUNT_RATIO,
     MAX_COUNT,
     MYRIAD,
+    MYRIAD_REST,
     NUMBER,
     QUALIFIER_PATTERN,
     QUALIFIERS,
@@ -92,6 +93,8 @@ _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 # After a number: its counter and "の" ("9027両の戦車"), then a run of Han or kana characters.
 _CJK_AFTER = re.compile(
     rf"[^\S\n]*[{COUNTERS}]?の?(?P<run>[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)")
+# "more than" written after the number and its counter in Japanese, Chinese and Korean.
+_MORE_THAN_AFTER = re.compile(rf"[{COUNTERS}]?[^\S\n]*(?:あまり|余り|以上|이상|余|多)")
 # Han or kana characters ending a text before a number.
 _CJK_BEFORE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+$")
 _VALUE = re.compile(
@@ -100,7 +103,7 @@ _VALUE = re.compile(
     rf"(?:(?P<qual>{_QUALIFIER_GROUPS})\s+)?"
     rf"(?P<num>{NUMBER})(?!\d)(?!(?![{COUNTERS}{MYRIAD}])[^\W\d_])"
     rf"(?P<scale>[^\S\n]*(?:{SCALE_PATTERN})(?!(?![{COUNTERS}])[^\W\d_])"
-    rf"(?:(?<=[{MYRIAD}])\d{{1,4}}(?!\d)|[^\S\n]*\d{{1,3}}(?!\d))?)?"
+    rf"(?:(?<=[{MYRIAD}])(?:{MYRIAD_REST})|[^\S\n]*\d{{1,3}}(?!\d))?)?"
     r"(?:[^\S\n]*\((?P<br>[^()\n]{0,60})\))?",
     re.IGNORECASE,
 )
@@ -233,7 +236,9 @@ def _cue_pattern(kind: str) -> re.Pattern[str] | None:
     if not cues:
         return None
     firsts, alternatives = _by_first_character(list(cues), ignore_case=False)
-    return re.compile(rf"(?={firsts})(?<!\w)(?:{alternatives})(?!\w)")
+    # Words of Chinese, Japanese and Korean run on without spaces: a cue ends at no boundary
+    # there ("タス通信によると").
+    return re.compile(rf"(?={firsts})(?<![^\W{_CJK}])(?:{alternatives})(?![^\W{_CJK}])")
 
 
 @functools.cache
@@ -348,9 +353,10 @@ def _label_before_in(segment: str, commas: bool, languages: tuple[str, ...]) -> 
             found = lookup_label(stripped[run.end() - size:run.end()], languages)
             if found is not None and found.how != "weak":
                 return found, run.end() - size, run.end(), separated
-    aside = _TRAILING_ASIDE.search(stripped) if separated and stripped.endswith(")") else None
+    aside = _TRAILING_ASIDE.search(stripped) if stripped.endswith(")") else None
     if aside is not None:
-        # "Drohnen (operativ-taktisches Niveau): 4.541": the label is before its bracket.
+        # "Drohnen (operativ-taktisches Niveau): 4.541", "다연장로켓체계(MLRS) 733문": the label
+        # is before its bracket.
         stripped = stripped[:aside.start()]
     cut = _LAST_BREAK.match(stripped)
     begin = cut.end() if cut else 0
@@ -374,11 +380,21 @@ def _cjk_label(segment: str, start: int, end: int, languages: tuple[str, ...]) -
 ):
     """The label at the start of a run of Chinese or Japanese characters (no spaces between
     words: the longest prefix the table knows, "戰車" of "戰車、", "戦車" of "戦車を失った")."""
-    for size in range(min(end - start, _MAX_CJK_LABEL), 0, -1):
-        found = lookup_label(segment[start:start + size], languages)
-        if found is not None and found.how != "weak":
-            return found, start, start + size, True
+    run = segment[start:end]
+    # "俄軍陣亡", "ロシア軍人": a filler (the Russian army, Russia's) may open the run.
+    skips = [0, *(len(filler) for filler in _cjk_fillers() if run.startswith(filler))]
+    for skip in skips:
+        for size in range(min(end - start - skip, _MAX_CJK_LABEL), 0, -1):
+            found = lookup_label(segment[start + skip:start + skip + size], languages)
+            if found is not None and found.how != "weak":
+                return found, start + skip, start + skip + size, True
     return None
+
+
+@functools.cache
+def _cjk_fillers() -> tuple[str, ...]:
+    """The fillers written in Chinese or Japanese characters, longest first."""
+    return tuple(cue for cue in _cue_words("filler") if _CJK_BEFORE.search(cue))
 
 
 @functools.lru_cache(maxsize=65536)
@@ -648,11 +664,15 @@ def _read_layout_missing(
     strong = [True] * count
     taken: list[_Span] = []
     brackets_after: dict[int, _Span] = {}
-    if befores[0] is None and count > 1 and _label_after_in(
-            line[ends[0]:starts[1]], languages) is not None:
-        # "23.000 Soldaten 187 Militärflugzeuge 155 ...": the line gives each number its label
-        # after it, so words right before a number (no separator) are the previous number's.
-        befores = [found if found is None or found[3] else None for found in befores]
+    first = next((i for i in range(count - 1) if befores[i] is None and _label_after_in(
+        line[ends[i]:starts[i + 1]], languages) is not None), None)
+    if first is not None:
+        # "23.000 Soldaten 187 Militärflugzeuge 155 ...": from a number whose label follows it
+        # (the first one, or one after a date the line names: "بين 24 فبراير ... و1026 دبابة
+        # و2471 عربة"), the line gives each number its label after it, so words right before a
+        # later number (no separator) are the previous number's.
+        befores = [found if index <= first or found is None or found[3] else None
+                   for index, found in enumerate(befores)]
     for index, found in enumerate(befores):
         if found is None:
             continue
@@ -827,6 +847,8 @@ def _emit(line: str, entry: _Entry) -> _LineItem:
         total, scale = exact, None
     qualifier = QUALIFIERS.get(" ".join(line[qual[0]:qual[1]].casefold().split())) \
         if qual is not None and qual[0] < qual[1] else None
+    if qualifier is None and _MORE_THAN_AFTER.match(line, value_end) is not None:
+        qualifier = "more than"  # "3万1,000基あまり", "3만명 이상": the floor after the number
     if scale is not None or total is None or is_rounded(qualifier, total, category=label.code):
         doubt = None
         if scale is not None or total is not None:

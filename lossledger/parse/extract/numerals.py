@@ -17,6 +17,7 @@ __all__ = [
     "DAY_COUNT_RATIO",
     "MAX_COUNT",
     "MYRIAD",
+    "MYRIAD_REST",
     "NUMBER",
     "QUALIFIERS",
     "QUALIFIER_PATTERN",
@@ -73,7 +74,7 @@ QUALIFIERS: dict[str, str] = {
     "több mint": "more than", "közel": "almost", "mintegy": "about", "csaknem": "almost",
     "takmer": "almost", "viac ako": "more than", "približne": "approximately",
     "apie": "about", "daugiau nei": "more than", "beveik": "almost",
-    "təxminən": "approximately",
+    "təxminən": "approximately", "khoảng": "about",
     "noin": "about", "yli": "more than", "lähes": "almost",
     "περίπου": "about", "πάνω από": "more than", "σχεδόν": "almost",
     "at least": "more than", "τουλάχιστον": "more than", "vähintään": "more than",
@@ -139,14 +140,16 @@ _THOUSANDS = (
 MYRIAD = "万萬만"
 #: Counter words written onto a number in Chinese, Japanese and Korean ("918輛", "9027両",
 #: "3650대", "1181명"): a number may be followed by one of them (or a myriad) without a space.
-COUNTERS = "人名명대両輛辆门門機机架台艘隻只個个組组枚套件척기문발"
+COUNTERS = "人名명대両輛輌辆门門機机架台基発艘隻只個个組组枚套件座척기문발개"
 SCALE_PATTERN = (rf"{_THOUSANDS}|million|млн\.?|Mio\.?|min(?=[^\S\n]+\d{{3}}(?!\d))"
                  rf"|[{MYRIAD}](?=\d|[{COUNTERS}]|[^\w])")
 _THOUSANDS_REST = re.compile(rf"\s*(?:{_THOUSANDS}|min)\s*(?P<rest>\d{{3}})(?!\d)\s*",
                              re.IGNORECASE)
 # Arabic writes the rest without its zeros: "8 آلاف و35" is 8,035.
 _ARABIC_REST = re.compile(r"\s*(?:آلاف|ألفا|ألف)\s*(?P<rest>\d{1,3})(?!\d)\s*")
-_MYRIAD_REST = re.compile(rf"\s*[{MYRIAD}]\s*(?P<rest>\d{{1,4}})(?!\d)\s*")
+#: The rest after a myriad, up to four digits, also with a thousands separator ("1만1,061").
+MYRIAD_REST = r"\d[,.]\d{3}(?![\d,.])|\d{1,4}(?!\d)"
+_MYRIAD_REST = re.compile(rf"\s*[{MYRIAD}]\s*(?P<rest>{MYRIAD_REST})\s*")
 _SCALE_AFTER = re.compile(rf"\s*(?:{SCALE_PATTERN})(?![^\W\d_])", re.IGNORECASE)
 
 
@@ -170,10 +173,12 @@ def exact_thousands(number: str, scale: str) -> int | None:
 
     >>> exact_thousands("67", "万5800"), exact_thousands("1", "만500"), exact_thousands("2", "万")
     (675800, 10500, None)
+    >>> exact_thousands("1", "만1,061")
+    11061
     """
     myriad = _MYRIAD_REST.fullmatch(scale)
     if myriad is not None and number.isdecimal() and len(number) <= 4:
-        return int(number) * 10_000 + int(myriad["rest"])
+        return int(number) * 10_000 + int(_SEPARATORS.sub("", myriad["rest"]))
     match = _THOUSANDS_REST.fullmatch(scale) or _ARABIC_REST.fullmatch(scale)
     if match is None or not number.isdecimal() or len(number) > 3:
         return None

@@ -835,3 +835,12 @@ def test_japanese_more_than_after_the_number_and_a_cue_inside_running_text() -> 
     result = parse("タス通信によると、1220基の多連装ロケットランチャーを破壊した。"
                    "ウクライナ側の発表では戦車11061両を失った。", at("2025-07-28"))
     assert totals(result) == {"tanks": 11061}
+
+
+def test_a_page_opening_on_a_bracketed_tag_is_no_json_document() -> None:
+    # 25 June 2024: "[우크라전쟁]" (a Korean outlet's section tag) once made the page a JSON
+    # document to every reader, so nothing on it was read.
+    for text in ("[우크라전쟁] 누적 집계: 전차 8035대, 장갑차 1만5431대",
+                 "[Update] Russian losses: tanks ‒ 8035, armored fighting vehicles ‒ 15431"):
+        assert totals(parse(text, at("2024-06-25"))) == {
+            "tanks": 8035, "armored_vehicles": 15431}, text

@@ -60,7 +60,9 @@ _TICKER_LABEL = re.compile(
     rf"{_H}*(?:{_ECHO})?(?P<label>[^\W\d_][^\d:()\n]{{0,60}}?){_H}*:(?P<rest>.*\d.*)"
 )
 # JSON documents and CSV tables are never prose reports; skipping them keeps claims cheap.
-_STRUCTURED = re.compile(r"\A[\s\ufeff]*(?:[\[{]|date,)")
+# A JSON array opens on a value ("[{", "[1", '["'), not on a word: "[우크라전쟁] 러시아군 ..." and
+# "[Update] ..." are a news page's tag.
+_STRUCTURED = re.compile(r"\A[\s\ufeff]*(?:\{|\[\s*(?:[\[{\"\]\-\d]|true|false|null)|date,)")
 
 
 def is_structured(text: str) -> bool:
@@ -68,6 +70,8 @@ def is_structured(text: str) -> bool:
 
     >>> is_structured('  [{"date": "2022-02-25"}]'), is_structured("Tank: 6310")
     (True, False)
+    >>> is_structured("[우크라전쟁] 전차 8035대"), is_structured("[ 1, 2]")
+    (False, True)
     """
     return _STRUCTURED.match(text) is not None
 

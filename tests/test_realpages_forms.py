@@ -844,3 +844,20 @@ def test_a_page_opening_on_a_bracketed_tag_is_no_json_document() -> None:
                  "[Update] Russian losses: tanks ‒ 8035, armored fighting vehicles ‒ 15431"):
         assert totals(parse(text, at("2024-06-25"))) == {
             "tanks": 8035, "armored_vehicles": 15431}, text
+
+
+def test_persian_thousands_in_words_with_their_rest_after_and() -> None:
+    # 29 October 2022, our Persian sentence: "۷۰ هزار و ۲۵۰" is 70,250, "۵ هزار و ۴۰۱" 5,401
+    # (the rest after "و", and; Persian digits read as digits).
+    text = ("ستاد کل ارتش اوکراین: تاکنون ۷۰ هزار و ۲۵۰ نظامی روسیه کشته شده اند و ۲۶۵۹ تانک و "
+            "۵ هزار و ۴۰۱ دستگاه خودرو زرهی منهدم شده است.")
+    assert totals(parse(text, at("2022-10-29"))) == {
+        "personnel": 70250, "tanks": 2659, "armored_vehicles": 5401}
+
+
+def test_emphasis_marks_between_the_number_and_its_label() -> None:
+    # 28 February 2025: a page rendered with its bold labels ("10.222 **carros de combate**").
+    text = ("Las tropas rusas han perdido 10.222 **carros de combate**, 21.234 **vehículos "
+            "blindados** y 370 **aviones**.")
+    assert totals(parse(text, at("2025-02-28"))) == {
+        "tanks": 10222, "armored_vehicles": 21234, "aircraft": 370}

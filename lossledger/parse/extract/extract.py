@@ -103,7 +103,7 @@ _VALUE = re.compile(
     rf"(?:(?P<qual>{_QUALIFIER_GROUPS})\s+)?"
     rf"(?P<num>{NUMBER})(?!\d)(?!(?![{COUNTERS}{MYRIAD}])[^\W\d_])"
     rf"(?P<scale>[^\S\n]*(?:{SCALE_PATTERN})(?!(?![{COUNTERS}])[^\W\d_])"
-    rf"(?:(?<=[{MYRIAD}])(?:{MYRIAD_REST})|[^\S\n]*\d{{1,3}}(?!\d))?)?"
+    rf"(?:(?<=[{MYRIAD}])(?:{MYRIAD_REST})|[^\S\n]*(?:\u0648[^\S\n]*)?\d{{1,3}}(?!\d))?)?"
     r"(?:[^\S\n]*\((?P<br>[^()\n]{0,60})\))?",
     re.IGNORECASE,
 )
@@ -140,10 +140,10 @@ _LAST_BREAK = re.compile(
 # A sentence's full stop after a word (not an abbreviation's dot after one or two letters),
 # then only spaces up to the number.
 _SENTENCE_END = re.compile(r"[^\W\d_]{3}\.[^\S\n]+$")
-# "516 - gepanzerte Kampffahrzeuge", "“124 710” soldats", "1.617 (+6) “attrezzature speciali”":
-# a dash or a quote between a number and the label after it.
+# "516 - gepanzerte Kampffahrzeuge", "“124 710” soldats", "1.617 (+6) “attrezzature speciali”",
+# "10.222 **carros de combate**": a dash, a quote or emphasis between a number and its label.
 _LEADING_DASH = re.compile(
-    rf"[^\S\n]*(?:[{DASHES}][^\S\n]+|[”»″\"“«„'‘]+[^\S\n]*)(?=[^\W\d_])")
+    rf"[^\S\n]*(?:[{DASHES}][^\S\n]+|[”»″\"“«„'‘*_]+[^\S\n]*)(?=[^\W\d_])")
 # "особовий склад / personnel ‒ приблизно / about 146 820": a qualifier in both languages
 # between a bilingual label and its number (the number's own qualifier is the last one).
 _TRAILING_QUALIFIER = re.compile(

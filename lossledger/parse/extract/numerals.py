@@ -133,7 +133,7 @@ def is_rounded(qualifier: str | None, total: int, *, category: str | None = None
 #: (:func:`exact_thousands`).
 _THOUSANDS = (
     r"thousand|тис\.?|тисяч[іа]?|тыс\.?|тысяч[иа]?|Tsd\.?|Tausend|mille|tys\.?|tysięcy|mila|bin"
-    r"|آلاف|ألفا|ألف"
+    r"|آلاف|ألفا|ألف|هزار"
 )
 #: Ten thousands of Chinese, Japanese and Korean: "67万5800", "2萬2100", "53만6840" are exact
 #: (the rest is the count below ten thousand), "2万" alone a rounded form.
@@ -145,8 +145,9 @@ SCALE_PATTERN = (rf"{_THOUSANDS}|million|млн\.?|Mio\.?|min(?=[^\S\n]+\d{{3}}(
                  rf"|[{MYRIAD}](?=\d|[{COUNTERS}]|[^\w])")
 _THOUSANDS_REST = re.compile(rf"\s*(?:{_THOUSANDS}|min)\s*(?P<rest>\d{{3}})(?!\d)\s*",
                              re.IGNORECASE)
-# Arabic writes the rest without its zeros: "8 آلاف و35" is 8,035.
-_ARABIC_REST = re.compile(r"\s*(?:آلاف|ألفا|ألف)\s*(?P<rest>\d{1,3})(?!\d)\s*")
+# Arabic and Persian write the rest without its zeros, after "و" (and): "8 آلاف و35" is 8,035,
+# "70 هزار و 250" 70,250.
+_ARABIC_REST = re.compile(r"\s*(?:آلاف|ألفا|ألف|هزار)\s*(?:\u0648\s*)?(?P<rest>\d{1,3})(?!\d)\s*")
 #: The rest after a myriad, up to four digits, also with a thousands separator ("1만1,061").
 MYRIAD_REST = r"\d[,.]\d{3}(?![\d,.])|\d{1,4}(?!\d)"
 _MYRIAD_REST = re.compile(rf"\s*[{MYRIAD}]\s*(?P<rest>{MYRIAD_REST})\s*")
@@ -176,6 +177,8 @@ def exact_thousands(number: str, scale: str) -> int | None:
     >>> exact_thousands("1", "만1,061")
     11061
     """
+    if not number.isascii() or any(c.isdigit() and not c.isascii() for c in scale):
+        return None  # digits of another script are read once made ASCII (read_count's rule)
     myriad = _MYRIAD_REST.fullmatch(scale)
     if myriad is not None and number.isdecimal() and len(number) <= 4:
         return int(number) * 10_000 + int(_SEPARATORS.sub("", myriad["rest"]))

@@ -162,6 +162,10 @@ def extract_report(
     >>> [(o.date, o.total, o.date_source, o.date_text) for o in late.observations]
     [(None, 6853, 'inferred', '7 квітня')]
     """
+    if _EASTERN_DIGITS.search(text) is not None:
+        # Persian and Arabic-Indic digits ("۹۴۲۳ تانک", "۵ هزار و ۴۰۱"): ASCII digits, one
+        # character each (spans unchanged), before anything is read.
+        text = text.translate(_TO_ASCII_DIGITS)
     if "\u0648" in text:
         # Arabic writes "and" onto the number ("و23954 مركبة"): a space in its place (one
         # character for one: spans unchanged) lets the number stand alone.
@@ -189,11 +193,6 @@ def extract_report(
     # A page cut mid-number ("avions – 4" of 434) is caught against the series (projection).
     figures, doubts = extract_figures(text, masked=[(f.start, f.end) for f in found])
     anything = bool(figures or doubts)
-    if not anything and _EASTERN_DIGITS.search(text):
-        # Persian and Arabic-Indic digits ("۹۴۲۳ تانک"): the same page in ASCII digits, one
-        # character each (spans unchanged). Only a page with nothing read pays for the look.
-        return extract_report(text.translate(_TO_ASCII_DIGITS), reference=reference,
-                              page_date=page_date, html=html)
     if stated.problem is not None:
         return ExtractedReport(None, (), (Problem(stated.problem),), anything)
     source = stated.source or "inferred"

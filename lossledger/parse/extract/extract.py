@@ -93,8 +93,9 @@ _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 # After a number: its counter and "の" ("9027両の戦車"), then a run of Han or kana characters.
 _CJK_AFTER = re.compile(
     rf"[^\S\n]*[{COUNTERS}]?の?(?P<run>[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)")
-# "more than" written after the number and its counter in Japanese, Chinese and Korean.
-_MORE_THAN_AFTER = re.compile(rf"[{COUNTERS}]?[^\S\n]*(?:あまり|余り|以上|이상|余|多)")
+# "more than" written after the number and its counter in Japanese and Korean ("3万1,000基
+# あまり", "3만명 이상"; Chinese writes "2000多輛", where no value is read at all).
+_MORE_THAN_AFTER = re.compile(rf"[{COUNTERS}]?[^\S\n]*(?:あまり|余り|以上|이상)")
 # Han or kana characters ending a text before a number.
 _CJK_BEFORE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+$")
 _VALUE = re.compile(

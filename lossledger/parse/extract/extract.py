@@ -90,17 +90,19 @@ _QUALIFIER_FIRST, _QUALIFIER_GROUPS = _by_first_character(
 # Chinese, Japanese and Korean script: written without spaces, so a number stands right after
 # a word of it ("俄軍918輛戰車", "잠수함1척") and its counter right after the number.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_CJK_CHAR = re.compile(f"[{_CJK}]")
 # After a number: its counter and "の" ("9027両の戦車"), then a run of Han or kana characters.
 _CJK_AFTER = re.compile(
     rf"[^\S\n]*[{COUNTERS}]?の?(?P<run>[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)")
 # "more than" written after the number and its counter in Japanese and Korean ("3万1,000基
 # あまり", "3만명 이상"; Chinese writes "2000多輛", where no value is read at all).
 _MORE_THAN_AFTER = re.compile(rf"[{COUNTERS}]?[^\S\n]*(?:あまり|余り|以上|이상)")
+_MORE_THAN_WORD = re.compile("あまり|余り|以上|이상")
 # Han or kana characters ending a text before a number.
 _CJK_BEFORE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+$")
 _VALUE = re.compile(
     rf"(?=[\d{_QUALIFIER_FIRST[1:-1]}])"
-    rf"(?<![.,])(?<![^\W{_CJK}])(?<![^\W\d_][{DASHES}])(?<!\([+{DASHES}])"
+    rf"(?<!(?![{_CJK}])[\w.,])(?<![^\W\d_][{DASHES}])(?<!\([+{DASHES}])"
     rf"(?:(?P<qual>{_QUALIFIER_GROUPS})\s+)?"
     rf"(?P<num>{NUMBER})(?!\d)(?!(?![{COUNTERS}{MYRIAD}])[^\W\d_])"
     rf"(?P<scale>[^\S\n]*(?:{SCALE_PATTERN})(?!(?![{COUNTERS}])[^\W\d_])"
@@ -230,16 +232,20 @@ def _cue_table() -> tuple[tuple[str, str], ...]:
         return tuple((row["kind"], row["cue"].lower()) for row in csv.DictReader(handle))
 
 
-def _cue_pattern(kind: str) -> re.Pattern[str] | None:
+def _cue_pattern(kind: str, *, cjk: bool = False) -> re.Pattern[str] | None:
     """The cues of one kind as one pattern for lower-cased text (faster than IGNORECASE):
-    longest first, grouped by first character, behind a lookahead of the first characters."""
-    cues = _cue_words(kind)
+    longest first, grouped by first character, behind a lookahead of the first characters.
+
+    With ``cjk``, the cues written in Chinese, Japanese or Korean, which need no word boundary
+    (their words run on without spaces: "タス通信によると"); without, the others, which do.
+    """
+    cues = [cue for cue in _cue_words(kind) if bool(_CJK_CHAR.search(cue)) == cjk]
     if not cues:
         return None
-    firsts, alternatives = _by_first_character(list(cues), ignore_case=False)
-    # Words of Chinese, Japanese and Korean run on without spaces: a cue ends at no boundary
-    # there ("タス通信によると").
-    return re.compile(rf"(?={firsts})(?<![^\W{_CJK}])(?:{alternatives})(?![^\W{_CJK}])")
+    firsts, alternatives = _by_first_character(cues, ignore_case=False)
+    if cjk:
+        return re.compile(rf"(?={firsts})(?:{alternatives})")
+    return re.compile(rf"(?={firsts})(?<!\w)(?:{alternatives})(?!\w)")
 
 
 @functools.cache
@@ -248,6 +254,12 @@ def _cues() -> re.Pattern[str]:
     pattern = _cue_pattern("distractor")
     assert pattern is not None, "cues.csv lists no distractor"
     return pattern
+
+
+@functools.cache
+def _cjk_cues() -> re.Pattern[str] | None:
+    """The distractor cues written in Chinese, Japanese or Korean (asked of such texts only)."""
+    return _cue_pattern("distractor", cjk=True)
 
 
 @functools.cache
@@ -283,9 +295,9 @@ def _clause_break() -> re.Pattern[str]:
     """A comma before a clause word ("565 610 soldiers, including 980 over the past day"; kind
     ``clause``): for the distractor cues only, it ends a sentence, so a cue after it names the
     clause's count, never the total before it."""
-    cues = _cue_words("clause")
-    words = "|".join(re.escape(cue).replace(r"\ ", r"\s+") for cue in cues) or "(?!)"
-    return re.compile(rf",(?=\s*(?:{words})(?!\w))", re.IGNORECASE)
+    # Matched in the lower-cased text, the words grouped by first character (as the cues).
+    _, words = _by_first_character(list(_cue_words("clause")), ignore_case=False)
+    return re.compile(rf",(?=\s*(?:{words or '(?!)'})(?!\w))")
 
 
 @functools.cache
@@ -456,6 +468,9 @@ class _Distractors:
                 ord(c): low if len(low := c.lower()) == 1 else _ONE_CHAR_LOWER.get(c, c)
                 for c in set(text)})
         cues = [m.start() for m in _cues().finditer(lower)]
+        cjk_cues = _cjk_cues()
+        if cjk_cues is not None and _CJK_CHAR.search(text):
+            cues = sorted([*cues, *(m.start() for m in cjk_cues.finditer(lower))])
         # A cue inside brackets is no distractor (brackets found only when a cue is there).
         brackets = [(m.start(), m.end()) for m in _BRACKETED.finditer(text)] \
             if cues and "(" in text else []
@@ -477,7 +492,7 @@ class _Distractors:
         self._breaks = sorted([
             *(m.end() for m in _SENTENCE_BREAK.finditer(text)
               if not _ordinal_dot(text, m.start())),
-            *(m.end() for m in _clause_break().finditer(text))]) if self._cues else []
+            *(m.end() for m in _clause_break().finditer(lower))]) if self._cues else []
 
     def around(self, start: int, end: int) -> bool:
         """Whether the sentence holding ``start..end`` has a distractor cue (or a link to
@@ -613,7 +628,8 @@ def _line_items(line: str, languages: tuple[str, ...]) -> tuple[tuple[_LineItem,
     entries, unlabeled = _read_layout(line, languages)
     # A weakly matched label counts as unknown too: the lemma pass may know it for sure.
     unlabeled += sum(entry[6].how == "weak" for entry in entries)
-    return tuple(_emit(line, entry) for entry in entries), unlabeled
+    floors = _MORE_THAN_WORD.search(line) is not None
+    return tuple(_emit(line, entry, floors=floors) for entry in entries), unlabeled
 
 
 _QUAL, _NUM, _SCALE, _BR = (_VALUE.groupindex[name] for name in ("qual", "num", "scale", "br"))
@@ -832,8 +848,9 @@ def _sentence_around(line: str, start: int, end: int) -> _Span:
     return head, tail
 
 
-def _emit(line: str, entry: _Entry) -> _LineItem:
-    """The figure or doubt of one labelled value, offsets relative to the line."""
+def _emit(line: str, entry: _Entry, *, floors: bool = False) -> _LineItem:
+    """The figure or doubt of one labelled value, offsets relative to the line (``floors``:
+    whether the line has a "more than" written after a number, :data:`_MORE_THAN_AFTER`)."""
     value_start, value_end, num, qual, scale, br, label, label_span, strong = entry
     start = min(value_start, label_span[0])
     end = max(value_end, label_span[1])
@@ -848,7 +865,7 @@ def _emit(line: str, entry: _Entry) -> _LineItem:
         total, scale = exact, None
     qualifier = QUALIFIERS.get(" ".join(line[qual[0]:qual[1]].casefold().split())) \
         if qual is not None and qual[0] < qual[1] else None
-    if qualifier is None and _MORE_THAN_AFTER.match(line, value_end) is not None:
+    if qualifier is None and floors and _MORE_THAN_AFTER.match(line, value_end) is not None:
         qualifier = "more than"  # "3万1,000基あまり", "3만명 이상": the floor after the number
     if scale is not None or total is None or is_rounded(qualifier, total, category=label.code):
         doubt = None

@@ -132,7 +132,7 @@ def is_rounded(qualifier: str | None, total: int, *, category: str | None = None
 #: a thousands word with its three-digit rest ("8 тис. 815", "377 bin 820") is an exact one
 #: (:func:`exact_thousands`).
 _THOUSANDS = (
-    r"thousand|тис\.?|тисяч[іа]?|тыс\.?|тысяч[иа]?|Tsd\.?|Tausend|mille|tys\.?|tysięcy|mila|bin"
+    r"thousand|тис\.?|тисяч[іа]?|тыс\.?|тысяч[иа]?|tsd\.?|tausend|mille|tys\.?|tysięcy|mila|bin"
     r"|آلاف|ألفا|ألف|هزار"
 )
 #: Ten thousands of Chinese, Japanese and Korean: "67万5800", "2萬2100", "53만6840" are exact
@@ -141,7 +141,8 @@ MYRIAD = "万萬만"
 #: Counter words written onto a number in Chinese, Japanese and Korean ("918輛", "9027両",
 #: "3650대", "1181명"): a number may be followed by one of them (or a myriad) without a space.
 COUNTERS = "人名명대両輛輌辆门門機机架台基発艘隻只個个組组枚套件座척기문발개"
-SCALE_PATTERN = (rf"{_THOUSANDS}|million|млн\.?|Mio\.?|min(?=[^\S\n]+\d{{3}}(?!\d))"
+# Lower-case words: matched case-insensitively, or in lower-cased text (the general reader's).
+SCALE_PATTERN = (rf"{_THOUSANDS}|million|млн\.?|mio\.?|min(?=[^\S\n]+\d{{3}}(?!\d))"
                  rf"|[{MYRIAD}](?=\d|[{COUNTERS}]|[^\w])")
 _THOUSANDS_REST = re.compile(rf"\s*(?:{_THOUSANDS}|min)\s*(?P<rest>\d{{3}})(?!\d)\s*",
                              re.IGNORECASE)

@@ -267,26 +267,26 @@ def _teasers() -> re.Pattern[str] | None:
     return _cue_pattern("teaser")
 
 
+def _phrases(kind: str) -> str | None:
+    """The cues of one kind as a regex alternation, spaces as ``\\s+`` (``None``: no cue)."""
+    cues = _cue_words(kind)
+    return "|".join(re.escape(cue).replace(r"\ ", r"\s+") for cue in cues) if cues else None
+
+
 @functools.cache
 def _totals_to() -> re.Pattern[str] | None:
     """Phrases that bring the category named before them to a total ("bringing the total to",
     kind ``total_to``), matched at the end of the text before a number."""
-    cues = _cue_words("total_to")
-    if not cues:
-        return None
-    phrases = "|".join(re.escape(cue).replace(r"\ ", r"\s+") for cue in cues)
-    return re.compile(rf"[\s,;]*(?<!\w)(?:{phrases})\s*$", re.IGNORECASE)
+    phrases = _phrases("total_to")
+    return re.compile(rf"[\s,;]*(?<!\w)(?:{phrases})\s*$", re.IGNORECASE) if phrases else None
 
 
 @functools.cache
 def _number_of() -> re.Pattern[str] | None:
     """Phrases that name a category's count before its total ("the number of", "die Zahl der",
     kind ``number_of``); the label follows the phrase, the total comes later in the sentence."""
-    cues = _cue_words("number_of")
-    if not cues:
-        return None
-    phrases = "|".join(re.escape(cue).replace(r"\ ", r"\s+") for cue in cues)
-    return re.compile(rf"(?<!\w)(?:{phrases})(?!\w)", re.IGNORECASE)
+    phrases = _phrases("number_of")
+    return re.compile(rf"(?<!\w)(?:{phrases})(?!\w)", re.IGNORECASE) if phrases else None
 
 
 @functools.cache

@@ -861,3 +861,23 @@ def test_emphasis_marks_between_the_number_and_its_label() -> None:
             "blindados** y 370 **aviones**.")
     assert totals(parse(text, at("2025-02-28"))) == {
         "tanks": 10222, "armored_vehicles": 21234, "aircraft": 370}
+
+
+def test_a_past_day_is_over_before_the_fetch() -> None:
+    # "over the past day, 7 December" fetched on 7 December is no report of 8 December (it
+    # comes out the next morning): the year before, and so old a copy dates from its figures.
+    text = ("За минулу добу, 7 грудня, армія рф втратила ще 1460 солдатів. Серед іншого: "
+            "танки — 9519 (+5); бойові броньовані машини — 19571 (+36).")
+    result = parse(text, at("2026-12-07", hour=23))
+    assert {(o.date, o.date_source) for o in result.observations} == {(None, "inferred")}
+
+
+def test_about_a_round_thousand_of_personnel_in_prose_is_an_outlets_rounding() -> None:
+    # "circa 950.000" soldiers in prose is rounded (a doubt); the General Staff's own list item
+    # "близько 222 000" (21 June 2023, a round total of the series) stays exact.
+    result = parse("Secondo Kiev, circa 950.000 soldati russi sono stati eliminati.",
+                   at("2025-04-29"))
+    assert "personnel" not in totals(result)
+    assert any("rounded figure 'circa 950.000'" in p.reason for p in result.problems)
+    result = parse("особовий склад ‒ близько 222 000 (+530) осіб", at("2023-06-21"))
+    assert totals(result) == {"personnel": 222000}

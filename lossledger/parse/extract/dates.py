@@ -278,8 +278,10 @@ def _resolve(found: FoundDate, reference: dt.date | None) -> tuple[dt.date | Non
     if reference is None:
         return None, "completed", f"report date '{found.text}' has no year"
     # The report's own day (the stated one plus the cue's shift: "За минулу добу, 7 грудня" is
-    # the report of 8 December) is what cannot come after the reference.
-    date = complete_year(found.month, found.day, reference - dt.timedelta(days=found.shift))
+    # the report of 8 December) is what cannot come after the reference. A shifted day is over
+    # when the report is out, so it lies before the fetch: no day of tolerance for it.
+    latest = reference - dt.timedelta(days=found.shift + (1 if found.shift else 0))
+    date = complete_year(found.month, found.day, latest)
     if date is None:
         return None, "completed", f"impossible report date '{found.text}'"
     return date + dt.timedelta(days=found.shift), "completed", ""

@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 from lossledger.parse.extract.labels import LabelMatch, lookup_label, script_languages
 from lossledger.parse.extract.numerals import (
+    APPROXIMATE,
     COUNTERS,
     DASHES,
     DAY_COUNT_RATIO,
@@ -51,7 +52,9 @@ from lossledger.parse.extract.numerals import (
 )
 from lossledger.parse.ontology import IGNORED
 
-__all__ = ["CUES_PATH", "PROSE_PERSONNEL_MIN", "Doubt", "Figure", "extract_figures"]
+__all__ = [
+    "CUES_PATH", "PROSE_PERSONNEL_MIN", "ROUND_PERSONNEL_MIN", "Doubt", "Figure", "extract_figures",
+]
 
 CUES_PATH = Path(__file__).with_name("cues.csv")
 _MAX_LABEL_WORDS = 8
@@ -811,6 +814,9 @@ def _read_layout_missing(
     return tuple(entries), unlabeled
 
 
+#: From this personnel total on, "about" before a round thousand in prose is an outlet's
+#: rounding (the General Staff's own "близько 30 000" of 2022 stays exact).
+ROUND_PERSONNEL_MIN = 100_000
 #: The smallest personnel total read from a noun elsewhere in its sentence (the General Staff's
 #: count passed it in the war's third week): below it, prose numbers are days, kilometres...
 PROSE_PERSONNEL_MIN = 10_000
@@ -882,11 +888,15 @@ def _emit(line: str, entry: _Entry, *, floors: bool = False) -> _LineItem:
             written = " ".join(line[value_start:value_end].split())
             doubt = Doubt(f"rounded figure '{written}' for '{label_text}'", label.code, strong)
         return value_start, value_end, None, doubt
-    if qualifier is None and not strong and total >= 1000 and total % 1000 == 0 \
-            and label.code != "personnel":
+    if not strong and total >= 1000 and total % 1000 == 0 and (
+            (qualifier is None and label.code != "personnel")
+            or (qualifier in APPROXIMATE and label.code == "personnel"
+                and total >= ROUND_PERSONNEL_MIN)):
         # "mehr als 3000 zerstörte Panzer und 6000 gepanzerte Fahrzeuge": a round thousand in
         # running prose is an outlet's rounding far more often than an exact total (but the
-        # General Staff's own personnel totals were round thousands in 2022: "30 000").
+        # General Staff's own personnel totals were round thousands in 2022: "30 000"). Of
+        # personnel, "circa 950.000 personale" in prose: 12 of the series' 1,326 totals of
+        # 100,000 or more are round thousands, an outlet's "about" before one far more often.
         written = " ".join(line[value_start:value_end].split())
         doubt = Doubt(f"rounded figure '{written}' for '{label_text}' (a round thousand in "
                       "prose)", label.code, strong)

@@ -23,15 +23,14 @@ inside running prose is *weak*: it counts only when no list item gives the categ
 from __future__ import annotations
 
 import bisect
-import csv
 import functools
 import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
+from lossledger.parse.extract.cues import CUES_PATH, cue_table
 from lossledger.parse.extract.labels import LabelMatch, lookup_label, script_languages
 from lossledger.parse.extract.numerals import (
     APPROXIMATE,
@@ -56,7 +55,6 @@ __all__ = [
     "CUES_PATH", "PROSE_PERSONNEL_MIN", "ROUND_PERSONNEL_MIN", "Doubt", "Figure", "extract_figures",
 ]
 
-CUES_PATH = Path(__file__).with_name("cues.csv")
 _MAX_LABEL_WORDS = 8
 
 
@@ -223,15 +221,10 @@ class Doubt:
 @functools.cache
 def _cue_words(kind: str) -> tuple[str, ...]:
     """The lower-case cues of one kind in ``cues.csv``, longest first (the file read once)."""
-    return tuple(sorted((cue for cue_kind, cue in _cue_table() if cue_kind == kind),
+    return tuple(sorted((cue for cue_kind, cue in cue_table() if cue_kind == kind),
                         key=len, reverse=True))
 
 
-@functools.cache
-def _cue_table() -> tuple[tuple[str, str], ...]:
-    with CUES_PATH.open(encoding="utf-8", newline="") as handle:
-        # lower(), as the text the cues are matched in ("einschließlich" stays as written)
-        return tuple((row["kind"], row["cue"].lower()) for row in csv.DictReader(handle))
 
 
 def _cue_pattern(kind: str, *, cjk: bool = False) -> re.Pattern[str] | None:

@@ -6,11 +6,11 @@ non-negative count, or the caller is told why not (a decimal, a rounded form, ou
 
 from __future__ import annotations
 
-import csv
 import functools
 import re
 from dataclasses import dataclass
-from pathlib import Path
+
+from lossledger.parse.extract.cues import cue_characters
 
 __all__ = [
     "APPROXIMATE",
@@ -139,21 +139,14 @@ _THOUSANDS = (
 )
 
 
-def _cue_characters(kind: str) -> str:
-    """The one-character cues of one kind in ``cues.csv``, in the file's order (read once, at
-    import: the general reader's value pattern is built from them)."""
-    with Path(__file__).with_name("cues.csv").open(encoding="utf-8", newline="") as handle:
-        return "".join(row["cue"] for row in csv.DictReader(handle) if row["kind"] == kind)
-
-
 #: Ten thousands of Chinese, Japanese and Korean (``cues.csv``, kind ``myriad``): "67万5800",
 #: "2萬2100", "53만6840" are exact (the rest is the count below ten thousand), "2万" alone a
 #: rounded form.
-MYRIAD = _cue_characters("myriad")
+MYRIAD = cue_characters("myriad")
 #: Counters written onto a number in Chinese, Japanese and Korean (kind ``counter``: "918輛",
 #: "9027両", "3650대", "1181명"): a number may be followed by one of them (or a myriad) without
 #: a space.
-COUNTERS = _cue_characters("counter")
+COUNTERS = cue_characters("counter")
 # Lower-case words: matched case-insensitively, or in lower-cased text (the general reader's).
 SCALE_PATTERN = (rf"{_THOUSANDS}|million|млн\.?|mio\.?|min(?=[^\S\n]+\d{{3}}(?!\d))"
                  rf"|[{MYRIAD}](?=\d|[{COUNTERS}]|[^\w])")

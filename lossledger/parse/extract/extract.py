@@ -357,10 +357,10 @@ def _label_before_in(segment: str, commas: bool, languages: tuple[str, ...]) -> 
     run = _CJK_BEFORE.search(stripped)
     if run is not None:
         # "戦車6442両": a label of Chinese or Japanese characters ends right before the number.
-        for size in range(min(run.end() - run.start(), _MAX_CJK_LABEL), 0, -1):
-            found = lookup_label(stripped[run.end() - size:run.end()], languages)
-            if found is not None and found.how != "weak":
-                return found, run.end() - size, run.end(), separated
+        known = _longest_known(stripped, run.start(), run.end(), at_end=True,
+                               languages=languages)
+        if known is not None:
+            return (*known, separated)
     aside = _TRAILING_ASIDE.search(stripped) if stripped.endswith(")") else None
     if aside is not None:
         # "Drohnen (operativ-taktisches Niveau): 4.541", "다연장로켓체계(MLRS) 733문": the label
@@ -392,10 +392,22 @@ def _cjk_label(segment: str, start: int, end: int, languages: tuple[str, ...]) -
     # "俄軍陣亡", "ロシア軍人": a filler (the Russian army, Russia's) may open the run.
     skips = [0, *(len(filler) for filler in _cjk_fillers() if run.startswith(filler))]
     for skip in skips:
-        for size in range(min(end - start - skip, _MAX_CJK_LABEL), 0, -1):
-            found = lookup_label(segment[start + skip:start + skip + size], languages)
-            if found is not None and found.how != "weak":
-                return found, start + skip, start + skip + size, True
+        known = _longest_known(segment, start + skip, end, at_end=False, languages=languages)
+        if known is not None:
+            return (*known, True)
+    return None
+
+
+def _longest_known(
+    text: str, start: int, end: int, *, at_end: bool, languages: tuple[str, ...],
+) -> tuple[LabelMatch, int, int] | None:
+    """The longest label the table knows (no weak match) at the start of ``text[start:end]``,
+    or ``at_end``, at its end, with its span: words of these scripts have no spaces."""
+    for size in range(min(end - start, _MAX_CJK_LABEL), 0, -1):
+        first, last = (end - size, end) if at_end else (start, start + size)
+        found = lookup_label(text[first:last], languages)
+        if found is not None and found.how != "weak":
+            return found, first, last
     return None
 
 

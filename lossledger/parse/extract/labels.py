@@ -97,7 +97,7 @@ _STOPWORDS: dict[str, frozenset[str]] = {
     "pl": frozenset(["i", "w", "z", "na", "się", "oraz", "od", "do", "według", "przez"]),
     "es": frozenset(["el", "los", "las", "del", "y", "en", "por", "según", "desde", "han"]),
     "pt": frozenset(["os", "as", "do", "da", "dos", "em", "pelo", "segundo", "desde", "foram"]),
-    "ro": frozenset(["și", "în", "din", "cu", "pentru", "potrivit", "au", "fost", "de la"]),
+    "ro": frozenset(["și", "în", "din", "cu", "pentru", "potrivit", "au", "fost", "care"]),
     "cs": frozenset(["a", "v", "ve", "na", "se", "že", "podle", "od", "bylo", "také"]),
     "sk": frozenset(["a", "v", "vo", "na", "sa", "že", "podľa", "od", "bolo", "tiež"]),
     "hu": frozenset(["a", "az", "és", "hogy", "egy", "szerint", "is", "óta", "már", "ukrán"]),

@@ -881,3 +881,70 @@ def test_about_a_round_thousand_of_personnel_in_prose_is_an_outlets_rounding() -
     assert any("rounded figure 'circa 950.000'" in p.reason for p in result.problems)
     result = parse("особовий склад ‒ близько 222 000 (+530) осіб", at("2023-06-21"))
     assert totals(result) == {"personnel": 222000}
+
+
+# Set N and set O (2026-12-07): forms the held-out pages showed ---------------------------------
+
+
+def test_korean_thousands_written_as_a_character() -> None:
+    # 13 December 2023: "5천682" is 5,682 and "34만 천500" 341,500 (the thousand as a
+    # character, its rest without zeros); "5천" alone would be a rounded form.
+    text = ("우크라이나군 총참모부 집계에 따르면 러시아군 손실은 장병 34만 천500명, 탱크 5천682대, "
+            "전투장갑차량 1만594대, 다연장포 919대, 방공망 605개, 순항미사일 1천596기에 이른다.")
+    assert totals(parse(text, at("2023-12-13"))) == {
+        "personnel": 341500, "tanks": 5682, "armored_vehicles": 10594, "mlrs": 919,
+        "air_defense": 605, "cruise_missiles": 1596}
+    result = parse("러시아군 탱크 5천대 이상 파괴", at("2023-12-13"))
+    assert "tanks" not in totals(result)
+
+
+def test_change_first_with_the_total_word_after_the_number_in_brackets() -> None:
+    # 11 February 2023, our Lithuanian sentence: the day's count first, then the total in
+    # brackets with its "in total" / "since the invasion began" after it; "rusų" and "priešo"
+    # (Russian, the enemy's) stand between the count and the label.
+    text = ("Per parą kariuomenė sunaikino 9 rusų tankus (3 267 iš viso), 19 priešo artilerijos "
+            "sistemų (2 270 iš viso), 1 oro gynybos sistemą (234 iš viso) ir 61 sparnuotąją "
+            "raketą (857 nuo invazijos pradžios).")
+    result = parse(text, at("2023-02-11"))
+    assert {o.category: (o.total, o.stated_delta) for o in result.observations} == {
+        "tanks": (3267, 9), "artillery": (2270, 19), "air_defense": (234, 1),
+        "cruise_missiles": (857, 61)}
+
+
+def test_an_elided_article_and_a_romanian_cedilla_spelling() -> None:
+    # 8 March 2026 in French ("L’artillerie" with a typographic apostrophe) and 22 November 2025
+    # in Romanian with the cedilla letters ("soldaţi" for "soldați").
+    text = ("Les chars: 11 742. L’artillerie: 38 059 systèmes. Les avions de combat: 435. "
+            "Matériel spécialisé: 4 083 unités.")
+    assert totals(parse(text, at("2026-03-08"))) == {
+        "tanks": 11742, "artillery": 38059, "aircraft": 435, "special_equipment": 4083}
+    text = "Rusia a pierdut aproximativ 1.164.340 de soldaţi şi 11.361 de tancuri."
+    assert totals(parse(text, at("2025-11-22"))) == {"personnel": 1164340, "tanks": 11361}
+
+
+def test_a_hungarian_word_for_tanks_unless_the_page_names_its_tanks_otherwise() -> None:
+    # 3 January 2025: "harckocsi" is the usual word for a tank; beside a page's own "tank" it
+    # names the armoured vehicles (the label is resolved by the page, never guessed alone).
+    text = "Oroszország eddig 9 677 harckocsit és 20 070 páncélozott harcjárművet veszített el."
+    assert totals(parse(text, at("2025-01-03"))) == {"tanks": 9677, "armored_vehicles": 20070}
+    text = "Oroszország eddig 9 677 tankot és 20 070 harckocsit veszített el."
+    assert totals(parse(text, at("2025-01-03"))) == {"tanks": 9677, "armored_vehicles": 20070}
+
+
+def test_arabic_indefinite_labels_units_of_and_an_alef_maksura() -> None:
+    # 1 September 2025: indefinite labels, "من" (of) and "وحدة" (units) before a label, and
+    # "الجوى" written with alef maksura for "الجوي".
+    text = ("خسرت روسيا 1476 قاذفة صواريخ متعددة، و1213 من أنظمة الدفاع الجوى، "
+            "و422 طائرة مقاتلة، و3952 وحدة من المعدات الخاصة.")
+    assert totals(parse(text, at("2025-09-01"))) == {
+        "mlrs": 1476, "air_defense": 1213, "aircraft": 422, "special_equipment": 3952}
+
+
+def test_an_abbreviation_between_the_unit_and_the_label() -> None:
+    # 19 April 2022, our Polish sentence: "27 sztuk tzw. sprzętu specjalnego" (so-called); an
+    # Italian "più di" before a round million stays a doubt (its "di" is a filler too).
+    text = "Zniszczono też 802 czołgi oraz 27 sztuk tzw. sprzętu specjalnego."
+    assert totals(parse(text, at("2022-04-19"))) == {"tanks": 802, "special_equipment": 27}
+    result = parse("La Russia ha perso più di 1.000.000 di soldati.", at("2025-09-01"))
+    assert "personnel" not in totals(result)
+    assert any("rounded figure 'più di 1.000.000'" in p.reason for p in result.problems)

@@ -53,6 +53,12 @@ IGNORED = "-"
 _DASHES = re.compile(r"[\u2010-\u2015\u2212\u2E3A\u2E3B\uFE58\uFE63\uFF0D]")
 _APOSTROPHES = re.compile(r"[\u02bc\u2019\u2018`\u00b4]")
 _SPACES = re.compile(r"\s+")
+# Romanian s and t with a comma below are often written with a cedilla ("soldaţi" for
+# "soldați", "şi" for "și"): one key for both. Turkish and others keep their own letters
+# (both the table's aliases and the text are mapped alike, so nothing else changes).
+# Arabic final yeh is often written as alef maksura ("الجوى" for "الجوي"): one key for both.
+_CEDILLA_TO_COMMA = str.maketrans("\u015e\u015f\u0162\u0163\u0649",
+                                  "\u0218\u0219\u021a\u021b\u064a")
 _AROUND_SLASH = re.compile(r"\s*/\s*")
 _AROUND_HYPHEN = re.compile(r"\s*-\s*")
 _EDGE_PUNCT = re.compile(r"^[\s,;:.]+|[\s,;:.]+$")
@@ -79,6 +85,10 @@ class Alias:
     alias: str
     variant: str
     note: str
+    otherwise: str = ""
+    """The category the label names instead on a page that names ``code`` by another label
+    (Hungarian "harckocsi": a tank, or the armoured vehicles beside a page's "tank"); empty
+    for a label that means one thing."""
 
 
 @functools.lru_cache(maxsize=8192)
@@ -103,8 +113,10 @@ def normalise_label(label: str) -> str:
     'boats/ships'
     >>> normalise_label("UAV operational\u2012tactical level")
     'uav operational-tactical level'
+    >>> normalise_label("soldaţi") == normalise_label("soldați")
+    True
     """
-    text = unicodedata.normalize("NFKC", label)
+    text = unicodedata.normalize("NFKC", label).translate(_CEDILLA_TO_COMMA)
     text = _DASHES.sub("-", text)
     text = _APOSTROPHES.sub("'", text)
     text = _SPACES.sub(" ", text)
@@ -141,6 +153,9 @@ def _load_aliases(path: Path, codes: Mapping[str, Category]) -> tuple[Alias, ...
     for alias in aliases:
         if alias.code != IGNORED and alias.code not in codes:
             raise ValueError(f"ontology.csv: unknown code {alias.code!r} for {alias.alias!r}")
+        if alias.otherwise and alias.otherwise not in codes:
+            raise ValueError(
+                f"ontology.csv: unknown code {alias.otherwise!r} (otherwise) for {alias.alias!r}")
     return aliases
 
 

@@ -44,6 +44,7 @@ from lossledger.parse.extract.numerals import (
     QUALIFIER_PATTERN,
     QUALIFIERS,
     SCALE_PATTERN,
+    THOUSAND,
     exact_thousands,
     is_rounded,
     read_bracket,
@@ -105,30 +106,40 @@ _VALUE = re.compile(
     rf"(?=[\d{_QUALIFIER_FIRST[1:-1]}])"
     rf"(?<!(?![{_CJK}])[\w.,])(?<![^\W\d_][{DASHES}])(?<!\([+{DASHES}])"
     rf"(?:(?P<qual>{_QUALIFIER_GROUPS})\s+)?"
-    rf"(?P<num>{NUMBER})(?!\d)(?!(?![{COUNTERS}{MYRIAD}])[^\W\d_])"
+    rf"(?P<num>{NUMBER})(?!\d)(?!(?![{COUNTERS}{MYRIAD}{THOUSAND}])[^\W\d_])"
     rf"(?P<scale>[^\S\n]*(?:{SCALE_PATTERN})(?!(?![{COUNTERS}])[^\W\d_])"
     rf"(?:(?<=[{MYRIAD}])(?:{MYRIAD_REST})|[^\S\n]*(?:\u0648[^\S\n]*)?\d{{1,3}}(?!\d))?)?"
     r"(?:[^\S\n]*\((?P<br>[^()\n]{0,60})\))?",
 )  # matched in the lower-cased line (:func:`_lower`): a third faster than IGNORECASE
-_CHANGE_FIRST = re.compile(
-    rf"(?<![\w.,])\+?(?P<delta>{NUMBER})[^\S\n]+(?P<label>[^\W\d_][^\d()\n]{{0,60}}?)[^\S\n]*"
-    r"\([^()\n]{0,20}?(?:загалом|усього|всього|всего|total|insgesamt|gesamt|łącznie)"
-    rf"[^\S\n]*[:{DASHES}]?[^\S\n]*(?P<total>{NUMBER})[^\S\n]*\)",
-    re.IGNORECASE,
-)
+# "2 танки (загалом 11 261)": the day's change first, the total in brackets after a "total"
+# word (``cues.csv`` kind ``total_word``), or before one ("9 rusų tankus (3 267 iš viso)").
+# Built from the data by :func:`_change_first`.
+_CHANGE_FIRST_HEAD = (rf"(?<![\w.,])\+?(?P<delta>{NUMBER})[^\S\n]+"
+                      r"(?P<label>[^\W\d_][^\d()\n]{0,60}?)[^\S\n]*")
 # "9 бойових броньованих машин (23 384)": the change-first form whose bracket holds the total
 # alone, read only on a page that writes the form with its "total" word elsewhere ("2 танки
 # (загалом 11 261)") and when the total is many times the change (DAY_COUNT_RATIO).
 _CHANGE_FIRST_BARE = re.compile(
-    rf"(?<![\w.,])\+?(?P<delta>{NUMBER})[^\S\n]+(?P<label>[^\W\d_][^\d()\n]{{0,60}}?)"
-    rf"[^\S\n]*\([^\S\n]*(?P<total>{NUMBER})[^\S\n]*\)",
-)
-# The part of _CHANGE_FIRST every match holds: a bracket opening on a "total" word. It starts
-# with a literal "(", so the engine skips to brackets: a text without it skips the long regex.
-_CHANGE_FIRST_BRACKET = re.compile(
-    r"\([^()\n]{0,20}?(?:загалом|усього|всього|всего|total|insgesamt|gesamt|łącznie)",
-    re.IGNORECASE,
-)
+    rf"{_CHANGE_FIRST_HEAD}\([^\S\n]*(?P<total>{NUMBER})[^\S\n]*\)")
+
+
+@functools.cache
+def _change_first() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The change-first form with its "total" word, and the part of it every match holds (a
+    bracket with the word: it starts with a literal "(", so the engine skips to brackets and
+    a text without one skips the long pattern)."""
+    words = "|".join(re.escape(word).replace(r"\ ", r"\s+")
+                     for word in sorted(_cue_words("total_word"), key=len, reverse=True))
+    full = re.compile(
+        rf"{_CHANGE_FIRST_HEAD}\((?:[^()\n]{{0,20}}?(?:{words})[^\S\n]*[:{DASHES}]?[^\S\n]*"
+        rf"(?P<total>{NUMBER})[^\S\n]*|[^\S\n]*(?P<total_after>{NUMBER})[^\S\n]+(?:{words})"
+        r"(?!\w)[^()\n]{0,60})\)", re.IGNORECASE)
+    bracket = re.compile(
+        rf"\((?:[^()\n]{{0,20}}?(?:{words})|[^\S\n]*\d[^()\n]{{0,12}}?[^\S\n](?:{words})(?!\w))",
+        re.IGNORECASE)
+    return full, bracket
+
+
 _LINE = re.compile(r"[^\n]+")
 _DIGIT = re.compile(r"\d")
 # Apostrophes and hyphens inside a word ("d'équipement", "U-Boote"), not after it ("'drones'").
@@ -297,8 +308,15 @@ def _clause_break() -> re.Pattern[str]:
 
 @functools.cache
 def _fillers() -> frozenset[str]:
-    """Words that may stand between a number and the label after it (kind ``filler``)."""
-    return frozenset(cue.casefold() for cue in _cue_words("filler"))
+    """Words that may stand between a number and the label after it (kind ``filler``; an
+    abbreviation is written with its dot, "tzw.", and matched without it)."""
+    return frozenset(cue.casefold().rstrip(".") for cue in _cue_words("filler"))
+
+
+@functools.cache
+def _abbreviations() -> frozenset[str]:
+    """The fillers written with a dot ("27 sztuk tzw. sprzętu"): their dot ends no item."""
+    return frozenset(cue.casefold()[:-1] for cue in _cue_words("filler") if cue.endswith("."))
 
 
 def _languages(text: str) -> tuple[str, ...]:
@@ -417,6 +435,27 @@ def _cjk_fillers() -> tuple[str, ...]:
     return tuple(cue for cue in _cue_words("filler") if _CJK_BEFORE.search(cue))
 
 
+def _without_fillers(label: str) -> str:
+    """A label without the fillers opening it ("rusų tankus": "tankus"), the last word kept."""
+    fillers = _fillers()
+    words = list(_WORDS.finditer(label))
+    skipped = 0
+    while skipped < len(words) - 1 and words[skipped].group().casefold() in fillers:
+        skipped += 1
+    return label[words[skipped].start():] if skipped else label
+
+
+def _abbreviation_before(segment: str, dot: int) -> bool:
+    """Whether the word ending at ``dot`` is a filler abbreviation ("tzw.")."""
+    abbreviations = _abbreviations()
+    if not abbreviations:
+        return False
+    start = dot
+    while start and segment[start - 1].isalpha():
+        start -= 1
+    return segment[start:dot].casefold() in abbreviations
+
+
 @functools.lru_cache(maxsize=65536)
 def _label_after_in(segment: str, languages: tuple[str, ...]) -> (
     tuple[LabelMatch, int, int, bool] | None
@@ -434,6 +473,9 @@ def _label_after_in(segment: str, languages: tuple[str, ...]) -> (
         # and its preposition (fillers) before a label in quotes; the label is inside them.
         skip = quoted.end()
     cut = _FIRST_BREAK.search(segment, skip)
+    while cut is not None and segment[cut.start()] == "." and _abbreviation_before(
+            segment, cut.start()):
+        cut = _FIRST_BREAK.search(segment, cut.end())
     end = cut.start() if cut else len(segment)
     head = segment[:end]
     words = list(_WORDS.finditer(head, skip))
@@ -577,13 +619,14 @@ def _extract(
     unlabeled = 0
     spans = list(masked)
     changes_first: Iterable[re.Match[str]] = ()
-    if _CHANGE_FIRST_BRACKET.search(text):
-        changes_first = itertools.chain(_CHANGE_FIRST.finditer(text),
+    change_first, bracket = _change_first()
+    if bracket.search(text):
+        changes_first = itertools.chain(change_first.finditer(text),
                                         _CHANGE_FIRST_BARE.finditer(text))
     for match in changes_first:
-        label = match["label"].strip()
+        label = _without_fillers(match["label"].strip())
         found = lookup_label(label, languages)
-        total = read_count(match["total"])
+        total = read_count(match["total"] or match.groupdict().get("total_after") or "")
         delta = read_count(match["delta"])
         if found is None or found.code == IGNORED or total is None:
             continue

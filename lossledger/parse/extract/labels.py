@@ -27,7 +27,9 @@ __all__ = [
     "STRONG_SCORE",
     "WEAK_SCORE",
     "LabelMatch",
+    "context_categories",
     "lookup_label",
+    "otherwise_for",
     "script_languages",
 ]
 
@@ -55,8 +57,13 @@ class LabelMatch:
     alias: str
 
 
+# Apostrophes of every form as "'" before punctuation is stripped, so that "L’artillerie" and
+# "l'artillerie" (and "chars d’assaut", "chars d'assaut") give one key.
+_APOSTROPHE = str.maketrans(dict.fromkeys("\u02bc\u2019\u2018`\u00b4", "'"))
+
+
 def _key(label: str) -> str:
-    return normalise_label(_STRIP.sub(" ", label))
+    return normalise_label(_STRIP.sub(" ", label.translate(_APOSTROPHE)))
 
 
 def _build_exact() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
@@ -85,6 +92,54 @@ def _build_exact() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
 
 _EXACT, _LANGUAGE, _SHOWN = _build_exact()
 _FUZZY_KEYS = tuple(key for key in _EXACT if len(key) >= _MIN_FUZZY_CHARS - 2)
+
+
+@functools.cache
+def _otherwise() -> tuple[dict[str, str], re.Pattern[str] | None]:
+    """The labels that name another category on a page naming theirs otherwise (ontology
+    column ``otherwise``), by key, and a pattern finding any of them in a text."""
+    table = {_key(alias.alias): alias.otherwise for alias in ALIASES
+             if alias.otherwise and alias.family == "text"}
+    words = sorted(table, key=len, reverse=True)
+    return table, (re.compile("|".join(map(re.escape, words)), re.IGNORECASE) if words else None)
+
+
+def context_categories(text: str) -> dict[str, str]:
+    """The table of labels whose category depends on the page (label key: the other
+    category), or an empty one when ``text`` holds none of them.
+
+    >>> context_categories("3064 harckocsit és 6124 páncélozott harcjárművet")["harckocsit"]
+    'armored_vehicles'
+    >>> context_categories("725 tanks")
+    {}
+    """
+    table, pattern = _otherwise()
+    if pattern is None or pattern.search(text) is None:
+        return {}
+    return table
+
+
+def otherwise_for(label: str, table: dict[str, str]) -> str | None:
+    """The category ``label`` names instead when its own is named by another label."""
+    return table.get(_key(label)) if table else None
+
+
+@functools.cache
+def _elision() -> re.Pattern[str] | None:
+    """An elided article at the start of a key ("l'artillerie", ``cues.csv`` kind
+    ``elision``), longest first."""
+    from lossledger.parse.extract.cues import cue_table
+
+    cues = sorted({normalise_label(cue) for kind, cue in cue_table() if kind == "elision"},
+                  key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, cues))) if cues else None
+
+
+def _without_elision(key: str) -> str | None:
+    """The key without its elided article, when it starts with one and more follows."""
+    pattern = _elision() if "'" in key else None
+    found = pattern.match(key) if pattern is not None else None
+    return key[found.end():] if found is not None and found.end() < len(key) else None
 
 
 _UKRAINIAN = re.compile(r"[іїєґІЇЄҐ]")
@@ -185,6 +240,8 @@ def lookup_label(label: str, languages: tuple[str, ...] = (), *, fuzzy: bool = F
     'fuzzy'
     >>> lookup_label("бойові броньовані машини / APV").code
     'armored_vehicles'
+    >>> lookup_label("L’artillerie").code  # an elided article written onto the label
+    'artillery'
     """
     key = _key(label)
     if not key:
@@ -192,6 +249,9 @@ def lookup_label(label: str, languages: tuple[str, ...] = (), *, fuzzy: bool = F
     code = _EXACT.get(key)
     if code is not None:
         return LabelMatch(code, 1.0, "exact", _SHOWN[key])
+    bare = _without_elision(key)
+    if bare is not None and (code := _EXACT.get(bare)) is not None:
+        return LabelMatch(code, 1.0, "exact", _SHOWN[bare])
     for language in languages:
         code = _lemma_index(language).get(_lemma_key(key, language))
         if code is not None:

@@ -25,6 +25,7 @@ __all__ = [
     "QUALIFIER_PATTERN",
     "ROUNDED_QUALIFIERS",
     "SCALE_PATTERN",
+    "THOUSAND",
     "Bracket",
     "exact_thousands",
     "is_rounded",
@@ -61,7 +62,11 @@ QUALIFIERS: dict[str, str] = {
     "environ": "about", "plus de": "more than", "près de": "almost",
     "około": "about", "ok.": "about", "ponad": "more than", "prawie": "almost",
     "yaklaşık": "about", "en az": "more than",
-    "oltre": "more than", "quasi": "almost",
+    "oltre": "more than", "quasi": "almost", "più di": "more than",
+    "приблизително": "approximately", "над": "more than",
+    "rreth": "about", "mbi": "more than", "gati": "almost",
+    "més de": "more than", "gairebé": "almost",
+    "sekitar": "about", "lebih dari": "more than", "hampir": "almost",
     "más de": "more than", "unos": "about", "unas": "about", "alrededor de": "around",
     "cerca de": "almost", "casi": "almost", "aproximadamente": "approximately",
     "mais de": "more than", "quase": "almost",
@@ -147,17 +152,32 @@ MYRIAD = cue_characters("myriad")
 #: "9027両", "3650대", "1181명"): a number may be followed by one of them (or a myriad) without
 #: a space.
 COUNTERS = cue_characters("counter")
+#: The thousand written as one character (kind ``thousand``): "5천682" is 5,682 and "34만
+#: 천500" 341,500 (Korean writes the rest without its zeros); "5천" alone is a rounded form.
+THOUSAND = cue_characters("thousand")
+_THOUSAND_OR_NONE = THOUSAND or "\x00"
 # Lower-case words: matched case-insensitively, or in lower-cased text (the general reader's).
 SCALE_PATTERN = (rf"{_THOUSANDS}|million|млн\.?|mio\.?|min(?=[^\S\n]+\d{{3}}(?!\d))"
-                 rf"|[{MYRIAD}](?=\d|[{COUNTERS}]|[^\w])")
+                 rf"|[{MYRIAD}{_THOUSAND_OR_NONE}](?=\d|[{COUNTERS}]|[^\w])")
 _THOUSANDS_REST = re.compile(rf"\s*(?:{_THOUSANDS}|min)\s*(?P<rest>\d{{3}})(?!\d)\s*",
                              re.IGNORECASE)
 # Arabic and Persian write the rest without its zeros, after "و" (and): "8 آلاف و35" is 8,035,
 # "70 هزار و 250" 70,250.
 _ARABIC_REST = re.compile(r"\s*(?:آلاف|ألفا|ألف|هزار)\s*(?:\u0648\s*)?(?P<rest>\d{1,3})(?!\d)\s*")
 #: The rest after a myriad, up to four digits, also with a thousands separator ("1만1,061").
-MYRIAD_REST = r"\d[,.]\d{3}(?![\d,.])|\d{1,4}(?!\d)"
+MYRIAD_REST = (rf"[^\S\n]?\d?[{_THOUSAND_OR_NONE}]\d{{0,3}}(?!\d)"
+               r"|\d[,.]\d{3}(?![\d,.])|\d{1,4}(?!\d)")
 _MYRIAD_REST = re.compile(rf"\s*[{MYRIAD}]\s*(?P<rest>{MYRIAD_REST})\s*")
+_THOUSAND_REST = re.compile(rf"\s*[{_THOUSAND_OR_NONE}]\s*(?P<rest>\d{{1,3}})(?!\d)\s*")
+_IN_THOUSANDS = re.compile(rf"\s*(?P<high>\d?)[{_THOUSAND_OR_NONE}](?P<low>\d{{0,3}})")
+
+
+def _below_myriad(rest: str) -> int:
+    """The count a myriad's rest writes: "5800", "1,061", or with a thousand "천500"."""
+    thousands = _IN_THOUSANDS.fullmatch(rest)
+    if thousands is not None:
+        return int(thousands["high"] or 1) * 1000 + int(thousands["low"] or 0)
+    return int(_SEPARATORS.sub("", rest))
 _SCALE_AFTER = re.compile(rf"\s*(?:{SCALE_PATTERN})(?![^\W\d_])", re.IGNORECASE)
 
 
@@ -183,13 +203,19 @@ def exact_thousands(number: str, scale: str) -> int | None:
     (675800, 10500, None)
     >>> exact_thousands("1", "만1,061")
     11061
+
+    Korean writes the thousand as a character too, its rest without zeros:
+
+    >>> exact_thousands("5", "천682"), exact_thousands("34", "만 천500"), exact_thousands("5", "천")
+    (5682, 341500, None)
     """
     if not number.isascii() or any(c.isdigit() and not c.isascii() for c in scale):
         return None  # digits of another script are read once made ASCII (read_count's rule)
     myriad = _MYRIAD_REST.fullmatch(scale)
     if myriad is not None and number.isdecimal() and len(number) <= 4:
-        return int(number) * 10_000 + int(_SEPARATORS.sub("", myriad["rest"]))
-    match = _THOUSANDS_REST.fullmatch(scale) or _ARABIC_REST.fullmatch(scale)
+        return int(number) * 10_000 + _below_myriad(myriad["rest"])
+    match = (_THOUSANDS_REST.fullmatch(scale) or _ARABIC_REST.fullmatch(scale)
+             or _THOUSAND_REST.fullmatch(scale))
     if match is None or not number.isdecimal() or len(number) > 3:
         return None
     return int(number) * 1000 + int(match["rest"])

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from lossledger.parse.extract.dates import ReportDate, find_dates, report_date
 from lossledger.parse.extract.extract import Doubt, Figure, extract_figures
+from lossledger.parse.extract.labels import context_categories, otherwise_for
 from lossledger.parse.extract.numerals import DAY_COUNT_RATIO
 from lossledger.parse.ontology import CATEGORIES
 from lossledger.parse.parsers.base import ParsedObservation, Problem
@@ -124,6 +125,19 @@ def _settle(
     return observations, problems
 
 
+def _in_context(figures: list[Figure], table: dict[str, str]) -> list[Figure]:
+    """Figures whose label means one category, or another on a page that gives the first one
+    a different total under another label (Hungarian "harckocsi" beside "tank")."""
+    if not table:
+        return figures
+    others = [otherwise_for(f.label, table) for f in figures]
+    named = {(f.category, f.total) for f, other in zip(figures, others, strict=True)
+             if other is None}
+    return [f._replace(category=other) if other is not None and any(
+                category == f.category and total != f.total for category, total in named)
+            else f for f, other in zip(figures, others, strict=True)]
+
+
 def extract_report(
     text: str,
     *,
@@ -192,6 +206,7 @@ def extract_report(
         stated = ReportDate(None, "inferred", stated.text)
     # A page cut mid-number ("avions – 4" of 434) is caught against the series (projection).
     figures, doubts = extract_figures(text, masked=[(f.start, f.end) for f in found])
+    figures = _in_context(figures, context_categories(text))
     anything = bool(figures or doubts)
     if stated.problem is not None:
         return ExtractedReport(None, (), (Problem(stated.problem),), anything)

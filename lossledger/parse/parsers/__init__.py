@@ -12,6 +12,7 @@ import datetime as dt
 import email.utils
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 from lossledger.parse.extract.extract import CUES_PATH
 from lossledger.parse.extract.markup import html_main_text, html_page_date
@@ -68,16 +69,25 @@ PARSERS: tuple[Parser, ...] = (
 GENERAL_PARSER = GeneralTextParser()
 
 
+#: The code that turns a report's bytes into figures: the built-in parsers and the general
+#: reader. Its source is part of the cache key, so a reader changed without a new version
+#: number still parses every report again.
+_READER_SOURCES = (Path(__file__).parent, Path(__file__).parents[1] / "extract")
+
+
 def _fingerprint(parsers: tuple[Parser, ...]) -> str:
     digest = hashlib.sha256(ontology_fingerprint().encode())
     digest.update(CUES_PATH.read_bytes())  # the general reader's distractor cues are data too
     for parser in sorted((*parsers, GENERAL_PARSER), key=lambda p: p.name):
         digest.update(f"\0{parser.name}\0{parser.version}".encode())
+    for folder in _READER_SOURCES:
+        for source in sorted(folder.glob("*.py")):
+            digest.update(f"\0{source.name}\0".encode() + source.read_bytes())
     return digest.hexdigest()[:16]
 
 
-#: Cache key of parse results: changes with any parser's name or version, the ontology tables
-#: or the distractor cues.
+#: Cache key of parse results: changes with any parser's name or version, the ontology tables,
+#: the reader's cues or the parsers' and the reader's code.
 PARSERS_FINGERPRINT: str = _fingerprint(PARSERS)
 
 

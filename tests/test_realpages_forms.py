@@ -948,3 +948,24 @@ def test_an_abbreviation_between_the_unit_and_the_label() -> None:
     result = parse("La Russia ha perso più di 1.000.000 di soldati.", at("2025-09-01"))
     assert "personnel" not in totals(result)
     assert any("rounded figure 'più di 1.000.000'" in p.reason for p in result.problems)
+
+
+def test_a_year_after_a_month_is_no_total_of_a_number_of_phrase() -> None:
+    # "el número de bajas ... en febrero de 2022": the year of the month named before it is
+    # no personnel total (the phrase still takes a total later in its sentence).
+    text = ("El número de bajas rusas desde el comienzo de la invasión en febrero de 2022 supera "
+            "el millón, según el Estado Mayor.")
+    assert "personnel" not in totals(parse(text, at("2025-06-14")))
+    text = "This takes the number of Russian APCs lost in Ukraine to 5827 since February 2022."
+    assert totals(parse(text, at("2022-09-18"))) == {"armored_vehicles": 5827}
+
+
+def test_a_total_that_rose_to_a_number_takes_the_label_before_the_phrase() -> None:
+    # 18 September 2022 in our Portuguese and Russian words: "as perdas de tanques aumentaram
+    # para 2.210"; "еще 11 бронированных машин, в результате чего их общее количество
+    # достигло 4718".
+    text = "Segundo Kiev, as perdas russas de tanques aumentaram para 2.210 desde fevereiro."
+    assert totals(parse(text, at("2022-09-18"))) == {"tanks": 2210}
+    text = ("Украинские силы уничтожили еще 11 бронированных машин, в результате чего их общее "
+            "количество достигло 4718 единиц.")
+    assert totals(parse(text, at("2022-09-18")))["armored_vehicles"] == 4718

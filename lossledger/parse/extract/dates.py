@@ -23,6 +23,7 @@ __all__ = [
     "ReportDate",
     "complete_year",
     "find_dates",
+    "month_number",
     "read_date_text",
     "report_date",
 ]
@@ -32,18 +33,32 @@ _MONTH_KEYS = ("january", "february", "march", "april", "may", "june", "july", "
                "september", "october", "november", "december")
 
 
+#: Languages whose month names only tell a year from a count ("en febrero de 2022").
+_MONTH_ONLY_LANGUAGES = ("es", "pt", "ro", "cs", "sk", "hu", "nl", "lt", "el", "fi", "id")
+
+
 @functools.cache
-def _month_names() -> dict[str, int]:
+def _month_names(languages: tuple[str, ...] = DATE_LANGUAGES) -> dict[str, int]:
     from dateparser.languages.loader import LocaleDataLoader
 
     loader = LocaleDataLoader()
     names: dict[str, int] = {}
-    for language in DATE_LANGUAGES:
+    for language in languages:
         info = loader.get_locale(language).info
         for number, key in enumerate(_MONTH_KEYS, start=1):
             for name in info.get(key, ()):
                 names.setdefault(name.casefold().rstrip("."), number)
     return names
+
+
+def month_number(word: str) -> int | None:
+    """The month a word names in the date languages, or ``None``.
+
+    >>> month_number("febrero"), month_number("Juli"), month_number("tanks")
+    (2, 7, None)
+    """
+    return _month_names((*DATE_LANGUAGES, *_MONTH_ONLY_LANGUAGES)).get(
+        word.casefold().rstrip("."))
 
 
 _WORD = r"[^\W\d_]{3,12}"

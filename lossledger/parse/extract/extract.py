@@ -825,7 +825,8 @@ def _read_layout_missing(
         if phrase is None:
             continue
         after = _label_after_in(line[phrase.end():starts[index]], languages)
-        if after is None or after[0].code == IGNORED or after[0].how == "weak":
+        if after is None or after[0].code == IGNORED or after[0].how == "weak" or _a_year(
+                line, matches[index]):
             continue
         span = (phrase.end() + after[1], phrase.end() + after[2])
         if not _overlaps(span, taken):
@@ -860,6 +861,23 @@ def _read_layout_missing(
             # "label ‒ 123": an item whose label the table lacks (the lemma pass may know it)
             unlabeled += bool(_LABEL_SEPARATOR.search(before) and _WORDS.search(before))
     return tuple(entries), unlabeled
+
+
+_WORD_BEFORE = re.compile(r"([^\W\d_]+)\.?[^\S\n]+(?:(?:de|of|del|du|w|в|у)[^\S\n]+)?$")
+
+
+def _a_year(line: str, value: re.Match[str]) -> bool:
+    """Whether a value is the year of a month named before it ("en febrero de 2022"): never
+    a total for a label found elsewhere in the sentence."""
+    number = value["num"]
+    if not (len(number) == 4 and number.isdigit() and 2014 <= int(number) <= 2035):
+        return False
+    word = _WORD_BEFORE.search(line, max(0, value.start() - 40), value.start())
+    if word is None:
+        return False
+    from lossledger.parse.extract.dates import month_number
+
+    return month_number(word[1]) is not None
 
 
 #: From this personnel total on, "about" before a round thousand in prose is an outlet's

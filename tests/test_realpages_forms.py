@@ -969,3 +969,13 @@ def test_a_total_that_rose_to_a_number_takes_the_label_before_the_phrase() -> No
     text = ("Украинские силы уничтожили еще 11 бронированных машин, в результате чего их общее "
             "количество достигло 4718 единиц.")
     assert totals(parse(text, at("2022-09-18")))["armored_vehicles"] == 4718
+
+
+def test_the_number_of_losses_of_a_category_rose_to_a_total() -> None:
+    # 16 March 2023 and 22 September 2024 in our German and Bulgarian words: the label follows
+    # "the number of" after words that may stand before it ("Verluste an", "унищожените").
+    text = ("Nach Angaben aus Kiew stieg die Gesamtzahl der Panzerverluste auf 3.504 und die "
+            "Zahl der Verluste an gepanzerten Fahrzeugen auf 6.810.")
+    assert totals(parse(text, at("2023-03-16"))) == {"tanks": 3504, "armored_vehicles": 6810}
+    text = "Според Киев броят на унищожените бойни бронирани машини е нараснал до 17 222."
+    assert totals(parse(text, at("2024-09-22"))) == {"armored_vehicles": 17222}

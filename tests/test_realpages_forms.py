@@ -979,3 +979,23 @@ def test_the_number_of_losses_of_a_category_rose_to_a_total() -> None:
     assert totals(parse(text, at("2023-03-16"))) == {"tanks": 3504, "armored_vehicles": 6810}
     text = "Според Киев броят на унищожените бойни бронирани машини е нараснал до 17 222."
     assert totals(parse(text, at("2024-09-22"))) == {"armored_vehicles": 17222}
+
+
+def test_bengali_digits_and_thousands_written_in_words() -> None:
+    # 6 June 2022, our Bengali sentence: Bengali digits are digits; "এক হাজার ৩৮৬" (one
+    # thousand 386) writes 1,386 with its thousands in words, so 386 is no tanks total (a
+    # doubt, never a figure).
+    text = ("ইউক্রেনের দাবি, রাশিয়া হারিয়েছে ৩১,২৫০ রুশ সৈন্যকে, এক হাজার ৩৮৬ ট্যাংক, "
+            "৬৯০ আর্টিলারি সিস্টেম এবং ১৭৬ হেলিকপ্টার।")
+    result = parse(text, at("2022-06-06"))
+    assert totals(result) == {"personnel": 31250, "artillery": 690, "helicopters": 176}
+    assert any("thousands written in words" in p.reason and p.category == "tanks"
+               for p in result.problems)
+
+
+def test_urdu_labels_after_the_number() -> None:
+    # 30 March 2022, our Urdu sentence.
+    text = ("یوکرین کے مطابق روسی فوج کے 17,300 فوجی ہلاک ہوئے جبکہ 605 ٹینک، "
+            "1723 بکتر بند گاڑیاں اور 305 توپیں تباہ کی گئیں۔")
+    assert totals(parse(text, at("2022-03-30"))) == {
+        "personnel": 17300, "tanks": 605, "armored_vehicles": 1723, "artillery": 305}

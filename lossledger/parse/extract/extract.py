@@ -45,6 +45,7 @@ from lossledger.parse.extract.numerals import (
     QUALIFIERS,
     SCALE_PATTERN,
     THOUSAND,
+    THOUSANDS_BEFORE,
     exact_thousands,
     is_rounded,
     read_bracket,
@@ -969,6 +970,12 @@ def _emit(line: str, entry: _Entry, *, floors: bool = False) -> _LineItem:
         return value_start, value_end, None, doubt
     if total > MAX_COUNT:
         doubt = Doubt(f"number out of range '{number}' for '{label_text}'", label.code, strong)
+        return value_start, value_end, None, doubt
+    if (words := THOUSANDS_BEFORE.search(line, max(0, num[0] - 12), num[0])) is not None:
+        # "এক হাজার ৩৮৬ ট্যাংক" (one thousand 386 tanks): the thousands are written in words.
+        written = " ".join(line[words.start():value_end].split())
+        doubt = Doubt(f"thousands written in words before '{written}' for '{label_text}'",
+                      label.code, strong)
         return value_start, value_end, None, doubt
     delta = read_bracket(line[br[0]:br[1]]).delta if br is not None else None
     confidence = label.confidence if strong else min(label.confidence, 0.8)

@@ -26,6 +26,7 @@ __all__ = [
     "ROUNDED_QUALIFIERS",
     "SCALE_PATTERN",
     "THOUSAND",
+    "THOUSANDS_BEFORE",
     "Bracket",
     "exact_thousands",
     "is_rounded",
@@ -140,8 +141,11 @@ def is_rounded(qualifier: str | None, total: int, *, category: str | None = None
 #: (:func:`exact_thousands`).
 _THOUSANDS = (
     r"thousand|тис\.?|тисяч[іа]?|тыс\.?|тысяч[иа]?|tsd\.?|tausend|mille|tys\.?|tysięcy|mila|bin"
-    r"|آلاف|ألفا|ألف|هزار"
+    r"|آلاف|ألفا|ألف|هزار|হাজার|हज़ार|हजार"
 )
+#: A thousands word right before a number: the number is the rest of a count whose thousands
+#: are written in words ("এক হাজার ৩৮৬ ট্যাংক", "üç bin 400 tank"), never a total alone.
+THOUSANDS_BEFORE = re.compile(rf"(?:{_THOUSANDS})[^\S\n]*(?:\u0648[^\S\n]*)?$", re.IGNORECASE)
 
 
 #: Ten thousands of Chinese, Japanese and Korean (``cues.csv``, kind ``myriad``): "67万5800",

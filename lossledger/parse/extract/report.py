@@ -39,9 +39,10 @@ class ExtractedReport:
 STALE_COPY_DAYS = 7
 
 _AND_BEFORE_DIGIT = re.compile("\u0648(?=[0-9\u0660-\u0669\u06f0-\u06f9])")
-_EASTERN_DIGITS = re.compile("[\u0660-\u0669\u06f0-\u06f9]")
-_TO_ASCII_DIGITS = {**{0x0660 + i: 0x30 + i for i in range(10)},
-                    **{0x06F0 + i: 0x30 + i for i in range(10)}}
+# Arabic-Indic, Persian, Devanagari and Bengali digits.
+_EASTERN_DIGITS = re.compile("[\u0660-\u0669\u06f0-\u06f9\u0966-\u096f\u09e6-\u09ef]")
+_TO_ASCII_DIGITS = {first + i: 0x30 + i for first in (0x0660, 0x06F0, 0x0966, 0x09E6)
+                    for i in range(10)}
 
 
 #: Each category's last day (``None``: still reported), a plain dict: asked for every figure.
@@ -177,8 +178,8 @@ def extract_report(
     [(None, 6853, 'inferred', '7 квітня')]
     """
     if _EASTERN_DIGITS.search(text) is not None:
-        # Persian and Arabic-Indic digits ("۹۴۲۳ تانک", "۵ هزار و ۴۰۱"): ASCII digits, one
-        # character each (spans unchanged), before anything is read.
+        # Persian, Arabic-Indic, Devanagari and Bengali digits ("۹۴۲۳ تانک", "৬৯০"): ASCII
+        # digits, one character each (spans unchanged), before anything is read.
         text = text.translate(_TO_ASCII_DIGITS)
     if "\u0648" in text:
         # Arabic writes "and" onto the number ("و23954 مركبة"): a space in its place (one

@@ -7,9 +7,11 @@ import csv
 import functools
 from pathlib import Path
 
-__all__ = ["CUES_PATH", "cue_characters", "cue_table"]
+__all__ = ["CUES_PATH", "MEANINGS", "cue_characters", "cue_table", "qualifier_table"]
 
 CUES_PATH = Path(__file__).with_name("cues.csv")
+#: What a qualifier may mean (kind ``qualifier``, column ``means``): the words stored.
+MEANINGS = frozenset({"about", "around", "approximately", "more than", "almost", "up to"})
 
 
 @functools.cache
@@ -31,3 +33,24 @@ def cue_characters(kind: str) -> str:
     '万萬만'
     """
     return "".join(cue for cue_kind, cue in cue_table() if cue_kind == kind)
+
+
+@functools.cache
+def qualifier_table() -> dict[str, str]:
+    """The qualifiers before a total (kind ``qualifier``) and what each means, in the
+    English words the pipeline stores.
+
+    >>> table = qualifier_table()
+    >>> table["понад"], table["près de"], table["fewer than"]
+    ('more than', 'almost', 'up to')
+    """
+    with CUES_PATH.open(encoding="utf-8", newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["kind"] == "qualifier"]
+    table: dict[str, str] = {}
+    for row in rows:
+        means = (row.get("means") or "").strip()
+        if means not in MEANINGS:
+            raise ValueError(f"cues.csv: qualifier {row['cue']!r} means {means!r}, not one of "
+                             f"{sorted(MEANINGS)}")
+        table[row["cue"].lower()] = means
+    return table

@@ -10,7 +10,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from lossledger.parse.extract.cues import cue_characters
+from lossledger.parse.extract.cues import cue_characters, qualifier_table
 
 __all__ = [
     "APPROXIMATE",
@@ -48,52 +48,9 @@ MAX_COUNT = 100_000_000
 #: first weeks; before, the two stay a conflict).
 DAY_COUNT_RATIO = 20
 
-#: Qualifiers before a total, normalised to the English words the pipeline stores.
-QUALIFIERS: dict[str, str] = {
-    "about": "about", "around": "around", "approximately": "approximately",
-    "approx.": "approximately", "circa": "approximately", "ca.": "approximately",
-    "more than": "more than", "over": "more than", "almost": "almost", "nearly": "almost",
-    "roughly": "approximately",
-    "etwa": "about", "rund": "around", "ungefähr": "approximately", "mehr als": "more than",
-    "über": "more than", "fast": "almost", "knapp": "almost",
-    "близько": "about", "біля": "around", "приблизно": "approximately",
-    "орієнтовно": "approximately", "понад": "more than", "більше": "more than",
-    "майже": "almost", "около": "about", "примерно": "approximately", "более": "more than",
-    "свыше": "more than", "почти": "almost",
-    "environ": "about", "plus de": "more than", "près de": "almost",
-    "około": "about", "ok.": "about", "ponad": "more than", "prawie": "almost",
-    "yaklaşık": "about", "en az": "more than",
-    "oltre": "more than", "quasi": "almost", "più di": "more than",
-    "приблизително": "approximately", "над": "more than",
-    "rreth": "about", "mbi": "more than", "gati": "almost",
-    "més de": "more than", "gairebé": "almost",
-    "sekitar": "about", "lebih dari": "more than", "hampir": "almost",
-    "más de": "more than", "unos": "about", "unas": "about", "alrededor de": "around",
-    "cerca de": "almost", "casi": "almost", "aproximadamente": "approximately",
-    "mais de": "more than", "quase": "almost",
-    "peste": "more than", "aproape": "almost", "aproximativ": "approximately",
-    "přes": "more than", "více než": "more than", "téměř": "almost", "zhruba": "approximately",
-    "bezmála": "almost", "skoro": "almost", "asi": "about", "přibližně": "approximately",
-    # "habían matado aproximadamente a 129.030 soldados": Spanish's personal "a" after it
-    "aproximadamente a": "approximately",
-    # "přišli skoro o 20.000 vojáků": the loss's preposition after the qualifier
-    "skoro o": "almost", "bezmála o": "almost", "téměř o": "almost", "zhruba o": "approximately",
-    "ongeveer": "about", "meer dan": "more than", "bijna": "almost",
-    "több mint": "more than", "közel": "almost", "mintegy": "about", "csaknem": "almost",
-    "takmer": "almost", "viac ako": "more than", "približne": "approximately",
-    "apie": "about", "daugiau nei": "more than", "beveik": "almost",
-    "təxminən": "approximately", "khoảng": "about",
-    "noin": "about", "yli": "more than", "lähes": "almost",
-    "περίπου": "about", "πάνω από": "more than", "σχεδόν": "almost",
-    "at least": "more than", "τουλάχιστον": "more than", "vähintään": "more than",
-    # a ceiling: never an exact total when round
-    "up to": "up to", "bis zu": "up to", "jusqu'à": "up to", "fino a": "up to",
-    "hasta": "up to", "até": "up to",
-    # "Moscow has confirmed the deaths of fewer than 6,000 troops": a ceiling too
-    "fewer than": "up to", "less than": "up to", "weniger als": "up to", "moins de": "up to",
-    "menos de": "up to", "meno di": "up to", "mniej niż": "up to", "менее": "up to",
-    "менше ніж": "up to", "менш ніж": "up to",
-}
+#: Qualifiers before a total, normalised to the English words the pipeline stores (data:
+#: ``cues.csv``, kind ``qualifier``, its meaning in the column ``means``).
+QUALIFIERS: dict[str, str] = qualifier_table()
 QUALIFIER_PATTERN = "|".join(
     re.escape(word.strip()).replace(r"\ ", r"\s+")
     for word in sorted(QUALIFIERS, key=len, reverse=True)

@@ -929,6 +929,9 @@ def test_a_hungarian_word_for_tanks_unless_the_page_names_its_tanks_otherwise() 
     assert totals(parse(text, at("2025-01-03"))) == {"tanks": 9677, "armored_vehicles": 20070}
     text = "Oroszország eddig 9 677 tankot és 20 070 harckocsit veszített el."
     assert totals(parse(text, at("2025-01-03"))) == {"tanks": 9677, "armored_vehicles": 20070}
+    # A day's count under the other label (a twentieth or less of the total) says nothing.
+    text = "Oroszország eddig 9 677 harckocsit veszített el; 12 tank egyetlen nap alatt."
+    assert totals(parse(text, at("2025-01-03")))["tanks"] == 9677
 
 
 def test_arabic_indefinite_labels_units_of_and_an_alef_maksura() -> None:

@@ -930,6 +930,14 @@ def _sentence_around(line: str, start: int, end: int) -> _Span:
     return head, tail
 
 
+def _letter_before(line: str, index: int) -> bool:
+    """Whether a letter ends the text before ``index``, across spaces (a word may end there)."""
+    index -= 1
+    while index >= 0 and line[index] in " \t\u00a0":
+        index -= 1
+    return index >= 0 and line[index].isalpha()
+
+
 def _emit(line: str, entry: _Entry, *, floors: bool = False) -> _LineItem:
     """The figure or doubt of one labelled value, offsets relative to the line (``floors``:
     whether the line has a "more than" written after a number, :data:`_MORE_THAN_AFTER`)."""
@@ -971,7 +979,8 @@ def _emit(line: str, entry: _Entry, *, floors: bool = False) -> _LineItem:
     if total > MAX_COUNT:
         doubt = Doubt(f"number out of range '{number}' for '{label_text}'", label.code, strong)
         return value_start, value_end, None, doubt
-    if (words := THOUSANDS_BEFORE.search(line, max(0, num[0] - 12), num[0])) is not None:
+    if _letter_before(line, num[0]) and (
+            words := THOUSANDS_BEFORE.search(line, max(0, num[0] - 12), num[0])) is not None:
         # "এক হাজার ৩৮৬ ট্যাংক" (one thousand 386 tanks): the thousands are written in words.
         written = " ".join(line[words.start():value_end].split())
         doubt = Doubt(f"thousands written in words before '{written}' for '{label_text}'",

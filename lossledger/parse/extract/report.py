@@ -128,14 +128,16 @@ def _settle(
 
 def _in_context(figures: list[Figure], table: dict[str, str]) -> list[Figure]:
     """Figures whose label means one category, or another on a page that gives the first one
-    a different total under another label (Hungarian "harckocsi" beside "tank")."""
+    a different total under another label (Hungarian "harckocsi" beside "tank"; a day's count
+    under the other label, a twentieth or less of the total, says nothing)."""
     if not table:
         return figures
     others = [otherwise_for(f.label, table) for f in figures]
     named = {(f.category, f.total) for f, other in zip(figures, others, strict=True)
              if other is None}
     return [f._replace(category=other) if other is not None and any(
-                category == f.category and total != f.total for category, total in named)
+                category == f.category and total != f.total
+                and total * DAY_COUNT_RATIO > f.total for category, total in named)
             else f for f, other in zip(figures, others, strict=True)]
 
 

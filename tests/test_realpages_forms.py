@@ -1002,3 +1002,13 @@ def test_urdu_labels_after_the_number() -> None:
             "1723 بکتر بند گاڑیاں اور 305 توپیں تباہ کی گئیں۔")
     assert totals(parse(text, at("2022-03-30"))) == {
         "personnel": 17300, "tanks": 605, "armored_vehicles": 1723, "artillery": 305}
+
+
+def test_indic_vowel_signs_belong_to_their_word() -> None:
+    # 16 April 2022, our Hindi sentence: the vowel signs of Devanagari (and of the other scripts
+    # of India) are no word characters for the regex engine; a label is still one word each.
+    # Split at each sign, "125 मल्टीपल रॉकेट लॉन्चर" was more pieces than a label may have.
+    text = ("जनरल स्टाफ के अनुसार रूस ने 762 टैंक, 1,982 बख्तरबंद लड़ाकू वाहन, "
+            "125 मल्टीपल रॉकेट लॉन्चर और 145 हेलीकॉप्टर खो दिए हैं।")
+    assert totals(parse(text, at("2022-04-16"))) == {
+        "tanks": 762, "armored_vehicles": 1982, "mlrs": 125, "helicopters": 145}

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from lossledger.parse.extract.cues import CUES_PATH, cue_table
-from lossledger.parse.extract.labels import LabelMatch, lookup_label, script_languages
+from lossledger.parse.extract.labels import INDIC, LabelMatch, lookup_label, script_languages
 from lossledger.parse.extract.numerals import (
     APPROXIMATE,
     COUNTERS,
@@ -144,7 +144,8 @@ def _change_first() -> tuple[re.Pattern[str], re.Pattern[str]]:
 _LINE = re.compile(r"[^\n]+")
 _DIGIT = re.compile(r"\d")
 # Apostrophes and hyphens inside a word ("d'équipement", "U-Boote"), not after it ("'drones'").
-_WORDS = re.compile(r"[^\W\d_](?:[\w'’\-]*\w)?(?:\s*/\s*[^\W\d_](?:[\w'’\-]*\w)?)?")
+_WORDS = re.compile(rf"[^\W\d_](?:[\w'’\-{INDIC}]*[\w{INDIC}])?"
+                    rf"(?:\s*/\s*[^\W\d_](?:[\w'’\-{INDIC}]*[\w{INDIC}])?)?")
 _TRAILING_SEPARATOR = re.compile(rf"[\s:=|{DASHES}]+$")
 _LABEL_SEPARATOR = re.compile(rf"[^\W\d_][^\S\n]*[:={DASHES}][^\S\n]*$")
 _TRAILING_COMMA = re.compile(rf"[\s,:=|{DASHES}]+$")

@@ -24,6 +24,7 @@ from lossledger.parse.ontology import ALIASES, IGNORED, normalise_label
 
 __all__ = [
     "GENERAL_FAMILIES",
+    "INDIC",
     "STRONG_SCORE",
     "WEAK_SCORE",
     "LabelMatch",
@@ -41,9 +42,12 @@ STRONG_SCORE = 93.0
 WEAK_SCORE = 86.0
 _MIN_FUZZY_CHARS = 7
 
-_WORD = re.compile(r"[^\W_]+(?:['\-][^\W_]+)*|/")
+#: The scripts of India and Sri Lanka (Devanagari to Sinhala): their vowel signs are no ``\w``
+#: for ``re``, yet part of the word ("टैंक", "হেলিকপ্টার").
+INDIC = "\u0900-\u0dff"
+_WORD = re.compile(rf"(?:[^\W_]|[{INDIC}])+(?:['\-](?:[^\W_]|[{INDIC}])+)*|/")
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
-_STRIP = re.compile(r"[^\w\s/'\-]+")
+_STRIP = re.compile(rf"[^\w\s/'\-{INDIC}]+")
 
 
 @dataclass(frozen=True, slots=True)

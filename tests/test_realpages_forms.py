@@ -1012,3 +1012,11 @@ def test_indic_vowel_signs_belong_to_their_word() -> None:
             "125 मल्टीपल रॉकेट लॉन्चर और 145 हेलीकॉप्टर खो दिए हैं।")
     assert totals(parse(text, at("2022-04-16"))) == {
         "tanks": 762, "armored_vehicles": 1982, "mlrs": 125, "helicopters": 145}
+
+
+def test_a_bengali_classifier_written_onto_the_number() -> None:
+    # 4 April 2022, our Bengali sentence: "১৪৭টি বিমান" (147 aircraft) writes the classifier
+    # "টি" onto the number.
+    text = "জেনারেল স্টাফ জানিয়েছে, রাশিয়া ১৪৭টি বিমান, ১৩৪টি হেলিকপ্টার এবং ৬৪৭টি ট্যাংক হারিয়েছে।"
+    assert totals(parse(text, at("2022-04-04"))) == {
+        "aircraft": 147, "helicopters": 134, "tanks": 647}

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from lossledger.parse.extract.cues import CUES_PATH, cue_table
+from lossledger.parse.extract.dates import month_number
 from lossledger.parse.extract.labels import INDIC, LabelMatch, lookup_label, script_languages
 from lossledger.parse.extract.numerals import (
     APPROXIMATE,
@@ -437,13 +438,20 @@ def _cjk_fillers() -> tuple[str, ...]:
     return tuple(cue for cue in _cue_words("filler") if _CJK_BEFORE.search(cue))
 
 
-def _without_fillers(label: str) -> str:
-    """A label without the fillers opening it ("rusų tankus": "tankus"), the last word kept."""
+def _leading_fillers(words: list[re.Match[str]]) -> int:
+    """How many of ``words`` open them as fillers (``cues.csv`` kind ``filler``), the last word
+    never counted."""
     fillers = _fillers()
-    words = list(_WORDS.finditer(label))
     skipped = 0
     while skipped < len(words) - 1 and words[skipped].group().casefold() in fillers:
         skipped += 1
+    return skipped
+
+
+def _without_fillers(label: str) -> str:
+    """A label without the fillers opening it ("rusų tankus": "tankus"), the last word kept."""
+    words = list(_WORDS.finditer(label))
+    skipped = _leading_fillers(words)
     return label[words[skipped].start():] if skipped else label
 
 
@@ -484,14 +492,9 @@ def _label_after_in(segment: str, languages: tuple[str, ...]) -> (
     if not words or head[skip: words[0].start()].strip():
         return None
     best = _best_window(head, words, suffix=False, fuzzy=len(words) <= 6, languages=languages)
-    fillers = _fillers()
-    if (best is None or best[0].how == "weak") and len(words) > 1 \
-            and words[0].group().casefold() in fillers:
+    if (best is None or best[0].how == "weak") and (skipped := _leading_fillers(words)):
         # "315 russische Flugzeuge", "36 sztuk systemów": words that may stand between a
         # number and its label (cues.csv, kind "filler") are no part of the label.
-        skipped = 1
-        while skipped < len(words) - 1 and words[skipped].group().casefold() in fillers:
-            skipped += 1
         rest = _best_window(head, words[skipped:], suffix=False,
                             fuzzy=len(words) - skipped <= 6, languages=languages)
         if rest is not None and (best is None or rest[0].how != "weak"):
@@ -875,11 +878,7 @@ def _a_year(line: str, value: re.Match[str]) -> bool:
     if not (len(number) == 4 and number.isdigit() and 2014 <= int(number) <= 2035):
         return False
     word = _WORD_BEFORE.search(line, max(0, value.start() - 40), value.start())
-    if word is None:
-        return False
-    from lossledger.parse.extract.dates import month_number
-
-    return month_number(word[1]) is not None
+    return word is not None and month_number(word[1]) is not None
 
 
 #: From this personnel total on, "about" before a round thousand in prose is an outlet's

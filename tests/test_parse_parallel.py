@@ -8,6 +8,7 @@ the size limit.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import polars as pl
@@ -101,19 +102,43 @@ def test_parse_workers_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv(stage.PARSE_WORKERS_ENV, "many")
     with pytest.raises(ValueError, match="whole number"):
         stage.parse_workers()
-    monkeypatch.delenv(stage.PARSE_WORKERS_ENV)
-    assert stage.parse_workers() == 1  # one process unless asked
 
 
-def test_parse_workers_auto_takes_the_idle_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parse_workers_default_to_the_usable_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(stage.PARSE_WORKERS_ENV, raising=False)
+    monkeypatch.setattr(stage.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    assert stage.parse_workers() == 3
     monkeypatch.setenv(stage.PARSE_WORKERS_ENV, " Auto ")
-    monkeypatch.setattr(stage.os, "getloadavg", lambda: (0.2, 0.0, 0.0))
-    usable = len(stage.os.sched_getaffinity(0))
-    assert stage.parse_workers() == usable
-    monkeypatch.setattr(stage.os, "getloadavg", lambda: (usable + 3.0, 0.0, 0.0))
-    assert stage.parse_workers() == 1  # a busy machine: this process alone
-    assert stage.idle_cores(usable=4, load=1.6) == 3  # a core partly idle counts
-    assert stage.idle_cores(usable=4, load=0.0) == 4
+    assert stage.parse_workers() == 3
+    monkeypatch.setattr(stage.os, "sched_getaffinity", lambda pid: set(range(64)))
+    assert stage.parse_workers() == stage.DEFAULT_MAX_WORKERS  # capped unless asked
+    monkeypatch.setenv(stage.PARSE_WORKERS_ENV, "12")
+    assert stage.parse_workers() == 12
+
+
+def test_a_worker_that_dies_loses_no_report(
+    events: list[RecordedEvent], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed in the middle of its share: the chunks it took are parsed here, and
+    the frames are those of one process."""
+    monkeypatch.setattr(stage, "PARALLEL_MIN_REPORTS", 16)
+    monkeypatch.setattr(stage, "_CHUNK_REPORTS", 8)
+    parent = os.getpid()
+    original = stage._parse_chunk
+    taken_in_worker: list[int] = []
+
+    def dying(chunk: list[RecordedEvent], *args: object) -> list[object]:
+        if os.getpid() != parent:
+            taken_in_worker.append(len(chunk))
+            if len(taken_in_worker) == 2:  # the worker's second chunk: it dies on it
+                os._exit(3)
+        return original(chunk, *args)  # type: ignore[arg-type]
+
+    one = stage.parse_events(events, parsers=PARSERS, max_report_bytes=20_000, workers=1)
+    monkeypatch.setattr(stage, "_parse_chunk", dying)
+    two = stage.parse_events(events, parsers=PARSERS, max_report_bytes=20_000, workers=2)
+    for name, frame in one.frames().items():
+        assert_frame_equal(frame, two.frames()[name])
 
 
 def _published(home: Path) -> dict[str, pl.DataFrame]:

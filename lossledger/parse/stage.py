@@ -13,14 +13,18 @@ same, row for row, whatever the number of workers.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import math
+import gc
+import itertools
 import multiprocessing
 import os
 import pickle
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from multiprocessing.sharedctypes import Synchronized
 
 import polars as pl
 
@@ -30,6 +34,7 @@ from lossledger.store.events import RecordedEvent, ReportReceived
 
 __all__ = [
     "DEFAULT_MAX_REPORT_BYTES",
+    "DEFAULT_MAX_WORKERS",
     "EVENT_META_SCHEMA",
     "OBSERVATION_ROWS_SCHEMA",
     "PARALLEL_MIN_REPORTS",
@@ -37,9 +42,9 @@ __all__ = [
     "PROBLEM_ROWS_SCHEMA",
     "REPORT_ROWS_SCHEMA",
     "ParsedBatch",
-    "idle_cores",
     "parse_events",
     "parse_workers",
+    "usable_cores",
 ]
 
 #: Reports larger than this are stored but not parsed (quarantined as too large). The largest
@@ -149,7 +154,7 @@ def parse_events(
     """
     reports = _reports(events)
     count = parse_workers() if workers is None else max(1, workers)
-    if count > 1 and _can_fork() and _picklable(parsers):
+    if count > 1 and _can_fork():
         parsed = _parse_parallel(reports, parsers=parsers, max_report_bytes=max_report_bytes,
                                  workers=count)
     else:
@@ -168,38 +173,36 @@ def parse_events(
 PARALLEL_MIN_REPORTS = 256
 #: The environment variable that sets the number of parsing processes (1: this one only).
 PARSE_WORKERS_ENV = "LOSSLEDGER_PARSE_WORKERS"
-#: Reports sent to a worker at a time, and raw bytes at most (a few large reports go alone).
+#: Processes at most when the environment does not say (a batch of 2,000 events is some 60
+#: chunks: more processes would each get too few to pay for their start).
+DEFAULT_MAX_WORKERS = 8
+#: Reports a process takes at a time, and raw bytes at most (a few large reports go alone).
 _CHUNK_REPORTS = 32
 _CHUNK_BYTES = 4_000_000
 
 
 def parse_workers() -> int:
-    """How many processes parse a large batch: ``$LOSSLEDGER_PARSE_WORKERS`` if set, else 1.
+    """How many processes parse a large batch: ``$LOSSLEDGER_PARSE_WORKERS`` if set (a whole
+    number, or ``auto``), else the cores this process may use (:func:`usable_cores`), at most
+    :data:`DEFAULT_MAX_WORKERS`.
 
-    ``auto`` takes the cores this process may use that were at least partly idle over the last
-    minute (:func:`idle_cores`), at least one.
-
-    One by default: on the shared 2-core bench machine a forked worker per batch made the
-    parse slower, not faster (see ``bench/README.md``); on a quiet machine with idle cores,
-    set it to their number or to ``auto``. Measured again on the 4,000-report real corpus
-    with other sessions loading both cores (load 3-5): two processes parsed in 0.55-0.65 of
-    the wall time when a core was free, in 1.1-2.3 times the wall time when none was, and
-    used up to 25 % more CPU seconds. On a quiet machine (2026-12-06, load < 1.1): 806
-    reports/s with one, 1,231 with two (``bench.realcorpus``, medians of 3).
+    A core that other programs keep busy costs little: the processes share a batch by taking
+    chunks from a common counter, so one that gets less CPU takes fewer. Measured on the
+    2-core bench machine (4,000 reports of the real-world corpus, parse only, 2026-12-07): one
+    process 3.75-3.82 s, two 2.07-2.12 s; with one core kept busy by another program, one
+    4.07-4.50 s, two 3.22-3.32 s; with both busy, one 6.18 s, two 4.10-4.36 s.
 
     >>> import os
-    >>> os.environ["LOSSLEDGER_PARSE_WORKERS"] = "2"; parse_workers()
-    2
-    >>> os.environ["LOSSLEDGER_PARSE_WORKERS"] = "auto"; 1 <= parse_workers() <= os.cpu_count()
-    True
-    >>> del os.environ["LOSSLEDGER_PARSE_WORKERS"]; parse_workers()
+    >>> os.environ["LOSSLEDGER_PARSE_WORKERS"] = "1"; parse_workers()
     1
+    >>> os.environ["LOSSLEDGER_PARSE_WORKERS"] = "auto"; parse_workers() == min(usable_cores(), 8)
+    True
+    >>> del os.environ["LOSSLEDGER_PARSE_WORKERS"]; parse_workers() == min(usable_cores(), 8)
+    True
     """
     value = os.environ.get(PARSE_WORKERS_ENV, "").strip()
-    if not value:
-        return 1
-    if value.lower() == "auto":
-        return idle_cores()
+    if not value or value.lower() == "auto":
+        return min(usable_cores(), DEFAULT_MAX_WORKERS)
     try:
         return max(1, int(value))
     except ValueError:
@@ -209,33 +212,13 @@ def parse_workers() -> int:
         ) from None
 
 
-def idle_cores(*, usable: int | None = None, load: float | None = None) -> int:
-    """The cores this process may use minus the one-minute load average, rounded up (a core
-    partly idle counts), at least one.
-
-    Parameters
-    ----------
-    usable
-        Cores this process may run on (its CPU affinity when omitted).
-    load
-        The one-minute load average (the system's when omitted; 0 where it has none).
-
-    Examples
-    --------
-    >>> [idle_cores(usable=2, load=load) for load in (0.3, 1.4, 5.0)]
-    [2, 1, 1]
-    """
-    if usable is None:
-        try:
-            usable = len(os.sched_getaffinity(0))
-        except (AttributeError, OSError):  # no affinity on this platform
-            usable = os.cpu_count() or 1
-    if load is None:
-        try:
-            load = os.getloadavg()[0]
-        except (AttributeError, OSError):
-            load = 0.0
-    return max(1, min(usable, math.ceil(usable - load)))
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity; the machine's where there is
+    none), at least one."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # no affinity on this platform
+        return max(1, os.cpu_count() or 1)
 
 
 def _can_fork() -> bool:
@@ -243,16 +226,6 @@ def _can_fork() -> bool:
     a daemonic process such as a multiprocessing or Dask worker, which may have no children)."""
     return ("fork" in multiprocessing.get_all_start_methods()
             and not multiprocessing.current_process().daemon)
-
-
-def _picklable(parsers: Sequence[Parser] | None) -> bool:
-    if parsers is None:
-        return True
-    try:
-        pickle.dumps(tuple(parsers))
-    except Exception:  # a parser that cannot travel to a worker: parse here
-        return False
-    return True
 
 
 def _reports(events: Iterable[RecordedEvent]) -> Iterator[RecordedEvent]:
@@ -289,11 +262,43 @@ def _parse_chunk(
             for recorded in chunk]
 
 
+def _share(
+    chunks: list[list[RecordedEvent]], taken: Synchronized[int],
+    parsers: Sequence[Parser] | None, max_report_bytes: int,
+) -> Iterator[tuple[int, list[_Parsed]]]:
+    """Take the next chunk no process has taken yet and parse it, until none is left."""
+    while True:
+        with taken.get_lock():
+            index = taken.value
+            taken.value = index + 1
+        if index >= len(chunks):
+            return
+        yield index, _parse_chunk(chunks[index], parsers, max_report_bytes)
+
+
 def _in_worker(
-    chunk: list[RecordedEvent], parsers: Sequence[Parser] | None, max_report_bytes: int
-) -> list[_Parsed]:
-    """What a worker runs (by name: the worker's own copy of :func:`_parse_chunk`)."""
-    return _parse_chunk(chunk, parsers, max_report_bytes)
+    chunks: list[list[RecordedEvent]], taken: Synchronized[int],
+    parsers: Sequence[Parser] | None, max_report_bytes: int, results: Connection,
+) -> None:
+    """What a forked worker runs: its share of the chunks, sent back once, at the end."""
+    parsed = dict(_share(chunks, taken, parsers, max_report_bytes))
+    with contextlib.suppress(Exception):  # unsent: the parent parses these chunks again
+        results.send(parsed)
+    results.close()
+
+
+def _received(process: BaseProcess, receiver: Connection) -> dict[int, list[_Parsed]]:
+    """What a worker sent back; nothing if it died first (its chunks are parsed again)."""
+    try:
+        while not receiver.poll(0.5):
+            if not process.is_alive() and not receiver.poll(0):
+                return {}
+        return receiver.recv()  # type: ignore[no-any-return]
+    except (EOFError, OSError, pickle.UnpicklingError):
+        return {}
+    finally:
+        receiver.close()
+        process.join()
 
 
 def _parse_parallel(
@@ -302,45 +307,47 @@ def _parse_parallel(
 ) -> list[_Parsed]:
     """Parse ``reports`` in this process and ``workers - 1`` forked ones, results in order.
 
-    Reports are read and sent out chunk by chunk (only the chunks in flight are held); this
-    process parses a chunk itself whenever the workers have enough queued, so both share the
-    work however busy the machine is. A chunk a worker could not parse (the pool broke) is
-    parsed here: the result never depends on the workers.
+    The processes take the batch's chunks one at a time from a shared counter, so a process
+    on a busy core takes fewer. The workers have the reports from the fork (nothing is sent
+    to them) and send their results once, at the end; this process runs no thread meanwhile,
+    so its own share goes at full speed. A chunk a worker took but did not send back (it
+    died) is parsed here: the result never depends on the workers.
     """
-    first = []
-    for recorded in reports:
-        first.append(recorded)
-        if len(first) >= PARALLEL_MIN_REPORTS:
-            break
+    first = list(itertools.islice(reports, PARALLEL_MIN_REPORTS))
     if len(first) < PARALLEL_MIN_REPORTS:  # a small batch: not worth a process
         return _parse_chunk(first, parsers, max_report_bytes)
-    stream = _chunks(_chained(first, reports))
+    chunks = list(_chunks(_chained(first, reports)))
     # The first chunk is parsed here before any worker exists: the workers are forked with what
     # it loaded (lazy imports, date and label tables, caches) instead of each loading its own.
-    done: dict[int, list[_Parsed]] = {0: _parse_chunk(next(stream), parsers, max_report_bytes)}
-    flying: dict[int, tuple[Future[list[_Parsed]], list[RecordedEvent]]] = {}
-    queue_limit = 2 * (workers - 1)
-
-    def collect(*, wait: bool) -> None:
-        for index, (future, chunk) in list(flying.items()):
-            if not (wait or future.done()):
-                continue
-            try:
-                done[index] = future.result()
-            except Exception:  # the pool broke or the chunk did not travel: parse it here
-                done[index] = _parse_chunk(chunk, parsers, max_report_bytes)
-            del flying[index]
-
+    done: dict[int, list[_Parsed]] = {0: _parse_chunk(chunks[0], parsers, max_report_bytes)}
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers - 1, mp_context=context) as pool:
-        for index, chunk in enumerate(stream, start=1):
-            collect(wait=False)
-            if len(flying) < queue_limit:
-                flying[index] = (
-                    pool.submit(_in_worker, chunk, parsers, max_report_bytes), chunk)
-            else:
-                done[index] = _parse_chunk(chunk, parsers, max_report_bytes)
-        collect(wait=True)
+    taken = context.Value("q", 1)
+    started: list[tuple[BaseProcess, Connection]] = []
+    # The workers share this process's objects: frozen, the collector leaves them untouched
+    # (no copy of their pages in each worker), as the Python documentation advises for fork.
+    gc.freeze()
+    try:
+        for _ in range(workers - 1):
+            receiver, sender = context.Pipe(duplex=False)
+            process = context.Process(
+                target=_in_worker, args=(chunks, taken, parsers, max_report_bytes, sender),
+                daemon=True)
+            try:
+                process.start()
+            except OSError:  # no more processes to be had: the ones started do the work
+                receiver.close()
+                break
+            finally:
+                sender.close()
+            started.append((process, receiver))
+    finally:
+        gc.unfreeze()
+    done.update(_share(chunks, taken, parsers, max_report_bytes))
+    for process, receiver in started:
+        done.update(_received(process, receiver))
+    for index, chunk in enumerate(chunks):
+        if index not in done:
+            done[index] = _parse_chunk(chunk, parsers, max_report_bytes)
     return [one for index in sorted(done) for one in done[index]]
 
 

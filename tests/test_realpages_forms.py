@@ -1020,3 +1020,56 @@ def test_a_bengali_classifier_written_onto_the_number() -> None:
     text = "জেনারেল স্টাফ জানিয়েছে, রাশিয়া ১৪৭টি বিমান, ১৩৪টি হেলিকপ্টার এবং ৬৪৭টি ট্যাংক হারিয়েছে।"
     assert totals(parse(text, at("2022-04-04"))) == {
         "aircraft": 147, "helicopters": 134, "tanks": 647}
+
+
+def test_russias_claims_run_through_a_colon() -> None:
+    # 12 October 2023, our Italian words. The defence ministry in Moscow lists Ukraine's losses
+    # after a colon: its whole list is the claim's, not only the words before the colon (the
+    # claimed numbers are made up here). Read as figures, its helicopters would conflict with
+    # the General Staff's 316.
+    text = ("Lo Stato maggiore di Kiev conta 284.890 soldati russi, 4905 carri armati e 316 "
+            "elicotteri.\nIl ministero della difesa di Mosca ha elencato invece le perdite "
+            "ucraine: 478 aerei, 251 elicotteri, 7360 droni.")
+    result = parse(text, at("2023-10-12"))
+    assert totals(result) == {"personnel": 284890, "tanks": 4905, "helicopters": 316}
+    assert not result.problems
+    # A colon still ends the sentence of any other distractor: the General Staff's list after
+    # a header that names "the past day" is read.
+    text = "Perdite del nemico nelle ultime 24 ore: 284.890 soldati, 4905 carri armati."
+    assert totals(parse(text, at("2023-10-12"))) == {"personnel": 284890, "tanks": 4905}
+
+
+def test_about_in_translation_and_a_quote_before_the_total() -> None:
+    # 28 November 2022, our Portuguese and Spanish words: "cerca de" is the General Staff's
+    # own "about" (близько) before the personnel total, and an opening quote may stand between
+    # "elevando o total para" and the number.
+    text = ("O Estado-Maior ucraniano disse que cerca de 590 militares russos foram «eliminados» "
+            "no último dia, elevando o total para «cerca de 87.900».")
+    assert totals(parse(text, at("2022-11-28"))) == {"personnel": 87900}
+    text = "El Estado Mayor ucraniano informó de cerca de 87.900 soldados rusos caídos."
+    assert totals(parse(text, at("2022-11-28"))) == {"personnel": 87900}
+
+
+def test_the_number_of_invaders_reached_a_total() -> None:
+    # 9 December 2022, our Romanian words: "numărul invadatorilor ... a ajuns la 93.390".
+    text = ("Armata ucraineană a ucis 310 militari ruși în ultima zi, astfel că numărul "
+            "invadatorilor uciși de la începutul războiului a ajuns la 93.390.")
+    assert totals(parse(text, at("2022-12-09")))["personnel"] == 93390
+
+
+def test_greek_labels_in_the_genitive() -> None:
+    # 7 March 2022, our Greek sentence: "την καταστροφή 46 αεροπλάνων" (the destruction of 46
+    # aircraft) puts every label in the genitive.
+    text = ("Η ουκρανική κυβέρνηση αναφέρει την καταστροφή 46 αεροπλάνων και 68 ελικοπτέρων, "
+            "290 τανκς και 999 τεθωρακισμένων οχημάτων.")
+    assert totals(parse(text, at("2022-03-07"))) == {
+        "aircraft": 46, "helicopters": 68, "tanks": 290, "armored_vehicles": 999}
+
+
+def test_german_operational_tactical_drones() -> None:
+    # 27 June 2025, our German words after Ukrinform's list: "operativ-taktische Drohnen",
+    # "Fahrzeuge und Tanklastwagen", and "über" before an exact total with its change.
+    text = ("Seit Kriegsbeginn verlor Russland 29.630 Artilleriesysteme (+13), 42.240 "
+            "operativ-taktische Drohnen (+87) und über 53.284 Fahrzeuge und Tanklastwagen (+89).")
+    assert totals(parse(text, at("2025-06-27"))) == {
+        "artillery": 29630, "uav": 42240, "vehicles_fuel_tanks": 53284}

@@ -239,16 +239,16 @@ def _cue_words(kind: str) -> tuple[str, ...]:
                         key=len, reverse=True))
 
 
-
-
-def _cue_pattern(kind: str, *, cjk: bool = False) -> re.Pattern[str] | None:
-    """The cues of one kind as one pattern for lower-cased text (faster than IGNORECASE):
-    longest first, grouped by first character, behind a lookahead of the first characters.
+def _cue_pattern(*kinds: str, cjk: bool = False) -> re.Pattern[str] | None:
+    """The cues of the given kinds as one pattern for lower-cased text (faster than
+    IGNORECASE): longest first, grouped by first character, behind a lookahead of the first
+    characters.
 
     With ``cjk``, the cues written in Chinese, Japanese or Korean, which need no word boundary
     (their words run on without spaces: "タス通信によると"); without, the others, which do.
     """
-    cues = [cue for cue in _cue_words(kind) if bool(_CJK_CHAR.search(cue)) == cjk]
+    cues = sorted((cue for kind in kinds for cue in _cue_words(kind)
+                   if bool(_CJK_CHAR.search(cue)) == cjk), key=len, reverse=True)
     if not cues:
         return None
     firsts, alternatives = _by_first_character(cues, ignore_case=False)
@@ -257,18 +257,32 @@ def _cue_pattern(kind: str, *, cjk: bool = False) -> re.Pattern[str] | None:
     return re.compile(rf"(?={firsts})(?<!\w)(?:{alternatives})(?!\w)")
 
 
+#: Cues of a sentence about something else (kind ``distractor``: Oryx, foreign estimates, a
+#: day's count...), and of Russia's claims about Ukraine's losses (kind ``claim``), whose
+#: sentence goes on through a colon: "the ministry in Moscow counted Ukraine's losses: 483
+#: aircraft, 250 helicopters...".
+_DISTRACTOR_KINDS = ("distractor", "claim")
+
+
 @functools.cache
 def _cues() -> re.Pattern[str]:
-    """Cues of a sentence about something else (Oryx, foreign estimates, a day's count...)."""
-    pattern = _cue_pattern("distractor")
+    """The distractor and claim cues not written in Chinese, Japanese or Korean."""
+    pattern = _cue_pattern(*_DISTRACTOR_KINDS)
     assert pattern is not None, "cues.csv lists no distractor"
     return pattern
 
 
 @functools.cache
 def _cjk_cues() -> re.Pattern[str] | None:
-    """The distractor cues written in Chinese, Japanese or Korean (asked of such texts only)."""
-    return _cue_pattern("distractor", cjk=True)
+    """The distractor and claim cues written in Chinese, Japanese or Korean (asked of such
+    texts only)."""
+    return _cue_pattern(*_DISTRACTOR_KINDS, cjk=True)
+
+
+@functools.cache
+def _claims() -> frozenset[str]:
+    """The claim cues, spaces as one space (a cue matched in the text is looked up here)."""
+    return frozenset(" ".join(cue.split()) for cue in _cue_words("claim"))
 
 
 @functools.cache
@@ -286,9 +300,11 @@ def _phrases(kind: str) -> str | None:
 @functools.cache
 def _totals_to() -> re.Pattern[str] | None:
     """Phrases that bring the category named before them to a total ("bringing the total to",
-    kind ``total_to``), matched at the end of the text before a number."""
+    kind ``total_to``), matched at the end of the text before a number (an opening quote may
+    stand between: "elevando o total para «cerca de 87.900»")."""
     phrases = _phrases("total_to")
-    return re.compile(rf"[\s,;]*(?<!\w)(?:{phrases})\s*$", re.IGNORECASE) if phrases else None
+    return re.compile(rf"[\s,;]*(?<!\w)(?:{phrases})[\s«\"“„‘']*$",
+                      re.IGNORECASE) if phrases else None
 
 
 @functools.cache
@@ -531,46 +547,60 @@ class _Distractors:
 
     def __init__(self, text: str) -> None:
         lower = _lower(text)
-        cues = [m.start() for m in _cues().finditer(lower)]
+        found = list(_cues().finditer(lower))
         cjk_cues = _cjk_cues()
         if cjk_cues is not None and _CJK_CHAR.search(text):
-            cues = sorted([*cues, *(m.start() for m in cjk_cues.finditer(lower))])
+            found = sorted([*found, *cjk_cues.finditer(lower)], key=re.Match.start)
         # A cue inside brackets is no distractor (brackets found only when a cue is there).
         brackets = [(m.start(), m.end()) for m in _BRACKETED.finditer(text)] \
-            if cues and "(" in text else []
+            if found and "(" in text else []
         if brackets:
             starts = [start for start, _ in brackets]
-            cues = [
-                cue for cue in cues
-                if not ((i := bisect.bisect_right(starts, cue)) and cue < brackets[i - 1][1])
+            found = [
+                cue for cue in found
+                if not ((i := bisect.bisect_right(starts, cue.start()))
+                        and cue.start() < brackets[i - 1][1])
             ]
+        claims = _claims()
+        self._cues = [m.start() for m in found if " ".join(m.group().split()) not in claims]
+        self._claims = [m.start() for m in found if " ".join(m.group().split()) in claims]
         teasers = _teasers()
         # A link to another article ("Citește și: 12 nave rusești în Marea Neagră"): every
         # value after it on its line is that article's, whatever the sentences.
         self._teaser_lines = [
             (m.start(), (lower.find("\n", m.end()) + 1 or len(lower) + 1) - 1)
             for m in teasers.finditer(lower)] if teasers is not None else []
-        self._cues = cues
-        self.any = bool(cues or self._teaser_lines)
+        self.any = bool(found or self._teaser_lines)
         """Whether the text has a distractor cue at all."""
-        self._breaks = sorted([
-            *(m.end() for m in _SENTENCE_BREAK.finditer(text)
+        breaks = sorted([
+            *((m.end(), text[m.start()] == ":") for m in _SENTENCE_BREAK.finditer(text)
               if not _ordinal_dot(text, m.start())),
-            *(m.end() for m in _clause_break().finditer(lower))]) if self._cues else []
+            *((m.end(), False) for m in _clause_break().finditer(lower))]) if found else []
+        self._breaks = [end for end, _ in breaks]
+        # A claim's sentence ends at the breaks that are not a colon.
+        self._claim_breaks = [end for end, colon in breaks if not colon] if self._claims else []
 
     def around(self, start: int, end: int) -> bool:
-        """Whether the sentence holding ``start..end`` has a distractor cue (or a link to
-        another article comes before it on its line)."""
+        """Whether the sentence holding ``start..end`` has a distractor cue, or its sentence
+        read through colons a claim cue (or a link to another article comes before it on its
+        line)."""
         if self._teaser_lines and any(head <= start < tail for head, tail in self._teaser_lines):
             return True
-        if not self._cues:
-            return False
-        index = bisect.bisect_right(self._breaks, start)
-        head = self._breaks[index - 1] if index else 0
-        tail_index = bisect.bisect_left(self._breaks, end)
-        tail = self._breaks[tail_index] if tail_index < len(self._breaks) else 1 << 62
-        position = bisect.bisect_left(self._cues, head)
-        return position < len(self._cues) and self._cues[position] < tail
+        return (_cued(self._cues, self._breaks, start, end)
+                or _cued(self._claims, self._claim_breaks, start, end))
+
+
+def _cued(cues: list[int], breaks: list[int], start: int, end: int) -> bool:
+    """Whether a cue (its start) lies in the sentence holding ``start..end``, sentences being
+    cut at ``breaks`` (both sorted)."""
+    if not cues:
+        return False
+    index = bisect.bisect_right(breaks, start)
+    head = breaks[index - 1] if index else 0
+    tail_index = bisect.bisect_left(breaks, end)
+    tail = breaks[tail_index] if tail_index < len(breaks) else 1 << 62
+    position = bisect.bisect_left(cues, head)
+    return position < len(cues) and cues[position] < tail
 
 
 def _mask(text: str, spans: list[tuple[int, int]]) -> str:

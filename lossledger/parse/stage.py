@@ -5,10 +5,10 @@ the events' metadata and three frames keyed by the raw content's sha256, so that
 parsers made of a report depends only on its bytes and the parsers' versions (which is what
 makes it cacheable and safe to run on any worker).
 
-With ``LOSSLEDGER_PARSE_WORKERS=N`` (:func:`parse_workers`; 1 by default) a batch of many
-reports is parsed by this process and ``N - 1`` forked workers together: reports go out in
-chunks as they are read, the results come back in the batch's order, so the frames are the
-same, row for row, whatever the number of workers.
+A batch of many reports is parsed by this process and forked workers together, one process per
+usable core unless ``LOSSLEDGER_PARSE_WORKERS`` says otherwise (:func:`parse_workers`): the
+processes take the batch's chunks from a shared counter, the results come back in the batch's
+order, so the frames are the same, row for row, whatever the number of workers.
 """
 
 from __future__ import annotations

@@ -1073,3 +1073,24 @@ def test_german_operational_tactical_drones() -> None:
             "operativ-taktische Drohnen (+87) und über 53.284 Fahrzeuge und Tanklastwagen (+89).")
     assert totals(parse(text, at("2025-06-27"))) == {
         "artillery": 29630, "uav": 42240, "vehicles_fuel_tanks": 53284}
+
+
+def test_a_rounded_total_makes_a_small_number_a_days_count() -> None:
+    # 22 November 2022, our words: "more than 85,000" is no figure, but it says how large the
+    # personnel total is, so "another 400" is the day's count, never the total.
+    text = ("Another 400 Russian soldiers were killed, the General Staff said; more than "
+            "85,000 soldiers have been lost since the invasion.")
+    result = parse(text, at("2022-11-22"))
+    assert "personnel" not in totals(result)
+    assert any(p.reason.startswith("a day's count beside a rounded total for personnel")
+               for p in result.problems)
+    # The exact total brought by the day's count is read ("brought the total to").
+    text = "Another 400 Russian soldiers died in battle, which brought the total to 85,000."
+    assert totals(parse(text, at("2022-11-22"))) == {"personnel": 85000}
+
+
+def test_polish_last_24_hours_is_a_days_count() -> None:
+    # 22 November 2022, our Polish words: "w ciągu ostatnich 24 godzin" names the day's count.
+    text = ("Według Kijowa siły Moskwy straciły w ciągu ostatnich 24 godzin 400 żołnierzy. "
+            "Liczba zniszczonych czołgów wzrosła do 2895.")
+    assert totals(parse(text, at("2022-11-22"))) == {"tanks": 2895}

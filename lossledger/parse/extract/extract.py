@@ -230,6 +230,9 @@ class Doubt:
     reason: str
     category: str | None
     strong: bool
+    rounded_total: int | None = None
+    """The number of a rounded figure written in digits ("around 85,000": 85000): how large
+    the category's total is, though not what it is exactly."""
 
 
 @functools.cache
@@ -991,7 +994,8 @@ def _emit(line: str, entry: _Entry, *, floors: bool = False) -> _LineItem:
         doubt = None
         if scale is not None or total is not None:
             written = " ".join(line[value_start:value_end].split())
-            doubt = Doubt(f"rounded figure '{written}' for '{label_text}'", label.code, strong)
+            doubt = Doubt(f"rounded figure '{written}' for '{label_text}'", label.code, strong,
+                          total if scale is None else None)
         return value_start, value_end, None, doubt
     if not strong and total >= 1000 and total % 1000 == 0 and (
             (qualifier is None and label.code != "personnel")
@@ -1004,7 +1008,7 @@ def _emit(line: str, entry: _Entry, *, floors: bool = False) -> _LineItem:
         # 100,000 or more are round thousands, an outlet's "about" before one far more often.
         written = " ".join(line[value_start:value_end].split())
         doubt = Doubt(f"rounded figure '{written}' for '{label_text}' (a round thousand in "
-                      "prose)", label.code, strong)
+                      "prose)", label.code, strong, total)
         return value_start, value_end, None, doubt
     if total > MAX_COUNT:
         doubt = Doubt(f"number out of range '{number}' for '{label_text}'", label.code, strong)

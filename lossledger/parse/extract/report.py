@@ -68,7 +68,25 @@ def _settle(
     stated_changes = {
         (code, f.delta) for code, found in by_category.items() for f in found if f.delta
     }
+    # "another 400 Russian soldiers ... brought the total to around 85,000": a rounded total
+    # is no figure, but it says how large the category's total is; a number a twentieth of it
+    # or less is a day's count, never the total.
+    rounded: dict[str, int] = {}
+    for doubt in doubts:
+        if doubt.rounded_total is not None and doubt.category is not None:
+            code = _category_on(doubt.category, date)
+            rounded[code] = max(rounded.get(code, 0), doubt.rounded_total)
+    day_counts: set[str] = set()
     for code, found in by_category.items():
+        if code in rounded and all(
+                DAY_COUNT_RATIO * f.total <= rounded[code] for f in found):
+            day_counts.add(code)
+            problems += [Problem(f"a day's count beside a rounded total for {code}: "
+                                 f"'{f.label}' {f.total} beside {rounded[code]}", date, code)
+                         for f in found]
+    for code, found in by_category.items():
+        if code in day_counts:
+            continue
         if len(found) == 1:  # the common case: one figure, nothing to weigh
             first = found[0]
             observations.append(ParsedObservation(
@@ -120,7 +138,8 @@ def _settle(
     settled = {o.category for o in observations}
     for doubt in doubts:
         code = doubt.category and _category_on(doubt.category, date)
-        if code in settled or (not doubt.strong and code in by_category):
+        if code in settled or (not doubt.strong and code in by_category
+                               and code not in day_counts):
             continue  # an exact figure for the category exists: the doubt adds nothing
         problems.append(Problem(doubt.reason, date, code))
     return observations, problems

@@ -231,8 +231,8 @@ class Doubt:
     category: str | None
     strong: bool
     rounded_total: int | None = None
-    """The number of a rounded figure written in digits ("around 85,000": 85000): how large
-    the category's total is, though not what it is exactly."""
+    """The number of a rounded figure written in digits ("more than 85,000": 85000): how
+    large the category's total is, though not what it is exactly."""
 
 
 @functools.cache

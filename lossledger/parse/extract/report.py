@@ -68,7 +68,7 @@ def _settle(
     stated_changes = {
         (code, f.delta) for code, found in by_category.items() for f in found if f.delta
     }
-    # "another 400 Russian soldiers ... brought the total to around 85,000": a rounded total
+    # "another 400 Russian soldiers ...; more than 85,000 since the invasion": a rounded total
     # is no figure, but it says how large the category's total is; a number a twentieth of it
     # or less is a day's count, never the total.
     rounded: dict[str, int] = {}

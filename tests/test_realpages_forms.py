@@ -1094,3 +1094,16 @@ def test_polish_last_24_hours_is_a_days_count() -> None:
     text = ("Według Kijowa siły Moskwy straciły w ciągu ostatnich 24 godzin 400 żołnierzy. "
             "Liczba zniszczonych czołgów wzrosła do 2895.")
     assert totals(parse(text, at("2022-11-22"))) == {"tanks": 2895}
+
+
+def test_kurdish_sorani_labels_and_thousands() -> None:
+    # 20 April 2022, our Sorani sentence: "20 هەزار و 900" writes 20,900 with the thousands
+    # word and its rest after "و" (and), as Persian and Arabic do; "دوو هەزار و 87" (two
+    # thousand 87) has its thousands in words, so 87 is a doubt, never the total.
+    text = ("بەپێی ئۆکرانیا 20 هەزار و 900 سەربازی ڕووسی کوژراون، 815 تانک، دوو هەزار و 87 "
+            "زرێپۆش، 391 تۆپهاوێژ و 150 هیلیکۆپتەر.")
+    result = parse(text, at("2022-04-20"))
+    assert totals(result) == {"personnel": 20900, "tanks": 815, "artillery": 391,
+                              "helicopters": 150}
+    assert any("thousands written in words" in p.reason and p.category == "armored_vehicles"
+               for p in result.problems)

@@ -98,7 +98,7 @@ def is_rounded(qualifier: str | None, total: int, *, category: str | None = None
 #: (:func:`exact_thousands`).
 _THOUSANDS = (
     r"thousand|тис\.?|тисяч[іа]?|тыс\.?|тысяч[иа]?|tsd\.?|tausend|mille|tys\.?|tysięcy|mila|bin"
-    r"|آلاف|ألفا|ألف|هزار|হাজার|हज़ार|हजार"
+    r"|آلاف|ألفا|ألف|هەزار|هزار|হাজার|हज़ार|हजार"
 )
 #: A thousands word right before a number: the number is the rest of a count whose thousands
 #: are written in words ("এক হাজার ৩৮৬ ট্যাংক", "üç bin 400 tank"), never a total alone.
@@ -122,9 +122,10 @@ SCALE_PATTERN = (rf"{_THOUSANDS}|million|млн\.?|mio\.?|min(?=[^\S\n]+\d{{3}}(
                  rf"|[{MYRIAD}{_THOUSAND_OR_NONE}](?=\d|[{COUNTERS}]|[^\w])")
 _THOUSANDS_REST = re.compile(rf"\s*(?:{_THOUSANDS}|min)\s*(?P<rest>\d{{3}})(?!\d)\s*",
                              re.IGNORECASE)
-# Arabic and Persian write the rest without its zeros, after "و" (and): "8 آلاف و35" is 8,035,
-# "70 هزار و 250" 70,250.
-_ARABIC_REST = re.compile(r"\s*(?:آلاف|ألفا|ألف|هزار)\s*(?:\u0648\s*)?(?P<rest>\d{1,3})(?!\d)\s*")
+# Arabic, Persian and Kurdish write the rest without its zeros, after "و" (and): "8 آلاف و35" is
+# 8,035, "70 هزار و 250" 70,250, "20 هەزار و 900" 20,900.
+_ARABIC_REST = re.compile(
+    r"\s*(?:آلاف|ألفا|ألف|هەزار|هزار)\s*(?:\u0648\s*)?(?P<rest>\d{1,3})(?!\d)\s*")
 #: The rest after a myriad, up to four digits, also with a thousands separator ("1만1,061").
 MYRIAD_REST = (rf"[^\S\n]?\d?[{_THOUSAND_OR_NONE}]\d{{0,3}}(?!\d)"
                r"|\d[,.]\d{3}(?![\d,.])|\d{1,4}(?!\d)")

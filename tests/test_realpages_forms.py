@@ -1107,3 +1107,37 @@ def test_kurdish_sorani_labels_and_thousands() -> None:
                               "helicopters": 150}
     assert any("thousands written in words" in p.reason and p.category == "armored_vehicles"
                for p in result.problems)
+
+
+def test_persian_counters_labels_and_the_days_count() -> None:
+    # 25 May 2022, our Persian words: "عراده" and "فروند" are counters between a number and
+    # its label; "در ۲۴ ساعت گذشته" (in the past 24 hours) names the day's count, so its 100
+    # soldiers are no total.
+    text = ("ارتش روسیه در ۲۴ ساعت گذشته ۱۰۰ سرباز را از دست داد. از آغاز جنگ ۱۳۰۵ تانک، "
+            "۶۰۶ عراده توپ، ۲۰۱ سامانه پرتاب موشک و ۴۹۱ فروند هواپیمای بدون سرنشین منهدم شده است.")
+    assert totals(parse(text, at("2022-05-25"))) == {
+        "tanks": 1305, "artillery": 606, "mlrs": 201, "uav": 491}
+
+
+def test_lithuanian_and_finnish_words_before_a_label() -> None:
+    # 2 March and 16 October 2022, our Lithuanian and Finnish words: "Rusijos" and "Venäjän"
+    # (Russia's) stand between the number and its label.
+    text = "Žuvo 5840 Rusijos kareivių, sunaikintas 31 sraigtasparnis ir 60 kuro cisternų."
+    assert totals(parse(text, at("2022-03-02"))) == {
+        "personnel": 5840, "helicopters": 31, "fuel_tanks": 60}
+    # (The page states no date: "muuta sotilasajoneuvoa" stays the other military vehicles
+    # until the date, inferred from the figures, merges them with the fuel tanks.)
+    text = ("Ukrainan mukaan tuhottu on 2 529 Venäjän panssarivaunua ja 3 959 muuta "
+            "sotilasajoneuvoa.")
+    assert totals(parse(text, at("2022-10-16"))) == {"tanks": 2529, "military_vehicles": 3959}
+
+
+def test_a_headlines_round_thousand_is_a_copy_of_the_exact_total() -> None:
+    # 9 August 2023, our Indonesian words: the headline rounds the total the text gives
+    # exactly ("jumlah" is "the number of"); the round thousand is its copy, no conflict.
+    text = ("Ukraina: Rusia Kehilangan 251.000 Tentara\n"
+            "Jumlah tentara Rusia yang tewas sejak invasi telah mencapai 251.620 orang.")
+    result = parse(text, at("2023-08-09"))
+    assert totals(result) == {"personnel": 251620}
+    assert any(p.reason.startswith("a rounded copy beside the total for personnel")
+               for p in result.problems)

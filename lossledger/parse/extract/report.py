@@ -45,6 +45,9 @@ _TO_ASCII_DIGITS = {first + i: 0x30 + i for first in (0x0660, 0x06F0, 0x0966, 0x
                     for i in range(10)}
 
 
+#: A round thousand this close to a page's one exact total (a hundredth of it) is its rounded
+#: copy (a headline's "251.000" beside the text's 251,620).
+ROUNDED_COPY_DIVISOR = 100
 #: Each category's last day (``None``: still reported), a plain dict: asked for every figure.
 _VALID_TO = {code: category.valid_to for code, category in CATEGORIES.items()}
 
@@ -106,6 +109,19 @@ def _settle(
             # (and the day's counts beside it are said below).
             pool = found
         values = sorted({f.total for f in pool})
+        large = [v for v in values if v * DAY_COUNT_RATIO > values[-1]]
+        exact = [v for v in large if v % 1000]
+        copies = [v for v in large if not v % 1000 and len(exact) == 1
+                  and abs(v - exact[0]) * ROUNDED_COPY_DIVISOR <= exact[0]]
+        if copies:
+            # "Rusia Telah Kehilangan 251.000 Tentara" in the headline, "251.620 orang" in the
+            # text: a round thousand within a hundredth of the one exact total is its rounded
+            # copy, never a second total.
+            problems += [Problem(f"a rounded copy beside the total for {code}: '{f.label}' "
+                                 f"{f.total} beside {exact[0]}", date, code)
+                         for f in pool if f.total in copies]
+            pool = [f for f in pool if f.total not in copies]
+            values = [v for v in values if v not in copies]
         if len(values) > 1 and values[-2] * DAY_COUNT_RATIO <= values[-1]:
             # "1,340 soldiers in a day ... 678,520 in all": numbers a twentieth of the largest
             # or less are the day's counts beside the total (after the war's first weeks a

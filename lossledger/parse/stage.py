@@ -325,7 +325,10 @@ def _parse_parallel(
     started: list[tuple[BaseProcess, Connection]] = []
     # The workers share this process's objects: frozen, the collector leaves them untouched
     # (no copy of their pages in each worker), as the Python documentation advises for fork.
-    gc.freeze()
+    # (Not when the program froze objects itself: unfreezing would undo its freeze.)
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
     try:
         for _ in range(workers - 1):
             receiver, sender = context.Pipe(duplex=False)
@@ -341,7 +344,8 @@ def _parse_parallel(
                 sender.close()
             started.append((process, receiver))
     finally:
-        gc.unfreeze()
+        if freeze:
+            gc.unfreeze()
     done.update(_share(chunks, taken, parsers, max_report_bytes))
     for process, receiver in started:
         done.update(_received(process, receiver))

@@ -311,7 +311,8 @@ def _parse_parallel(
     on a busy core takes fewer. The workers have the reports from the fork (nothing is sent
     to them) and send their results once, at the end; this process runs no thread meanwhile,
     so its own share goes at full speed. A chunk a worker took but did not send back (it
-    died) is parsed here: the result never depends on the workers.
+    died) is parsed here: the result never depends on the workers. The batch's reports are
+    held in memory meanwhile, as its results are (the pipeline's batches are 2,000 events).
     """
     first = list(itertools.islice(reports, PARALLEL_MIN_REPORTS))
     if len(first) < PARALLEL_MIN_REPORTS:  # a small batch: not worth a process

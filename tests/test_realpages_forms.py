@@ -1141,3 +1141,27 @@ def test_a_headlines_round_thousand_is_a_copy_of_the_exact_total() -> None:
     assert totals(result) == {"personnel": 251620}
     assert any(p.reason.startswith("a rounded copy beside the total for personnel")
                for p in result.problems)
+
+
+def test_an_equipment_total_whose_category_is_named_earlier_in_its_sentence() -> None:
+    # 24 January 2026, our Ukrainian words: the sentence names one category, the change "на 3"
+    # and the total "23 949" come after it. Read as the total, with less confidence.
+    text = "Втрати бойових броньованих машин зросли на 3 і склали 23 949 одиниць."
+    result = parse(text, at("2026-01-24"))
+    assert totals(result) == {"armored_vehicles": 23949}
+    assert result.observations[0].confidence <= 0.8
+    # 17 April 2025, our Spanish words: the category first, the total later in the sentence.
+    text = ("En cuanto a los vehículos blindados de combate, las pérdidas acumuladas desde el "
+            "inicio del conflicto alcanzan las 22217 unidades.")
+    assert totals(parse(text, at("2025-04-17"))) == {"armored_vehicles": 22217}
+
+
+def test_a_change_a_unit_or_a_second_number_is_no_such_total() -> None:
+    # Our words: a number after "by" is a change ("rose by 240"); a unit written onto a number
+    # is a distance; a sentence with another number of the same size names no one total.
+    assert totals(parse("In February alone, the count of destroyed tanks rose by 240.",
+                        at("2024-03-13"))) == {}
+    assert totals(parse("The drone attack was carried out 100㎞ north-west of Kyiv.",
+                        at("2022-02-27"))) == {}
+    assert totals(parse("Tank losses were 300 in the first half and 450 in the second.",
+                        at("2022-12-31"))) == {}

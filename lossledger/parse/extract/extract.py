@@ -876,7 +876,9 @@ def _read_layout_missing(
     for index in range(count):
         if labels[index] is not None:
             continue
-        noun = _sentence_personnel(line, matches[index], taken, languages)
+        noun = _sentence_personnel(line, matches[index], taken, languages) or \
+            _sentence_equipment(line, matches, index, taken, languages,
+                                {label.code for label in labels if label is not None})
         if noun is not None:
             labels[index], label_spans[index] = noun
             strong[index] = False
@@ -947,6 +949,68 @@ def _sentence_personnel(
             if found is not None and found.code == _PERSONNEL and found.how != "weak":
                 return found, (words[first].start(), words[last].end())
     return None
+
+
+#: The smallest equipment total read from a category named earlier in its sentence.
+PROSE_EQUIPMENT_MIN = 100
+_WORD_RIGHT_BEFORE = re.compile(r"([^\W\d_]+)[^\S\n]*$")
+_YEARS = range(2014, 2036)
+
+
+@functools.cache
+def _change_words() -> frozenset[str]:
+    """Words that make the number after them a change, not a total ("rose by 240", "зросли
+    на 3"; kind ``change``)."""
+    return frozenset(_cue_words("change"))
+
+
+def _a_year_alone(value: re.Match[str]) -> bool:
+    return value["num"].isdigit() and int(value["num"]) in _YEARS
+
+
+def _sentence_equipment(
+    line: str, matches: list[re.Match[str]], index: int, taken: list[_Span],
+    languages: tuple[str, ...], labelled: set[str],
+) -> tuple[LabelMatch, _Span] | None:
+    """The one equipment category named earlier in the sentence of an unlabelled value
+    ("Втрати бойових броньованих машин зросли на 3 і склали 23 949 одиниць"), if the value may
+    be its total: written alone (no qualifier, scale or unit), at least
+    :data:`PROSE_EQUIPMENT_MIN`, no round thousand, no year, no change ("rose by 240"); every
+    other number of the sentence a day's count beside it (a twentieth or less); the category
+    no other value's label on the line."""
+    value = matches[index]
+    after = line[value.end():value.end() + 1]
+    if value["scale"] is not None or value["qual"] is not None or not (
+            after == "" or after.isspace() or after in ",.;:!?)"):
+        return None  # a unit or a sign written onto the number ("100㎞", "40%")
+    total = read_count(value["num"])
+    if total is None or total < PROSE_EQUIPMENT_MIN or total % 1000 == 0 or _a_year_alone(value):
+        return None
+    before = _WORD_RIGHT_BEFORE.search(line, max(0, value.start() - 30), value.start())
+    if before is not None and before[1].casefold() in _change_words():
+        return None
+    head, tail = _sentence_around(line, value.start(), value.end())
+    for other in matches:
+        if other is value or other.end() <= head or other.start() >= tail:
+            continue
+        number = read_count(other["num"])
+        if number is not None and not _a_year_alone(other) and number * DAY_COUNT_RATIO > total:
+            return None
+    words = [w for w in _WORDS.finditer(line, head, value.start())
+             if not _overlaps((w.start(), w.end()), taken)]
+    named: dict[str, tuple[LabelMatch, _Span]] = {}
+    for first in range(len(words)):
+        for size in (3, 2, 1):
+            last = first + size - 1
+            if last >= len(words):
+                continue
+            found = lookup_label(line[words[first].start():words[last].end()], languages)
+            if found is not None and found.code != IGNORED and found.how != "weak":
+                named.setdefault(found.code, (found, (words[first].start(), words[last].end())))
+                break
+    if len(named) != 1 or _PERSONNEL in named or not named.keys().isdisjoint(labelled):
+        return None
+    return next(iter(named.values()))
 
 
 def _sentence_around(line: str, start: int, end: int) -> _Span:

@@ -965,6 +965,7 @@ def _change_words() -> frozenset[str]:
 
 
 def _a_year_alone(value: re.Match[str]) -> bool:
+    """Whether a value is written as a year of the war's time ("2022"), whatever precedes it."""
     return value["num"].isdigit() and int(value["num"]) in _YEARS
 
 

@@ -1165,3 +1165,6 @@ def test_a_change_a_unit_or_a_second_number_is_no_such_total() -> None:
                         at("2022-02-27"))) == {}
     assert totals(parse("Tank losses were 300 in the first half and 450 in the second.",
                         at("2022-12-31"))) == {}
+    # The change after "the number of ... rose by" is no personnel total either.
+    assert totals(parse("In December alone, the number of Russian soldiers killed rose by "
+                        "25,430, the General Staff said.", at("2024-01-01"))) == {}

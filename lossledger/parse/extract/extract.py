@@ -864,7 +864,7 @@ def _read_layout_missing(
             continue
         after = _label_after_in(line[phrase.end():starts[index]], languages)
         if after is None or after[0].code == IGNORED or after[0].how == "weak" or _a_year(
-                line, matches[index]):
+                line, matches[index]) or _a_change(line, matches[index]):
             continue
         span = (phrase.end() + after[1], phrase.end() + after[2])
         if not _overlaps(span, taken):
@@ -935,7 +935,8 @@ def _sentence_personnel(
             " ".join(value["qual"].casefold().split())) not in ("about", "approximately")):
         return None
     total = read_count(value["num"])
-    if total is None or total < PROSE_PERSONNEL_MIN or total % 1000 == 0:
+    if total is None or total < PROSE_PERSONNEL_MIN or total % 1000 == 0 or _a_change(
+            line, value):
         return None
     head, tail = _sentence_around(line, value.start(), value.end())
     words = [w for w in _WORDS.finditer(line, head, tail)
@@ -964,6 +965,12 @@ def _change_words() -> frozenset[str]:
     return frozenset(_cue_words("change"))
 
 
+def _a_change(line: str, value: re.Match[str]) -> bool:
+    """Whether a change word stands right before a value ("rose by 25,430"): no total."""
+    before = _WORD_RIGHT_BEFORE.search(line, max(0, value.start() - 30), value.start())
+    return before is not None and before[1].casefold() in _change_words()
+
+
 def _a_year_alone(value: re.Match[str]) -> bool:
     """Whether a value is written as a year of the war's time ("2022"), whatever precedes it."""
     return value["num"].isdigit() and int(value["num"]) in _YEARS
@@ -987,8 +994,7 @@ def _sentence_equipment(
     total = read_count(value["num"])
     if total is None or total < PROSE_EQUIPMENT_MIN or total % 1000 == 0 or _a_year_alone(value):
         return None
-    before = _WORD_RIGHT_BEFORE.search(line, max(0, value.start() - 30), value.start())
-    if before is not None and before[1].casefold() in _change_words():
+    if _a_change(line, value):
         return None
     head, tail = _sentence_around(line, value.start(), value.end())
     for other in matches:

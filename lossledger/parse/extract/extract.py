@@ -906,11 +906,19 @@ def _read_layout_missing(
 _WORD_BEFORE = re.compile(r"([^\W\d_]+)\.?[^\S\n]+(?:(?:de|of|del|du|w|в|у)[^\S\n]+)?$")
 
 
+_YEARS = range(2014, 2036)
+
+
+def _a_year_alone(value: re.Match[str]) -> bool:
+    """Whether a value is written as a year of the war's time ("2022"), whatever precedes it."""
+    number = value["num"]
+    return len(number) == 4 and number.isdigit() and int(number) in _YEARS
+
+
 def _a_year(line: str, value: re.Match[str]) -> bool:
     """Whether a value is the year of a month named before it ("en febrero de 2022"): never
     a total for a label found elsewhere in the sentence."""
-    number = value["num"]
-    if not (len(number) == 4 and number.isdigit() and 2014 <= int(number) <= 2035):
+    if not _a_year_alone(value):
         return False
     word = _WORD_BEFORE.search(line, max(0, value.start() - 40), value.start())
     return word is not None and month_number(word[1]) is not None
@@ -955,7 +963,6 @@ def _sentence_personnel(
 #: The smallest equipment total read from a category named earlier in its sentence.
 PROSE_EQUIPMENT_MIN = 100
 _WORD_RIGHT_BEFORE = re.compile(r"([^\W\d_]+)[^\S\n]*$")
-_YEARS = range(2014, 2036)
 
 
 @functools.cache
@@ -969,11 +976,6 @@ def _a_change(line: str, value: re.Match[str]) -> bool:
     """Whether a change word stands right before a value ("rose by 25,430"): no total."""
     before = _WORD_RIGHT_BEFORE.search(line, max(0, value.start() - 30), value.start())
     return before is not None and before[1].casefold() in _change_words()
-
-
-def _a_year_alone(value: re.Match[str]) -> bool:
-    """Whether a value is written as a year of the war's time ("2022"), whatever precedes it."""
-    return value["num"].isdigit() and int(value["num"]) in _YEARS
 
 
 def _sentence_equipment(

@@ -1168,3 +1168,51 @@ def test_a_change_a_unit_or_a_second_number_is_no_such_total() -> None:
     # The change after "the number of ... rose by" is no personnel total either.
     assert totals(parse("In December alone, the number of Russian soldiers killed rose by "
                         "25,430, the General Staff said.", at("2024-01-01"))) == {}
+
+
+def test_a_run_of_numbers_takes_the_labels_before_it_respectively() -> None:
+    # 6 September 2024, our English words: three categories named, then three numbers and
+    # "respectively". Each number takes its label in order, with less confidence (prose).
+    text = ("Kyiv says the war has now cost Moscow military personnel, artillery systems and "
+            "tanks amounting to 622,720, 17,745 and 8,631, respectively.")
+    result = parse(text, at("2024-09-06"))
+    assert totals(result) == {"personnel": 622720, "artillery": 17745, "tanks": 8631}
+    assert all(o.confidence <= 0.8 for o in result.observations)
+    # Our German words: "bzw." stands before the run's last number; a label the run's first
+    # number took before a colon is the sentence's to hand out.
+    text = ("Gepanzerte Fahrzeuge, Artilleriesysteme und Raketensysteme: bislang "
+            "16.878, 17.745 bzw. 1.178 Einheiten.")
+    assert totals(parse(text, at("2024-09-06"))) == {
+        "armored_vehicles": 16878, "artillery": 17745, "mlrs": 1178}
+
+
+def test_a_respectively_run_needs_as_many_labels_and_no_distractor() -> None:
+    # Our words: months are no labels (two numbers, one category named); an Oryx sentence is
+    # a distractor's, whatever it pairs.
+    assert totals(parse("Artillery losses peaked in July and August, with 1,520 and 1,517 "
+                        "systems destroyed, respectively.", at("2024-09-06"))) == {}
+    assert totals(parse("Oryx puts the tanks and armoured vehicles lost at 3,010 and 5,877, "
+                        "respectively.", at("2024-09-06"))) == {}
+
+
+def test_a_modifier_before_a_label_is_no_part_of_it() -> None:
+    # 15 January 2025, our words: "operational-tactical", "tactical", "war" and German
+    # "taktische" stand before a label (cues.csv fillers); a label of its own that starts
+    # with them still wins ("tactical missile systems" are launchers, not drones).
+    text = ("Since February 2022 Russia has lost 9,780 war tanks and 22,383 "
+            "operational-tactical drones.")
+    assert totals(parse(text, at("2025-01-15"))) == {"tanks": 9780, "uav": 22383}
+    text = "Zerstört wurden 22.383 taktische UAVs und 3.018 Marschflugkörper."
+    assert totals(parse(text, at("2025-01-15"))) == {"uav": 22383, "cruise_missiles": 3018}
+    assert totals(parse("The tally now includes 9,780 tanks and 12 tactical missile systems.",
+                        at("2025-01-15")))["srbm_launchers"] == 12
+
+
+def test_russias_claims_by_the_countrys_name_or_its_spokesman_are_no_figures() -> None:
+    # 4 June 2022, our Spanish words: the General Staff's figures, then Russia's own claims
+    # in a sentence that names neither ministry ("Rusia dice haber destruido").
+    text = ("Según el Estado Mayor ucraniano, Rusia ha perdido 1.376 tanques y 680 sistemas "
+            "de artillería.\nPor su parte, Rusia dice haber destruido 778 tanques y 279 "
+            "sistemas de artillería ucranianos.\nEl portavoz Konashenkov habló de 553 "
+            "vehículos.")
+    assert totals(parse(text, at("2022-06-04"))) == {"tanks": 1376, "artillery": 680}

@@ -311,6 +311,14 @@ def _totals_to() -> re.Pattern[str] | None:
 
 
 @functools.cache
+def _respectively_cue() -> re.Pattern[str] | None:
+    """The words that pair a run of numbers with the labels named before it, in order
+    ("respectively", "bzw.", kind ``respectively``), for lower-cased text."""
+    phrases = _phrases("respectively")
+    return re.compile(rf"(?<!\w)(?:{phrases})(?!\w)") if phrases else None
+
+
+@functools.cache
 def _number_of() -> re.Pattern[str] | None:
     """Phrases that name a category's count before its total ("the number of", "die Zahl der",
     kind ``number_of``); the label follows the phrase, the total comes later in the sentence."""
@@ -871,6 +879,10 @@ def _read_layout_missing(
             labels[index], label_spans[index] = after[0], span
             strong[index] = False
             taken.append(span)
+    # 4c. "losses of personnel, artillery systems and tanks ... to 661,630, 19,156 and 8,933,
+    # respectively": a run of numbers with a "respectively" word (kind ``respectively``) takes
+    # the labels its sentence names before it, in order, when they are as many.
+    _respectively(line, matches, labels, label_spans, strong, taken, languages)
     # 5. "die Zahl der russischen Soldaten ... auf 161.520 erhöht", "las bajas humanas rusas ...
     # alcanza ya las 554.510": a personnel total whose noun stands elsewhere in its sentence.
     for index in range(count):
@@ -1005,28 +1017,113 @@ def _sentence_equipment(
         number = read_count(other["num"])
         if number is not None and not _a_year_alone(other) and number * DAY_COUNT_RATIO > total:
             return None
-    words = [w for w in _WORDS.finditer(line, head, value.start())
-             if not _overlaps((w.start(), w.end()), taken)]
     named: dict[str, tuple[LabelMatch, _Span]] = {}
-    for first in range(len(words)):
+    for found, span in _labels_in(line, head, value.start(), taken, languages):
+        named.setdefault(found.code, (found, span))
+    if len(named) != 1 or _PERSONNEL in named or not named.keys().isdisjoint(labelled):
+        return None
+    return next(iter(named.values()))
+
+
+def _respectively(
+    line: str, matches: list[re.Match[str]], labels: list[LabelMatch | None],
+    label_spans: list[_Span], strong: list[bool], taken: list[_Span],
+    languages: tuple[str, ...],
+) -> None:
+    """Give a run of unlabelled numbers beside a "respectively" word the labels named before
+    them in their sentence, one each in order (``labels``, ``label_spans``, ``strong`` and
+    ``taken`` are updated in place).
+
+    The run is the numbers written one after the other (only commas, a conjunction or the
+    word itself between them) that end at the word or hold it before their last one
+    ("22.567, 28.067 bzw. 1.388"). Its sentence before it must name exactly as many
+    categories, each once, by labels no other value of the line took.
+    """
+    cue = _respectively_cue()
+    if cue is None:
+        return
+    lower = _lower(line)
+    for word in cue.finditer(lower):
+        run = _run_at(lower, matches, word.start(), word.end())
+        if len(run) < 2:
+            continue
+        first = matches[run[0]]
+        head, tail = _sentence_around(line, first.start(), matches[run[-1]].end(),
+                                      colons=False)
+        if word.start() > tail:
+            continue
+        # A label the run's own numbers took ("Tanks and helicopters: 3,000 and 200
+        # respectively" gave 3,000 the label before its colon) is the sentence's to hand out.
+        own = [label_spans[index] for index in run if labels[index] is not None]
+        others = [span for span in taken if span not in own]
+        named = _labels_in(line, head, first.start(), others, languages)
+        if len(named) != len(run) or len({found.code for found, _ in named}) != len(run):
+            continue
+        taken[:] = others
+        for index, (found, span) in zip(run, named, strict=True):
+            labels[index], label_spans[index] = found, span
+            strong[index] = False
+            taken.append(span)
+
+
+#: What may stand between two numbers of a "respectively" run (commas, a conjunction).
+_RUN_GAP = re.compile(r"[^\S\n]*(?:,|;)?[^\S\n]*(?:(?:and|und|et|e|y|i|и|і|та|oraz|ve|a)[^\S\n]+)?")
+
+
+def _run_at(lower: str, matches: list[re.Match[str]], cue_start: int, cue_end: int) -> list[int]:
+    """The indexes of the run of numbers the cue at ``cue_start..cue_end`` closes or stands
+    in (see :func:`_respectively`); empty when there is none."""
+    before = [i for i, m in enumerate(matches) if m.end() <= cue_start]
+    if not before:
+        return []
+    last = before[-1]
+    gap = lower[matches[last].end():cue_start]
+    following = next((i for i, m in enumerate(matches) if m.start() >= cue_end), None)
+    if (following is not None and not gap.strip(" \t\u00a0,")
+            and not lower[cue_end:matches[following].start()].strip(" \t\u00a0")):
+        run = [last, following]  # "28.067 bzw. 1.388": the word before the run's last number
+    elif len(gap) <= 30 and not _WORDS.search(gap) and not any(map(str.isdigit, gap)):
+        run = [last]  # "8,933, respectively"
+    else:
+        return []
+    index = run[0] - 1
+    while index >= 0 and _RUN_GAP.fullmatch(
+            lower, matches[index].end(), matches[run[0]].start()) is not None:
+        run.insert(0, index)
+        index -= 1
+    return run
+
+
+def _labels_in(
+    line: str, head: int, end: int, taken: list[_Span], languages: tuple[str, ...],
+) -> list[tuple[LabelMatch, _Span]]:
+    """The labels ``line[head:end]`` names, in order, none overlapping another or ``taken``:
+    at each word the longest window of three words or fewer that is a label."""
+    words = [w for w in _WORDS.finditer(line, head, end)
+             if not _overlaps((w.start(), w.end()), taken)]
+    named: list[tuple[LabelMatch, _Span]] = []
+    first = 0
+    while first < len(words):
         for size in (3, 2, 1):
             last = first + size - 1
             if last >= len(words):
                 continue
             found = lookup_label(line[words[first].start():words[last].end()], languages)
             if found is not None and found.code != IGNORED and found.how != "weak":
-                named.setdefault(found.code, (found, (words[first].start(), words[last].end())))
+                named.append((found, (words[first].start(), words[last].end())))
+                first = last
                 break
-    if len(named) != 1 or _PERSONNEL in named or not named.keys().isdisjoint(labelled):
-        return None
-    return next(iter(named.values()))
+        first += 1
+    return named
 
 
-def _sentence_around(line: str, start: int, end: int) -> _Span:
-    """The sentence of ``line`` holding ``start..end``: from the break before to the one after."""
+def _sentence_around(line: str, start: int, end: int, *, colons: bool = True) -> _Span:
+    """The sentence of ``line`` holding ``start..end``: from the break before to the one after
+    (``colons``: whether a colon is a break; "Tanks and helicopters: 3,000 and 200
+    respectively" is one sentence for the labels before its numbers)."""
     head, tail = 0, len(line)
     for match in _SENTENCE_BREAK.finditer(line):
-        if _ordinal_dot(line, match.start()):
+        if _ordinal_dot(line, match.start()) or (not colons and line[match.start()] == ":"):
             continue
         if match.end() <= start:
             head = match.end()

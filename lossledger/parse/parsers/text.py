@@ -28,7 +28,7 @@ class GeneralTextParser(Parser):
     """
 
     name = "text"
-    version = "4"
+    version = "5"
     source_kind = "ticker"
 
     def claims(self, text: str, *, media_type: str) -> bool:

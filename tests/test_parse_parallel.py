@@ -141,6 +141,23 @@ def test_a_worker_that_dies_loses_no_report(
         assert_frame_equal(frame, two.frames()[name])
 
 
+def test_workers_that_sent_their_results_are_reaped_by_a_later_batch(
+    events: list[RecordedEvent], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch does not wait for its workers to exit once they sent their results; the next
+    batch joins them (no process is left behind unreaped)."""
+    monkeypatch.setattr(stage, "PARALLEL_MIN_REPORTS", 16)
+    monkeypatch.setattr(stage, "_CHUNK_REPORTS", 8)
+    stage.parse_events(events, parsers=PARSERS, max_report_bytes=20_000, workers=2)
+    first = list(stage._exiting)
+    assert first, "the batch's worker should be left to exit on its own"
+    for process in first:
+        process.join(timeout=30)  # it has exited (or does now): the next batch reaps it
+    stage.parse_events(events, parsers=PARSERS, max_report_bytes=20_000, workers=2)
+    assert all(process.exitcode == 0 for process in first)
+    assert not set(first) & set(stage._exiting)
+
+
 def _published(home: Path) -> dict[str, pl.DataFrame]:
     """The published tables, without what differs between two homes (event ids, times)."""
     import lossledger

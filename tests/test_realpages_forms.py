@@ -1216,3 +1216,27 @@ def test_russias_claims_by_the_countrys_name_or_its_spokesman_are_no_figures() -
             "sistemas de artillería ucranianos.\nEl portavoz Konashenkov habló de 553 "
             "vehículos.")
     assert totals(parse(text, at("2022-06-04"))) == {"tanks": 1376, "artillery": 680}
+
+
+def test_a_clause_of_the_days_count_ends_at_its_comma() -> None:
+    # 4 June 2022, our Spanish words: "incluidos 150 en el último día" is a clause between
+    # commas; its "último día" (a distractor cue) is the clause's, not the totals' after it.
+    text = ("El Estado Mayor ucraniano calcula que unos 31.050 soldados rusos han muerto, "
+            "incluidos 150 en el último día, y añade que desde febrero han sido destruidos "
+            "1.376 tanques y 680 sistemas de artillería.")
+    found = totals(parse(text, at("2022-06-04")))
+    assert found["tanks"] == 1376 and found["artillery"] == 680
+    assert 150 not in found.values()
+
+
+def test_arabic_vowel_marks_are_no_part_of_a_label() -> None:
+    # 4 June 2022, our Arabic words: "جنديًا" (soldiers, with tanween) is "جنديا".
+    text = "ارتفع عدد قتلى الجيش الروسي منذ بدء الحرب إلى 31050 جنديًا و1376 دبابة."
+    assert totals(parse(text, at("2022-06-04"))) == {"personnel": 31050, "tanks": 1376}
+
+
+def test_the_russian_ministry_without_its_full_name_is_a_claim() -> None:
+    # 4 June 2022, our Italian words: the General Staff's tanks, then Russia's claim.
+    text = ("Secondo lo Stato maggiore di Kiev la Russia ha perso 1.376 carri armati.\n"
+            "Il ministero russo sostiene invece di aver distrutto 778 carri armati ucraini.")
+    assert totals(parse(text, at("2022-06-04"))) == {"tanks": 1376}

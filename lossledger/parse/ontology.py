@@ -53,6 +53,9 @@ IGNORED = "-"
 _DASHES = re.compile(r"[\u2010-\u2015\u2212\u2E3A\u2E3B\uFE58\uFE63\uFF0D]")
 _APOSTROPHES = re.compile(r"[\u02bc\u2019\u2018`\u00b4]")
 _SPACES = re.compile(r"\s+")
+# Arabic vowel marks (harakat, tanween, shadda, sukun, superscript alef) and the tatweel are
+# written or left out at will ("جنديًا", "جنديا"): no part of a label's key.
+_ARABIC_MARKS = re.compile("[\u0640\u064b-\u065f\u0670]")
 # Romanian s and t with a comma below are often written with a cedilla ("soldaţi" for
 # "soldați", "şi" for "și"): one key for both. Turkish and others keep their own letters
 # (both the table's aliases and the text are mapped alike, so nothing else changes).
@@ -115,8 +118,11 @@ def normalise_label(label: str) -> str:
     'uav operational-tactical level'
     >>> normalise_label("soldaţi") == normalise_label("soldați")
     True
+    >>> normalise_label("جنديًا") == normalise_label("جنديا")  # Arabic vowel marks are optional
+    True
     """
     text = unicodedata.normalize("NFKC", label).translate(_CEDILLA_TO_COMMA)
+    text = _ARABIC_MARKS.sub("", text)
     text = _DASHES.sub("-", text)
     text = _APOSTROPHES.sub("'", text)
     text = _SPACES.sub(" ", text)

@@ -116,31 +116,31 @@ class SQLiteEventStore(EventStore):
         rows = [PendingRow.of(event) for event in events]
         recorded: list[RecordedEvent] = []
         duplicates: list[tuple[DomainEvent, str]] = []
+        wanted = sorted({r.content_sha256 for r in rows if r.content_sha256 is not None})
         with self._write_transaction() as db:
             seq, prev_hash = _head_link(db)
-            seen: dict[str, str] = {}
+            # The contents the log holds already, asked once for the batch (not once a row),
+            # and one time of recording for the batch, as one transaction records it.
+            holders = _holders(db, wanted)
+            recorded_at = utc_now().isoformat()
+            inserts: list[tuple[Any, ...]] = []
             for event, row in zip(events, rows, strict=True):
-                existing = _existing_holder(db, row.content_sha256, seen)
-                if existing is not None:
-                    duplicates.append((event, existing))
+                if row.content_sha256 is not None and row.content_sha256 in holders:
+                    duplicates.append((event, holders[row.content_sha256]))
                     continue
                 seq += 1
-                recorded_at = utc_now().isoformat()
                 link = row.link(seq=seq, recorded_at=recorded_at, prev_hash=prev_hash)
-                try:
-                    db.execute(
-                        "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (seq, row.event_id, row.kind, recorded_at, row.content_sha256,
-                         row.payload, row.body, prev_hash, link),
-                    )
-                except sqlite3.IntegrityError as exc:
-                    raise StoreError(f"append refused: {exc}") from exc
+                values = (seq, row.event_id, row.kind, recorded_at, row.content_sha256,
+                          row.payload, row.body, prev_hash, link)
+                inserts.append(values)
+                recorded.append(_recorded(values))
                 if row.content_sha256 is not None:
-                    seen[row.content_sha256] = row.event_id
-                recorded.append(_recorded(
-                    (seq, row.event_id, row.kind, recorded_at, row.content_sha256,
-                     row.payload, row.body, prev_hash, link)))
+                    holders[row.content_sha256] = row.event_id
                 prev_hash = link
+            try:
+                db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", inserts)
+            except sqlite3.IntegrityError as exc:
+                raise StoreError(f"append refused: {exc}") from exc
         return AppendResult(tuple(recorded), tuple(duplicates))
 
     def read(
@@ -278,17 +278,19 @@ def _head_link(db: sqlite3.Connection) -> tuple[int, str]:
     return (0, GENESIS_HASH) if row is None else (row[0], row[1])
 
 
-def _existing_holder(
-    db: sqlite3.Connection, content_sha256: str | None, seen: dict[str, str]
-) -> str | None:
-    if content_sha256 is None:
-        return None
-    if content_sha256 in seen:
-        return seen[content_sha256]
-    row = db.execute(
-        "SELECT event_id FROM events WHERE content_sha256 = ?", (content_sha256,)
-    ).fetchone()
-    return None if row is None else row[0]
+#: Contents asked about in one query (SQLite allows 32,766 parameters; fewer keep it cheap).
+_HOLDERS_AT_ONCE = 500
+
+
+def _holders(db: sqlite3.Connection, content_sha256s: Sequence[str]) -> dict[str, str]:
+    """The event holding each of ``content_sha256s`` that the log has (content -> event id)."""
+    found: dict[str, str] = {}
+    for start in range(0, len(content_sha256s), _HOLDERS_AT_ONCE):
+        chunk = content_sha256s[start:start + _HOLDERS_AT_ONCE]
+        found.update(db.execute(
+            "SELECT content_sha256, event_id FROM events WHERE content_sha256 IN "
+            f"({', '.join('?' * len(chunk))})", chunk))
+    return found
 
 
 def _recorded(row: Sequence[Any]) -> RecordedEvent:

@@ -586,7 +586,7 @@ class _Distractors:
         breaks = sorted([
             *((m.end(), text[m.start()] == ":") for m in _SENTENCE_BREAK.finditer(text)
               if not _ordinal_dot(text, m.start())),
-            *((m.end(), False) for m in _clause_break().finditer(lower))]) if found else []
+            *((end, False) for end in _clause_bounds(lower))]) if found else []
         self._breaks = [end for end, _ in breaks]
         # A claim's sentence ends at the breaks that are not a colon.
         self._claim_breaks = [end for end, colon in breaks if not colon] if self._claims else []
@@ -599,6 +599,21 @@ class _Distractors:
             return True
         return (_cued(self._cues, self._breaks, start, end)
                 or _cued(self._claims, self._claim_breaks, start, end))
+
+
+def _clause_bounds(lower: str) -> list[int]:
+    """Where the clauses a clause word opens after a comma start, and where they end: at the
+    next comma, when one comes before the sentence's end ("..., incluidos 200 durante el
+    último día, antes de destacar que ... 1.768 carros de combate": the day's cue is the
+    clause's, the totals after it are the sentence's)."""
+    bounds = []
+    for match in _clause_break().finditer(lower):
+        bounds.append(match.end())
+        comma = lower.find(",", match.end())
+        stop = _SENTENCE_BREAK.search(lower, match.end())
+        if comma != -1 and (stop is None or comma < stop.start()):
+            bounds.append(comma + 1)
+    return bounds
 
 
 def _cued(cues: list[int], breaks: list[int], start: int, end: int) -> bool:

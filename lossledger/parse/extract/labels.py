@@ -42,9 +42,11 @@ STRONG_SCORE = 93.0
 WEAK_SCORE = 86.0
 _MIN_FUZZY_CHARS = 7
 
-#: The scripts of India and Sri Lanka (Devanagari to Sinhala): their vowel signs are no ``\w``
-#: for ``re``, yet part of the word ("टैंक", "হেলিকপ্টার").
-INDIC = "\u0900-\u0dff"
+#: The scripts of India and Sri Lanka (Devanagari to Sinhala), and Arabic's vowel marks: their
+#: vowel signs are no ``\w`` for ``re``, yet part of the word ("टैंक", "হেলিকপ্টার", "جنديًا";
+#: the Arabic marks are left out of a label's key, :func:`~lossledger.parse.ontology.
+#: normalise_label`).
+INDIC = "\u0900-\u0dff\u064b-\u065f\u0670"
 _WORD = re.compile(rf"(?:[^\W_]|[{INDIC}])+(?:['\-](?:[^\W_]|[{INDIC}])+)*|/")
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 _STRIP = re.compile(rf"[^\w\s/'\-{INDIC}]+")

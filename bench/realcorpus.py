@@ -79,7 +79,7 @@ def _timed_run(home: Path, count: int) -> dict[str, Any]:
     """One measured run (in this process): ingest, parse, project with validation timed."""
     import lossledger.projection as projection
     from bench.stages import Timers
-    from lossledger.parse.stage import parse_workers
+    from lossledger.parse.stage import parse_workers, wait_for_workers
     from lossledger.pipeline import RunSettings, parse_range, plan_run, project_tables
     from lossledger.store.events import ReportReceived
     from tests.corpus_real.harness import SOURCE_PREFIX
@@ -100,6 +100,7 @@ def _timed_run(home: Path, count: int) -> dict[str, Any]:
         parsed = sum(parse_range(settings, first, last) for first, last in plan.parse_ranges)
     with timers.phase("project"):
         tables = project_tables(settings, upto=plan.upto)
+    wait_for_workers()  # the last batch's workers exit on their own: joined, their CPU counts
     cpu = _cpu_seconds() - cpu_started
     seconds = timers.as_dict()
     validate = seconds.get("validate.observations", 0.0) + seconds.get("validate.tables", 0.0)

@@ -364,6 +364,8 @@ def _profile_top(profile: cProfile.Profile, limit: int = 25) -> dict[str, list[d
 def run(task: str, args: dict[str, Any]) -> dict[str, Any]:
     """Run one task in this process and return its measurement."""
     _import_everything(task)
+    from lossledger.parse.stage import wait_for_workers
+
     import_s = time.perf_counter() - _STARTED
     timers = Timers()
     _instrument(timers)
@@ -378,7 +380,9 @@ def run(task: str, args: dict[str, Any]) -> dict[str, Any]:
     details = TASKS[task](args, timers)
     if profile is not None:
         profile.disable()
-    seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_started
+    seconds = time.perf_counter() - started
+    wait_for_workers()  # parse workers exit on their own: joined, their CPU time counts
+    cpu = _cpu_seconds() - cpu_started
     stop.set()
     extra: dict[str, Any] = {}
     if profile is not None:

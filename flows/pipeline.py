@@ -18,6 +18,7 @@ from prefect.events import emit_event
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from lossledger.pipeline import (
+    PARSE_BATCH_EVENTS,
     RunPlan,
     RunSettings,
     parse_range,
@@ -72,9 +73,13 @@ def ingest_inbox(settings: RunSettings, inbox: str, source: str | None) -> Inges
 
 
 @task(cache_policy=NO_CACHE)
-def plan(settings: RunSettings, as_of: int | None, replay: bool) -> RunPlan:
-    """Decide what the run must do from the log's head, the watermark and the parse cache."""
-    decided = plan_run(settings, as_of=as_of, replay=replay)
+def plan(
+    settings: RunSettings, as_of: int | None, replay: bool, batch_size: int | None = None
+) -> RunPlan:
+    """Decide what the run must do from the log's head, the watermark and the parse cache
+    (``batch_size``: events per parse batch; by default a batch feeds every parsing process
+    here, see :func:`~lossledger.pipeline.plan_run`)."""
+    decided = plan_run(settings, as_of=as_of, replay=replay, batch_size=batch_size)
     for error in decided.format_errors:
         get_run_logger().warning("declared format not used: %s", error)
     return decided
@@ -243,7 +248,10 @@ def pipeline(
         abandon_stale_run(event_store, lock_held=True)
         if inbox:
             ingested = ingest_inbox(settings, inbox, source).as_dict()
-        run_plan = plan(settings, as_of, replay)
+        # On Dask each batch is one worker's (one process each): the batches stay small enough
+        # to share out; here a batch is shared by this process's forked workers.
+        on_dask = bool(dask_address) or dask_workers > 0
+        run_plan = plan(settings, as_of, replay, PARSE_BATCH_EVENTS if on_dask else None)
         if run_plan.nothing_new:
             logger.info("nothing new since event %d; warehouse left as it is", run_plan.upto)
             return {"nothing_new": True, "watermark": run_plan.upto, "ingested": ingested}

@@ -20,7 +20,7 @@ from lossledger.config import ConfigError, load_policy
 from lossledger.parse.cache import FigureCache, ParseCache, ReconcileCache
 from lossledger.parse.parsers import PARSERS_FINGERPRINT
 from lossledger.parse.registry import Registry, registry_for
-from lossledger.parse.stage import DEFAULT_MAX_REPORT_BYTES, parse_events
+from lossledger.parse.stage import DEFAULT_MAX_REPORT_BYTES, parse_events, parse_workers
 from lossledger.projection import Previous, WarehouseTables, active_decisions
 from lossledger.projection import warehouse_tables as project_warehouse
 from lossledger.publish.warehouse import (
@@ -41,6 +41,7 @@ from lossledger.store.base import (
 from lossledger.store.events import DECISION_KINDS, ReportReceived
 
 __all__ = [
+    "PARSE_BATCH_EVENTS",
     "LogMismatchError",
     "RunPlan",
     "RunSettings",
@@ -143,18 +144,30 @@ class RunPlan:
         return self.upto == self.watermark_before
 
 
+#: Events per parse batch for one parsing process (:func:`plan_run`).
+PARSE_BATCH_EVENTS = 2_000
+
+
 def plan_run(
     settings: RunSettings,
     *,
     as_of: int | None = None,
     replay: bool = False,
-    batch_size: int = 2_000,
+    batch_size: int | None = None,
 ) -> RunPlan:
     """Compare the log's head with the published watermark and the parse cache.
 
     ``replay`` forgets cached parse results (and the settled figures made of them) and
     republishes even if nothing is new; so does a change of parsers since the last publish
     (their fingerprint differs).
+
+    ``batch_size``: events per parse batch (:func:`parse_range`); by default
+    :data:`PARSE_BATCH_EVENTS` for each process that parses a batch here
+    (:func:`~lossledger.parse.stage.parse_workers`). A batch's processes start and end
+    together, and each end costs this process alone some 0.1 s (the frames, the cache): on the
+    2-core bench machine the x10 corpus parsed in 17.4 s in batches of 2,000 events and in
+    14.4-15.3 s in batches of 4,000-6,000. A run whose batches go to Dask workers, one
+    process each, passes :data:`PARSE_BATCH_EVENTS`.
     """
     clean_leftovers(settings.warehouse)
     registry = settings.registry()
@@ -174,6 +187,8 @@ def plan_run(
     outdated = state is None or state.parsers != registry.fingerprint
     watermark = -1 if replay or outdated else state.watermark
     start = cache.covered_seq()
+    if batch_size is None:
+        batch_size = PARSE_BATCH_EVENTS * parse_workers()
     starts = range(start + 1, upto + 1, batch_size)
     ranges = tuple((first, min(first + batch_size - 1, upto)) for first in starts)
     return RunPlan(

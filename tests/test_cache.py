@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import polars as pl
+import pytest
 from polars.testing import assert_frame_equal
 
 from lossledger._text import enums_as_text
@@ -141,3 +142,20 @@ def test_a_damaged_segment_is_built_again(tmp_path: Path) -> None:
     # The damaged segment was written anew: the next run takes it.
     third = build(tmp_path)
     assert third.figures is not None and third.figures.checked_upto == 3
+
+
+def test_a_parse_batch_holds_its_events_for_each_parsing_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By default a batch feeds every parsing process (each ends a batch at a cost); a run on
+    Dask asks for one process's batch."""
+    import lossledger.pipeline as pipeline
+
+    ingest(tmp_path, SEED, GS_EN_0130, GS_EN_0131, source="mixed")
+    settings = pipeline.RunSettings.resolve(tmp_path)
+    monkeypatch.setattr(pipeline, "PARSE_BATCH_EVENTS", 1)
+    monkeypatch.setenv("LOSSLEDGER_PARSE_WORKERS", "2")
+    assert pipeline.plan_run(settings).parse_ranges == ((1, 2), (3, 3))
+    monkeypatch.setenv("LOSSLEDGER_PARSE_WORKERS", "1")
+    assert pipeline.plan_run(settings).parse_ranges == ((1, 1), (2, 2), (3, 3))
+    assert pipeline.plan_run(settings, batch_size=3).parse_ranges == ((1, 3),)

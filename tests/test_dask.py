@@ -8,7 +8,6 @@ that the Dask run really spreads several parse tasks over its two worker process
 
 from __future__ import annotations
 
-import functools
 import shutil
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from polars.testing import assert_frame_equal
 
 import lossledger
 from bench.corpus import generate
-from lossledger.pipeline import plan_run
 from lossledger.projection import TABLES
 from tests.helpers import ingest
 
@@ -75,9 +73,12 @@ def test_dask_run_publishes_the_same_tables_as_a_sequential_one(
     event_log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import flows.pipeline
+    import lossledger.pipeline
 
-    monkeypatch.setattr(flows.pipeline, "plan_run",
-                        functools.partial(plan_run, batch_size=BATCH_SIZE))
+    # Small batches, on Dask (one worker's batch) and here (one process's: no forked workers).
+    monkeypatch.setattr(flows.pipeline, "PARSE_BATCH_EVENTS", BATCH_SIZE)
+    monkeypatch.setattr(lossledger.pipeline, "PARSE_BATCH_EVENTS", BATCH_SIZE)
+    monkeypatch.setenv("LOSSLEDGER_PARSE_WORKERS", "1")
     # Counts the parse tasks run in this process; a Dask worker imports its own, unpatched copy.
     local_batches: list[tuple[int, int]] = []
     original_parse_range = flows.pipeline.parse_range

@@ -44,6 +44,7 @@ __all__ = [
     "ParsedBatch",
     "parse_events",
     "parse_workers",
+    "wait_for_workers",
     "usable_cores",
 ]
 
@@ -173,8 +174,8 @@ def parse_events(
 PARALLEL_MIN_REPORTS = 256
 #: The environment variable that sets the number of parsing processes (1: this one only).
 PARSE_WORKERS_ENV = "LOSSLEDGER_PARSE_WORKERS"
-#: Processes at most when the environment does not say (a batch of 2,000 events is some 60
-#: chunks: more processes would each get too few to pay for their start).
+#: Processes at most when the environment does not say (each brings its own 2,000 events to
+#: a batch, some 60 chunks; beyond 8 the batches' memory grows past what a laptop spares).
 DEFAULT_MAX_WORKERS = 8
 #: Reports a process takes at a time, and raw bytes at most (a few large reports go alone).
 _CHUNK_REPORTS = 32
@@ -328,6 +329,13 @@ def _reap() -> None:
             _exiting.remove(process)
 
 
+def wait_for_workers() -> None:
+    """Join every parse worker still exiting (a measurement's CPU time counts a child's only
+    once it is joined)."""
+    while _exiting:
+        _exiting.pop().join()
+
+
 def _parse_parallel(
     reports: Iterator[RecordedEvent], *, parsers: Sequence[Parser] | None,
     max_report_bytes: int, workers: int,
@@ -339,7 +347,8 @@ def _parse_parallel(
     to them) and send their results once, at the end; this process runs no thread meanwhile,
     so its own share goes at full speed. A chunk a worker took but did not send back (it
     died) is parsed here: the result never depends on the workers. The batch's reports are
-    held in memory meanwhile, as its results are (the pipeline's batches are 2,000 events).
+    held in memory meanwhile, as its results are (the pipeline's batches are 2,000 events a
+    parsing process: :data:`lossledger.pipeline.PARSE_BATCH_EVENTS`).
     """
     _reap()
     first = list(itertools.islice(reports, PARALLEL_MIN_REPORTS))

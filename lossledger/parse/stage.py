@@ -44,8 +44,8 @@ __all__ = [
     "ParsedBatch",
     "parse_events",
     "parse_workers",
-    "wait_for_workers",
     "usable_cores",
+    "wait_for_workers",
 ]
 
 #: Reports larger than this are stored but not parsed (quarantined as too large). The largest

@@ -1227,6 +1227,13 @@ def test_a_clause_of_the_days_count_ends_at_its_comma() -> None:
     found = totals(parse(text, at("2022-06-04")))
     assert found["tanks"] == 1376 and found["artillery"] == 680
     assert 150 not in found.values()
+    # What follows the clause is the sentence's around it: its cues (Oryx, Russia's ministry)
+    # before the clause still hold for the numbers after it.
+    for text in ("According to Oryx, Russia lost 1,376 tanks, including 20 over the past day, "
+                 "and 3,379 armoured vehicles.",
+                 "Russia's defence ministry claims Ukraine lost 1,376 tanks, including 20 in "
+                 "Kharkiv, and 210 planes."):
+        assert totals(parse(text, at("2022-06-04"))) == {}
 
 
 def test_arabic_vowel_marks_are_no_part_of_a_label() -> None:

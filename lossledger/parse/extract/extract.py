@@ -583,13 +583,19 @@ class _Distractors:
             for m in teasers.finditer(lower)] if teasers is not None else []
         self.any = bool(found or self._teaser_lines)
         """Whether the text has a distractor cue at all."""
-        breaks = sorted([
-            *((m.end(), text[m.start()] == ":") for m in _SENTENCE_BREAK.finditer(text)
-              if not _ordinal_dot(text, m.start())),
-            *((end, False) for end in _clause_bounds(lower))]) if found else []
+        sentences = [(m.end(), text[m.start()] == ":") for m in _SENTENCE_BREAK.finditer(text)
+                     if not _ordinal_dot(text, m.start())] if found else []
+        clauses = _clauses(lower) if found else []
+        breaks = sorted([*sentences, *((head, False) for head, _ in clauses)])
         self._breaks = [end for end, _ in breaks]
         # A claim's sentence ends at the breaks that are not a colon.
         self._claim_breaks = [end for end, colon in breaks if not colon] if self._claims else []
+        # A clause closed by a comma ("..., incluidos 200 durante el último día, antes de
+        # destacar que ... 1.768 carros de combate") stands aside: what follows it belongs to
+        # the sentence around it, whose cues are those before and after the clause.
+        self._closed = sorted((tail, head) for head, tail in clauses if tail is not None)
+        self._sentence_breaks = [end for end, _ in sentences]
+        self._claim_sentence_breaks = [end for end, colon in sentences if not colon]
 
     def around(self, start: int, end: int) -> bool:
         """Whether the sentence holding ``start..end`` has a distractor cue, or its sentence
@@ -597,23 +603,53 @@ class _Distractors:
         line)."""
         if self._teaser_lines and any(head <= start < tail for head, tail in self._teaser_lines):
             return True
+        clause = self._clause_before(start)
+        if clause is not None:
+            return (_cued_beside(self._cues, self._sentence_breaks, clause, end)
+                    or _cued_beside(self._claims, self._claim_sentence_breaks, clause, end))
         return (_cued(self._cues, self._breaks, start, end)
                 or _cued(self._claims, self._claim_breaks, start, end))
 
+    def _clause_before(self, start: int) -> _Span | None:
+        """The closed clause (its start, its end) that ends before ``start`` in the same
+        sentence, if any (the last one)."""
+        index = bisect.bisect_right(self._closed, (start, 1 << 62))
+        if not index:
+            return None
+        tail, head = self._closed[index - 1]
+        breaks = self._sentence_breaks
+        if bisect.bisect_right(breaks, start) != bisect.bisect_right(breaks, tail):
+            return None  # a sentence ends between the clause and the value
+        return head, tail
 
-def _clause_bounds(lower: str) -> list[int]:
-    """Where the clauses a clause word opens after a comma start, and where they end: at the
-    next comma, when one comes before the sentence's end ("..., incluidos 200 durante el
-    último día, antes de destacar que ... 1.768 carros de combate": the day's cue is the
-    clause's, the totals after it are the sentence's)."""
-    bounds = []
+
+def _clauses(lower: str) -> list[tuple[int, int | None]]:
+    """The clauses a clause word opens after a comma: where each starts, and where the next
+    comma closes it before the sentence's end (``None``: it runs to the end)."""
+    found: list[tuple[int, int | None]] = []
     for match in _clause_break().finditer(lower):
-        bounds.append(match.end())
         comma = lower.find(",", match.end())
         stop = _SENTENCE_BREAK.search(lower, match.end())
-        if comma != -1 and (stop is None or comma < stop.start()):
-            bounds.append(comma + 1)
-    return bounds
+        closed = comma != -1 and (stop is None or comma < stop.start())
+        found.append((match.end(), comma + 1 if closed else None))
+    return found
+
+
+def _cued_beside(cues: list[int], breaks: list[int], clause: _Span, end: int) -> bool:
+    """Whether a cue lies in the sentence around ``clause`` (cut at ``breaks``), before the
+    clause or after it up to the sentence's end after ``end``."""
+    if not cues:
+        return False
+    head_of_clause, tail_of_clause = clause
+    index = bisect.bisect_right(breaks, head_of_clause)
+    head = breaks[index - 1] if index else 0
+    tail_index = bisect.bisect_left(breaks, end)
+    tail = breaks[tail_index] if tail_index < len(breaks) else 1 << 62
+    position = bisect.bisect_left(cues, head)
+    if position < len(cues) and cues[position] < head_of_clause:
+        return True
+    position = bisect.bisect_left(cues, tail_of_clause)
+    return position < len(cues) and cues[position] < tail
 
 
 def _cued(cues: list[int], breaks: list[int], start: int, end: int) -> bool:

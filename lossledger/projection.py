@@ -337,7 +337,8 @@ def _every_figure(
     pins, implausible ones) and the :class:`FigureState` for the next run. ``candidates`` is
     consumed.
     """
-    dictionary = {name: _categories(candidates.schema[name]) for name in _ENUM_COLUMNS}
+    schema = candidates.schema  # once: each schema hands every enum's values to Python again
+    dictionary = {name: _categories(schema[name]) for name in _ENUM_COLUMNS}
     candidates = candidates.with_columns(settled_figure_mask(candidates).alias("_settled"))
     open_figures = candidates.filter(~pl.col("_settled")).drop("_settled")
     # Undated figures (and those whose completed year the series contradicts) get the day
@@ -375,8 +376,9 @@ def _figures_since(
         _union_schema(candidates.schema, settled.dictionary),
     )
     del candidates
-    old = _known_figures(settled, fresh.schema)
-    dictionary = {name: _categories(fresh.schema[name]) for name in _ENUM_COLUMNS}
+    schema = fresh.schema  # once: each schema hands every enum's values to Python again
+    old = _known_figures(settled, schema)
+    dictionary = {name: _categories(schema[name]) for name in _ENUM_COLUMNS}
     is_settled = settled_figure_mask(fresh)
     new_valid, new_invalid = _validated_observations(fresh.filter(is_settled))
     open_figures = pl.concat([old.open, fresh.filter(~is_settled)])

@@ -91,6 +91,7 @@ import math
 from dataclasses import dataclass
 
 import polars as pl
+import polars.selectors as cs
 
 from lossledger.parse.parsers.base import SOURCE_KINDS
 from lossledger.reconcile._utils import conform, digit_slip, signed, sorted_ids
@@ -205,8 +206,20 @@ _DAY = 2**32  # one day in the integer cell key (see _cell)
 
 
 def _no_ids(frame: pl.DataFrame, name: str) -> pl.Expr:
-    """An empty list of the type of ``frame``'s list column ``name`` (text or enum codes)."""
-    return pl.lit([], dtype=frame.schema[name])
+    """An empty list of the type of ``frame``'s list column ``name`` (text or enum codes).
+
+    Cut from one of the column's own lists when it has one: a literal built from the type
+    hands every one of an enum's values from Python to polars (0.03 s for the 80,000 event
+    ids of x10, 0.2 s for 450,000), where the column's own list costs nothing.
+
+    >>> frame = pl.DataFrame({"ids": [None, ["b", "a"]]}, schema={"ids": pl.List(pl.String)})
+    >>> frame.select(pl.col("ids").fill_null(_no_ids(frame, "ids"))).get_column("ids").to_list()
+    [[], ['b', 'a']]
+    """
+    own = frame.get_column(name).drop_nulls().head(1)
+    if own.is_empty():
+        return pl.lit([], dtype=frame.schema[name])
+    return pl.lit(own.list.head(0)).first()
 
 
 @dataclass(frozen=True, slots=True)
@@ -561,7 +574,8 @@ def _event_codes(events: pl.DataFrame) -> pl.Series:
     position (rows come in runs of one event), rather than hashed row by row.
     """
     ids = events.get_column("event_id")
-    if isinstance(ids.dtype, pl.Enum) and ids.dtype.categories.is_sorted():
+    dtype = ids.dtype  # once: each call hands an enum's values to Python
+    if isinstance(dtype, pl.Enum) and dtype.categories.is_sorted():
         # Coded already, and the codes sort as the ids do (the projection's enums).
         return ids
     starts = (pl.int_range(pl.len()) == 0) | pl.any_horizontal(
@@ -969,7 +983,8 @@ def _with_previous_row(
     The order and the filter are found on the scalar columns; the list columns (lineage) are
     gathered once, for the rows kept only.
     """
-    lists = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.List)]
+    # A selector: the schema would hand the lineage's enum types (every event id) to Python.
+    lists = frame.select(cs.list()).columns
     previous = [
         pl.col(name).shift().over("category").alias(f"prev_{name}")
         for name in ("date", "total", "seq", "_at")

@@ -21,19 +21,19 @@ def sorted_enum(values: pl.Series) -> pl.Enum:
     return pl.Enum(values.drop_nulls().unique().cast(pl.String).sort())
 
 
-def column_as_text(column: pl.Series, dtype: pl.DataType | None = None) -> pl.Series:
+def column_as_text(column: pl.Series) -> pl.Series:
     """An enum column as text: its categories gathered by code, so that every row points into
     one copy of each distinct string (a cast would copy the string into every row). Other
     columns are returned as they are.
 
-    ``dtype``: the column's type when the caller has it. Each time polars hands an enum type
-    to Python it checks all its values (0.1 s for 450,000 event ids), so it is asked once.
+    The type is asked once: each time polars hands an enum type to Python it checks all its
+    values (0.1 s for 450,000 event ids).
 
     >>> codes = pl.Series("id", ["b", None, "a", "b"], dtype=pl.Enum(["a", "b"]))
     >>> column_as_text(codes).to_list()
     ['b', None, 'a', 'b']
     """
-    dtype = column.dtype if dtype is None else dtype
+    dtype = column.dtype
     if not isinstance(dtype, pl.Enum):
         return column
     return dtype.categories.gather(column.to_physical()).alias(column.name)

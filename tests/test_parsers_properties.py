@@ -131,3 +131,51 @@ def test_damaged_reports_never_raise(case: dict[str, Any], data: st.DataObject) 
         else:
             del body[position : position + data.draw(st.integers(1, 40))]
     assert_well_formed(parse_report(bytes(body), media_type="text/plain", file_name="damaged"))
+
+
+# A run of numbers with "respectively" ------------------------------------------------------
+
+#: Our labels, one per category: English and German.
+RESPECTIVELY_LABELS = {
+    "en": {"personnel": "military personnel", "tanks": "tanks", "artillery": "artillery systems",
+           "mlrs": "multiple launch rocket systems", "air_defense": "air defense systems",
+           "helicopters": "helicopters", "uav": "drones"},
+    "de": {"personnel": "Soldaten", "tanks": "Panzer", "artillery": "Artilleriesysteme",
+           "mlrs": "Mehrfachraketenwerfer", "air_defense": "Flugabwehrsysteme",
+           "helicopters": "Hubschrauber", "uav": "Drohnen"},
+}
+RESPECTIVELY_DAYS = (dt.date(2022, 9, 6), dt.date(2023, 5, 9), dt.date(2024, 3, 2),
+                     dt.date(2025, 6, 12))
+
+
+def _respectively_sentence(language: str, codes: list[str], totals: dict[str, int]) -> str:
+    """Our sentence: the labels in order, then the numbers ("bzw." before the last in German)."""
+    labels = [RESPECTIVELY_LABELS[language][code] for code in codes]
+    numbers = [f"{totals[code]:,}".replace(",", "." if language == "de" else ",")
+               for code in codes]
+    if language == "en":
+        return (f"Kyiv says the losses of {', '.join(labels[:-1])} and {labels[-1]} have now "
+                f"reached {', '.join(numbers[:-1])} and {numbers[-1]}, respectively.")
+    return (f"Die Verluste an {', '.join(labels[:-1])} und {labels[-1]} stiegen damit auf "
+            f"{', '.join(numbers[:-1])} bzw. {numbers[-1]}.")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(RESPECTIVELY_DAYS), st.sampled_from(sorted(RESPECTIVELY_LABELS)),
+       st.data())
+def test_a_respectively_run_gives_each_label_its_number(
+    date: dt.date, language: str, data: st.DataObject
+) -> None:
+    """Any two to five categories, in any order: each takes the number in its place (real
+    totals of the day, none a round thousand, which prose rounds)."""
+    from tests.corpus_real.days import day
+
+    totals = day(date).totals
+    known = [code for code in RESPECTIVELY_LABELS[language] if totals.get(code, 0) % 1000]
+    codes = data.draw(st.permutations(known).map(lambda p: list(p)).flatmap(
+        lambda p: st.integers(2, min(5, len(p))).map(lambda k: p[:k])))
+    text = _respectively_sentence(language, codes, totals)
+    result = parse_report(text.encode(), media_type="text/plain", file_name="p.txt",
+                          received_at=dt.datetime.combine(date, dt.time(9), dt.UTC))
+    assert {o.category: o.total for o in result.observations} == {
+        code: totals[code] for code in codes}, text

@@ -1145,20 +1145,23 @@ def _run_at(lower: str, matches: list[re.Match[str]], cue_start: int, cue_end: i
     return run
 
 
+#: The most words a label found in running text may have (:func:`_labels_in`).
+_LABEL_WORDS = 7
+
+
 def _labels_in(
     line: str, head: int, end: int, taken: list[_Span], languages: tuple[str, ...],
 ) -> list[tuple[LabelMatch, _Span]]:
     """The labels ``line[head:end]`` names, in order, none overlapping another or ``taken``:
-    at each word the longest window of three words or fewer that is a label."""
+    at each word the longest window of :data:`_LABEL_WORDS` words or fewer that is a label
+    ("unmanned aerial vehicles of the operational-tactical level" is seven)."""
     words = [w for w in _WORDS.finditer(line, head, end)
              if not _overlaps((w.start(), w.end()), taken)]
     named: list[tuple[LabelMatch, _Span]] = []
     first = 0
     while first < len(words):
-        for size in (3, 2, 1):
+        for size in range(min(_LABEL_WORDS, len(words) - first), 0, -1):
             last = first + size - 1
-            if last >= len(words):
-                continue
             found = lookup_label(line[words[first].start():words[last].end()], languages)
             if found is not None and found.code != IGNORED and found.how != "weak":
                 named.append((found, (words[first].start(), words[last].end())))

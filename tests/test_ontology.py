@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 from pathlib import Path
@@ -172,3 +173,36 @@ def test_validity_windows_match_the_shared_history() -> None:
 def test_fingerprint_is_stable_hex() -> None:
     assert ontology.ontology_fingerprint() == ontology.ontology_fingerprint()
     int(ontology.ontology_fingerprint(), 16)
+
+
+def _text_aliases() -> list[tuple[str, str, str]]:
+    """(language, alias, code) of every label line of the general reader's family."""
+    with ontology.ONTOLOGY_PATH.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [(row["language"], row["alias"], row["code"]) for row in rows
+            if row["family"] == "text" and row["code"] != ontology.IGNORED
+            and not row.get("otherwise")]
+
+
+def test_every_label_line_is_read_in_the_common_layouts() -> None:
+    """A label is a data line: each one of the general reader's, in a list item with its label
+    first (after a colon or a dash) and number first, is read as one figure of its category.
+
+    Left out, with the reason: a label holding a bracket (a layout's bracket holds the change),
+    and number first, a label opening with a counter character ("人員": "1234 人" is 1,234
+    people)."""
+    from lossledger.parse.extract.extract import extract_figures
+    from lossledger.parse.extract.numerals import COUNTERS
+
+    wrong = []
+    for language, alias, code in _text_aliases():
+        if "(" in alias:
+            continue
+        forms = ["{a}: {n}", "{a} – {n}"] + ([] if alias[0] in COUNTERS else ["{n} {a}"])
+        for form in forms:
+            text = form.format(a=alias, n="1234")
+            figures, _ = extract_figures(text)
+            read = [(figure.category, figure.total) for figure in figures]
+            if read != [(code, 1234)]:
+                wrong.append((language, text, code, read))
+    assert not wrong, wrong[:20]

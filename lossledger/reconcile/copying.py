@@ -13,12 +13,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import polars as pl
 
-__all__ = ["CopyPairs", "copy_pairs", "source_lags", "value_ids"]
+__all__ = ["CopyPairs", "PairCounts", "copy_pairs", "source_lags", "value_ids"]
 
 _DAY = 2**32
+#: The rank of a source not seen yet (any real rank is lower).
+_NO_RANK = 2**62
 
 
 def copy_pairs(
@@ -48,66 +52,34 @@ def value_ids() -> pl.Expr:
     return (pl.struct("cell", "total").rank("dense") - 1).cast(pl.Int64).alias("value_id")
 
 
-class CopyPairs:
-    """Which source pairs share false values, prepared once for a truth-discovery run.
+@dataclass(frozen=True, slots=True)
+class PairCounts:
+    """What pairs of sources had in common over some cells, as sums that carry from one
+    period to the next (arrays over the source codes of one :class:`pl.Enum` of names)."""
 
-    Only the probabilities of the values change from one iteration to the next, so what the
-    pairs of sources have in common is counted once, as matrix products over a source x cell
-    and a source x value incidence matrix: per pair, on how many cells both report and how
-    often their values differ. Per iteration the expected number of false values a pair
-    shares is one more product, weighted by each value's current probability of being false.
+    names: pl.Enum
+    both: np.ndarray
+    """Per pair, the cells both report."""
+    differ: np.ndarray
+    """Per pair, the cells on which their values differ."""
+    shared_false: np.ndarray
+    """Per pair, the expected number of false values both give."""
+    rank: np.ndarray
+    """Per source, its best rank (its kind's priority) so far; ``_NO_RANK`` when unseen."""
 
-    The work grows with the votes times the number of sources, never with the pairs of votes
-    meeting on a cell (a self-join of the votes on the cell grows with the square of the
-    sources reporting each cell: 2.3M rows at x10, half a billion at x30).
-    """
-
-    __slots__ = ("differ", "meets", "names", "rank", "voted")
-
-    def __init__(self, votes: pl.DataFrame) -> None:
-        """``votes``: one row per (``cell``, ``source``) with ``rank``, ``total`` and
-        ``value_id`` (see :func:`value_ids`)."""
-        # Integer source codes in the order of the names, so ``a < b`` is the names' order.
-        names = pl.Enum(votes.get_column("source").unique().sort())
-        self.names = names
-        keys = votes.select(
-            pl.col("source").cast(names).to_physical().cast(pl.Int64).alias("src"),
-            (pl.col("cell").rank("dense") - 1).cast(pl.Int64).alias("cell"),
-            pl.col("value_id").cast(pl.Int64).alias("value"),
-            pl.col("rank").cast(pl.Int64),
-        )
+    @classmethod
+    def empty(cls, names: pl.Enum) -> PairCounts:
         n = len(names.categories)
-        src = keys.get_column("src").to_numpy()
-        cell = keys.get_column("cell").to_numpy()
-        value = keys.get_column("value").to_numpy()
-        cells = np.zeros((n, int(cell.max()) + 1 if cell.size else 0))
-        cells[src, cell] = 1.0
-        voted = np.zeros((n, int(value.max()) + 1 if value.size else 0))
-        voted[src, value] = 1.0
-        # Counts below 2**53 are exact in float64 products.
-        both = cells @ cells.T
-        self.meets = both > 0
-        self.differ = both - voted @ voted.T
-        self.voted = voted
-        # A source's rank is its kind's: the best one it reports under, should it have two.
-        rank = np.zeros(n, dtype=np.int64)
-        ranks = keys.group_by("src").agg(pl.col("rank").min())
-        rank[ranks.get_column("src").to_numpy()] = ranks.get_column("rank").to_numpy()
-        self.rank = rank
+        return cls(names, np.zeros((n, n)), np.zeros((n, n)), np.zeros((n, n)),
+                   np.full(n, _NO_RANK, dtype=np.int64))
 
-    def find(
-        self, value_id: pl.Series, p_true: pl.Series, *, min_shared: float, min_share: float
-    ) -> pl.DataFrame:
-        """Return (``source``, ``original``) for every source found to copy another, given
-        each vote's value number and that value's current probability ``p_true``."""
-        false = np.zeros(self.voted.shape[1])
-        false[value_id.cast(pl.Int64).to_numpy()] = 1.0 - p_true.cast(pl.Float64).to_numpy()
-        shared_false = (self.voted * false) @ self.voted.T
+    def copies(self, *, min_shared: float, min_share: float) -> pl.DataFrame:
+        """Return (``source``, ``original``) for every pair these counts show dependent."""
         n = self.rank.size
         a, b = np.triu_indices(n, k=1)
-        shared = shared_false[a, b]
+        shared = self.shared_false[a, b]
         dependent = (
-            self.meets[a, b]
+            (self.both[a, b] > 0)
             & (shared >= min_shared)
             & (shared >= min_share * (shared + self.differ[a, b]))
         )
@@ -126,6 +98,76 @@ class CopyPairs:
             },
             schema={"source": pl.String, "original": pl.String},
         ).sort("source", "original")
+
+
+class CopyPairs:
+    """Which source pairs share false values, prepared once for a truth-discovery run.
+
+    Only the probabilities of the values change from one iteration to the next, so what the
+    pairs of sources have in common is counted once, as matrix products over a source x cell
+    and a source x value incidence matrix: per pair, on how many cells both report and how
+    often their values differ. Per iteration the expected number of false values a pair
+    shares is one more product, weighted by each value's current probability of being false.
+    Counts of earlier periods (``before``) are added to this period's.
+
+    The work grows with the votes times the number of sources, never with the pairs of votes
+    meeting on a cell (a self-join of the votes on the cell grows with the square of the
+    sources reporting each cell: 2.3M rows at x10, half a billion at x30).
+    """
+
+    __slots__ = ("before", "both", "differ", "names", "rank", "voted")
+
+    def __init__(
+        self, votes: pl.DataFrame, *, names: pl.Enum | None = None,
+        before: PairCounts | None = None,
+    ) -> None:
+        """``votes``: one row per (``cell``, ``source``) with ``rank``, ``total`` and
+        ``value_id`` (see :func:`value_ids`); ``names``: every source name (by default the
+        votes'), which ``before`` (counts of earlier periods) must share."""
+        # Integer source codes in the order of the names, so ``a < b`` is the names' order.
+        names = names or pl.Enum(votes.get_column("source").unique().sort())
+        self.names = names
+        self.before = before or PairCounts.empty(names)
+        keys = votes.select(
+            pl.col("source").cast(names).to_physical().cast(pl.Int64).alias("src"),
+            (pl.col("cell").rank("dense") - 1).cast(pl.Int64).alias("cell"),
+            pl.col("value_id").cast(pl.Int64).alias("value"),
+            pl.col("rank").cast(pl.Int64),
+        )
+        n = len(names.categories)
+        src = keys.get_column("src").to_numpy()
+        cell = keys.get_column("cell").to_numpy()
+        value = keys.get_column("value").to_numpy()
+        cells = np.zeros((n, int(cell.max()) + 1 if cell.size else 0))
+        cells[src, cell] = 1.0
+        voted = np.zeros((n, int(value.max()) + 1 if value.size else 0))
+        voted[src, value] = 1.0
+        # Counts below 2**53 are exact in float64 products.
+        both = cells @ cells.T
+        self.both = self.before.both + both
+        self.differ = self.before.differ + both - voted @ voted.T
+        self.voted = voted
+        # A source's rank is its kind's: the best one it reports under, should it have two.
+        rank = self.before.rank.copy()
+        ranks = keys.group_by("src").agg(pl.col("rank").min())
+        at = ranks.get_column("src").to_numpy()
+        rank[at] = np.minimum(rank[at], ranks.get_column("rank").to_numpy())
+        self.rank = rank
+
+    def counts(self, value_id: pl.Series, p_true: pl.Series) -> PairCounts:
+        """The pair counts up to and including this period, given each vote's value number
+        and that value's probability ``p_true``."""
+        false = np.zeros(self.voted.shape[1])
+        false[value_id.cast(pl.Int64).to_numpy()] = 1.0 - p_true.cast(pl.Float64).to_numpy()
+        shared_false = self.before.shared_false + (self.voted * false) @ self.voted.T
+        return PairCounts(self.names, self.both, self.differ, shared_false, self.rank)
+
+    def find(
+        self, value_id: pl.Series, p_true: pl.Series, *, min_shared: float, min_share: float
+    ) -> pl.DataFrame:
+        """Return (``source``, ``original``) for every source found to copy another, given
+        each vote's value number and that value's current probability ``p_true``."""
+        return self.counts(value_id, p_true).copies(min_shared=min_shared, min_share=min_share)
 
 
 def _look_up_cells(frame: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:

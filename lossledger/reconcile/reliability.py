@@ -21,12 +21,16 @@ The model is Dong, Berti-Equille and Srivastava's (VLDB 2009), a refinement of T
   grow more reliable by winning the very coin tosses its reliability decides);
 * accuracy, copying and probabilities are recomputed in turn until the probabilities move by
   less than ``1e-6`` (a fixed point: the settled set no longer changes; at most
-  ``max_iterations``).
+  ``max_iterations``);
+* **the years are learned in turn, each from the record up to its end**: a year's fixed point
+  reads the settled counts of that year and the years before, what the earlier years'
+  conflicts taught (their converged counts), and the pairs of sources' sums up to it
+  (:class:`lossledger.reconcile.copying.PairCounts`); never a later year. So a year is
+  decided once and for all by what was known when it closed, and new reports can change
+  their own year and the later ones only.
 
 Settled cells only enter through per-(source, category, year) counts, so one step costs a few
-group-bys over the conflicting cells. The step is global: every observation can move every
-accuracy a little, which is why it is kept apart from the per-cell decision (a run over a
-window of dates recomputes it from the counts, then decides only the window's cells).
+group-bys over one year's conflicting cells.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from lossledger.reconcile.copying import CopyPairs, value_ids
+from lossledger.reconcile.copying import CopyPairs, PairCounts, value_ids
 
 __all__ = ["Truth", "accuracies", "echoes", "truth_discovery"]
 
@@ -105,7 +109,13 @@ def truth_discovery(
     decide_probability: float,
     max_iterations: int = 30,
 ) -> Truth:
-    """Iterate accuracy, copying and candidate probabilities to a fixed point.
+    """Learn accuracy and copying year by year, each year from the record up to its end.
+
+    A year's conflicting cells are decided by the fixed point of that year's votes (see
+    :func:`_year_fixed_point`), with what earlier years settled carried as counts (accuracy)
+    and sums (pairs of sources): never by what later years hold. So a year stays as it was
+    decided when later reports arrive, and a new report can change only its own year and the
+    years after it (:mod:`lossledger.reconcile.window`).
 
     Parameters
     ----------
@@ -115,52 +125,99 @@ def truth_discovery(
         One row per (cell, source) in conflicting cells: cell, source, rank, category, year,
         total, ``survives`` (bool, series evidence left it) and ``series_decided`` (null when
         the series left more than one candidate).
+
+    Returns
+    -------
+    Truth
+        ``posteriors`` of every year; ``accuracy`` per (source, category, year) as that year
+        was decided; ``source_accuracy`` and ``copies`` from the whole record (the last
+        year's view); ``iterations`` summed over the years.
     """
-    counts_fixed = settled_counts.with_columns(
-        pl.col("n").cast(pl.Float64), pl.col("n").cast(pl.Float64).alias("s")
+    counts_fixed = settled_counts.select(
+        *_GROUP, pl.col("n").cast(pl.Float64), pl.col("n").cast(pl.Float64).alias("s")
     )
     votes = conflict_votes.with_columns(
         pl.col("survives").cast(pl.Float64).alias("alive"),
     ).with_columns(
         (pl.col("alive") / pl.col("alive").sum().over("cell")).alias("p_true"),
         pl.col("series_decided").is_not_null().alias("settled"),
-        value_ids(),
     )
+    names = pl.Enum(votes.get_column("source").unique().sort())
+    pairs = PairCounts.empty(names)
+    learned = counts_fixed.clear()
+    years = sorted(
+        set(counts_fixed.get_column("year").unique()) | set(votes.get_column("year").unique())
+    )
+    posteriors, accuracy, iterations = [], [], 0
+    options = {"prior": prior, "smoothing": smoothing}
+    for year in years:
+        fixed = _summed(pl.concat([counts_fixed.filter(pl.col("year") <= year), learned]))
+        of_year = votes.filter(pl.col("year") == year)
+        if of_year.is_empty():
+            per_group, _ = accuracies(fixed, **options)
+        else:
+            step = _year_fixed_point(
+                fixed, of_year, pairs, false_values=false_values,
+                copy_min_shared=copy_min_shared, copy_min_share=copy_min_share,
+                decide_probability=decide_probability, max_iterations=max_iterations,
+                **options,
+            )
+            per_group, posterior, pairs, year_counts, steps = step
+            learned = pl.concat([learned, year_counts])
+            posteriors.append(posterior)
+            iterations += steps
+        accuracy.append(per_group.filter(pl.col("year") == year))
+    _, per_source = accuracies(_summed(pl.concat([counts_fixed, learned])), **options)
+    return Truth(
+        posteriors=pl.concat(posteriors) if posteriors else _no_posteriors(votes),
+        accuracy=pl.concat(accuracy) if accuracy else _no_accuracy(),
+        source_accuracy=per_source,
+        copies=pairs.copies(min_shared=copy_min_shared, min_share=copy_min_share),
+        iterations=iterations,
+    )
+
+
+def _year_fixed_point(
+    fixed: pl.DataFrame,
+    votes: pl.DataFrame,
+    before: PairCounts,
+    *,
+    prior: float,
+    smoothing: float,
+    false_values: int,
+    copy_min_shared: float,
+    copy_min_share: float,
+    decide_probability: float,
+    max_iterations: int,
+) -> tuple[pl.DataFrame, pl.DataFrame, PairCounts, pl.DataFrame, int]:
+    """Iterate accuracy, copying and candidate probabilities over one year's conflicting
+    ``votes`` to a fixed point, given the ``fixed`` counts (settled votes of the year and
+    before, and what earlier years' conflicts taught) and the pair counts ``before`` it.
+
+    Returns the year's accuracy per group, the candidates' posteriors, the pair counts and
+    the conflict counts (source, category, year, n, s) to carry, and the iterations.
+    """
+    votes = votes.with_columns(value_ids())
+    value_id = votes.get_column("value_id")
     # The source pairs meeting on a cell do not change from one iteration to the next.
-    pairs = CopyPairs(votes) if votes.height else None
-    candidates = votes.select("cell", "total", "survives", "series_decided").unique(
-        ["cell", "total"]
-    )
-    empty_copies = pl.DataFrame(schema={"source": pl.String, "original": pl.String})
-    copies = empty_copies
+    pairs = CopyPairs(votes, names=before.names, before=before)
+    counted = pl.col("settled").cast(pl.Float64)
     iterations = 0
-    posteriors = candidates.select(
-        "cell", "total", pl.lit(0.0).alias("score"), pl.lit(0, pl.Int64).alias("independent"),
-        pl.lit(1.0).alias("posterior"),
-    )
-    per_group, per_source = accuracies(
-        counts_fixed.select(*_GROUP, "n", "s"), prior=prior, smoothing=smoothing
-    )
     for iterations in range(1, max_iterations + 1):  # noqa: B007
-        # Every group appears (n = 0 where nothing is settled yet), so every vote has an
-        # accuracy: the shrunk one of the level above when its own group taught nothing.
-        counted = pl.col("settled").cast(pl.Float64)
+        # Every group of the year appears (n = 0 where nothing is settled yet), so every
+        # vote has an accuracy: the shrunk one of the level above when its own group taught
+        # nothing.
         conflict_counts = votes.group_by(_GROUP).agg(
             counted.sum().alias("n"), (pl.col("p_true") * counted).sum().alias("s")
         )
         counts = (
-            pl.concat([counts_fixed.select(*_GROUP, "n", "s"), conflict_counts])
-            .group_by(_GROUP)
+            pl.concat([fixed, conflict_counts]).group_by(_GROUP)
             .agg(pl.col("n").sum(), pl.col("s").sum())
         )
-        per_group, per_source = accuracies(counts, prior=prior, smoothing=smoothing)
-        copies = (
-            pairs.find(
-                votes.get_column("value_id"), votes.get_column("p_true"),
-                min_shared=copy_min_shared, min_share=copy_min_share,
-            )
-            if pairs is not None
-            else empty_copies
+        per_group, _ = accuracies(counts, prior=prior, smoothing=smoothing)
+        copies = pairs.find(
+            value_id, votes.get_column("p_true"),
+            min_shared=copy_min_shared, min_share=copy_min_share,
         )
         posteriors = candidate_posteriors(votes, per_group, copies, false_values=false_values)
         agreed = (pl.col("posterior") >= decide_probability) & (pl.col("independent") >= 2)
@@ -172,15 +229,33 @@ def truth_discovery(
             on=["cell", "total"],
             how="left",
         )
-        moved = (
-            updated.select((pl.col("p_true") - votes["p_true"]).abs().max()).item()
-            if votes.height
-            else 0.0
-        )
+        moved = updated.select((pl.col("p_true") - votes["p_true"]).abs().max()).item()
         votes = updated
         if moved is None or moved < 1e-6:
             break
-    return Truth(posteriors, per_group, per_source, copies, iterations)
+    learned = votes.group_by(_GROUP).agg(
+        counted.sum().alias("n"), (pl.col("p_true") * counted).sum().alias("s")
+    )
+    carried = pairs.counts(value_id, votes.get_column("p_true"))
+    return per_group, posteriors, carried, learned.select(fixed.columns), iterations
+
+
+def _summed(counts: pl.DataFrame) -> pl.DataFrame:
+    """One row per group of ``counts`` (source, category, year, n, s)."""
+    return counts.group_by(_GROUP).agg(pl.col("n").sum(), pl.col("s").sum())
+
+
+def _no_posteriors(votes: pl.DataFrame) -> pl.DataFrame:
+    return pl.DataFrame(schema={
+        "cell": votes.schema["cell"], "total": votes.schema["total"], "score": pl.Float64,
+        "independent": pl.Int64, "series_decided": votes.schema["series_decided"],
+        "posterior": pl.Float64,
+    })
+
+
+def _no_accuracy() -> pl.DataFrame:
+    return pl.DataFrame(schema={"source": pl.String, "category": pl.String, "year": pl.Int32,
+                                "accuracy": pl.Float64})
 
 
 def candidate_posteriors(

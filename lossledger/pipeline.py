@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from lossledger.config import ConfigError, load_policy
-from lossledger.parse.cache import FigureCache, ParseCache, ReconcileCache
+from lossledger.parse.cache import FigureCache, ParseCache, ReconcileCache, wait_for_saves
 from lossledger.parse.parsers import PARSERS_FINGERPRINT
 from lossledger.parse.registry import Registry, registry_for
 from lossledger.parse.stage import DEFAULT_MAX_REPORT_BYTES, parse_events, parse_workers
@@ -239,12 +239,13 @@ def project_tables(settings: RunSettings, *, upto: int) -> WarehouseTables:
     """The warehouse as the log up to ``upto`` determines it (parse results from the cache).
 
     The reconciliation of an earlier run (``<home>/cache/reconciled``) lets only the dates the
-    newer observations can affect be reconciled again; this run's is kept for the next.
+    newer observations can affect be reconciled again; this run's is kept for the next, written
+    by a thread that :func:`publish` (or :func:`~lossledger.parse.cache.wait_for_saves`)
+    waits for.
     """
     policy = load_policy(settings.home)
     fingerprint = settings.registry().fingerprint
     memo = ReconcileCache(settings.home, fingerprint, policy)
-    cached = memo.load(upto=upto)
     figure_cache = FigureCache(settings.home, fingerprint)
     with settings.store() as store:
         decision_events = [
@@ -253,13 +254,14 @@ def project_tables(settings: RunSettings, *, upto: int) -> WarehouseTables:
         ]
         failures = fetch_failures(store, upto=upto)
         settled = figure_cache.load(upto=upto, hash_at=store.hash_at)
+        cached = memo.load(upto=upto, hash_at=store.hash_at)
         log_hash = store.hash_at(upto)
     decisions = active_decisions(decision_events)
     previous = None
     if cached is not None:
-        seq, reconciliation = cached
+        seq, reconciliation, open_cells = cached
         changed = any(event.seq > seq for event in decision_events)
-        previous = Previous(reconciliation, seq, decisions_changed=changed)
+        previous = Previous(reconciliation, seq, decisions_changed=changed, open_cells=open_cells)
     # No name keeps the parse results alive: the projection frees what it has consumed. The
     # observations of reports with settled figures are not even read.
     tables = project_warehouse(
@@ -269,7 +271,11 @@ def project_tables(settings: RunSettings, *, upto: int) -> WarehouseTables:
         decisions, policy=policy, previous=previous, fetch_failures=failures, settled=settled,
     ).validated()
     del settled
-    memo.save(tables.daily_totals, tables.discrepancies, seq=upto)
+    if tables.reconciliation is not None and tables.open_cells is not None:
+        memo.save(
+            tables.reconciliation, tables.open_cells, seq=upto, log_hash=log_hash,
+            background=True,
+        )
     figures = tables.figures
     if figures is not None:
         figure_cache.save(
@@ -285,10 +291,14 @@ def publish(settings: RunSettings, tables: WarehouseTables, *, watermark: int) -
     linked), recording the chain hash of event ``watermark`` beside them."""
     with settings.store() as store:
         log_hash = store.hash_at(watermark)
-    return publish_tables(
-        tables, settings.warehouse, watermark=watermark,
-        parsers=settings.registry().fingerprint, log_hash=log_hash,
-    )
+    try:
+        return publish_tables(
+            tables, settings.warehouse, watermark=watermark,
+            parsers=settings.registry().fingerprint, log_hash=log_hash,
+        )
+    finally:
+        # The reconciliation's cache was being written meanwhile (see project_tables).
+        wait_for_saves()
 
 
 def bring_up_to_date(
@@ -303,6 +313,7 @@ def bring_up_to_date(
     tables = project_tables(settings, upto=plan.upto)
     if publish_tables_too:
         publish(settings, tables, watermark=plan.upto)
+    wait_for_saves()
     return plan, tables
 
 

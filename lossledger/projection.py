@@ -90,6 +90,10 @@ class WarehouseTables:
     """How the totals were reconciled: ``full``, ``window (...)`` or ``unchanged``."""
     figures: FigureState | None = None
     """Which observations are settled figures, and the rest of what the next run reuses."""
+    reconciliation: Reconciliation | None = None
+    """The reconciliation the tables were made from, for the next run's window."""
+    open_cells: pl.DataFrame | None = None
+    """category, date: the cells of figures the dating rules may still move (not settled)."""
 
     def items(self) -> Iterable[tuple[str, pl.DataFrame]]:
         return ((name, getattr(self, name)) for name in TABLES)
@@ -253,6 +257,9 @@ class Previous:
     seq: int
     decisions_changed: bool
     """Whether a decision was taken (or reverted) after ``seq``: then it cannot be used."""
+    open_cells: pl.DataFrame | None = None
+    """category, date: the cells of figures that were not settled then (their date or
+    validity may have moved since)."""
 
 
 def warehouse_tables(
@@ -300,6 +307,15 @@ def warehouse_tables(
     in_consensus = (
         valid.filter(~pl.col("event_id").is_in(retracted.implode())) if retracted.len() else valid
     )
+    # Figures not settled may be dated or judged otherwise as the series grows: their cells,
+    # then and now, are reconciled again.
+    open_cells = valid.filter(~figures.settled).select(
+        pl.col("category").cast(pl.String), "date"
+    ).unique()
+    also_dirty = (
+        pl.concat([open_cells, previous.open_cells])
+        if previous is not None and previous.open_cells is not None else open_cells
+    )
     windowed = reconcile_incremental(
         in_consensus.select(OBSERVATIONS_SCHEMA.names()),
         previous=previous.reconciliation if previous else None,
@@ -307,6 +323,7 @@ def warehouse_tables(
         decisions_changed=previous.decisions_changed if previous else False,
         overrides=decisions.overrides,
         policy=policy,
+        also_dirty=also_dirty,
     )
     reconciled = windowed.reconciliation
     del in_consensus
@@ -325,6 +342,8 @@ def warehouse_tables(
         reconciled=windowed.mode if windowed.mode == "unchanged" else
         f"{windowed.mode} ({windowed.reason})",
         figures=figures,
+        reconciliation=reconciled,
+        open_cells=open_cells,
     )
 
 

@@ -1,4 +1,5 @@
-"""The incremental reconciliation is judged against a full rebuild, on random event streams."""
+"""The incremental reconciliation is judged against a full rebuild, on random event streams
+over a turn of the year (source reliability is learned year by year)."""
 
 from __future__ import annotations
 
@@ -17,40 +18,35 @@ from lossledger.reconcile.consensus import (
     OBSERVATIONS_SCHEMA,
     OVERRIDES_SCHEMA,
     ReconcilePolicy,
+    Reconciliation,
     reconcile_totals,
 )
 from lossledger.reconcile.window import (
-    PER_CATEGORY,
     dirty_cells,
-    reconcile_by_category,
     reconcile_incremental,
     reconcile_window,
 )
 from lossledger.store.events import TotalOverridden
-from tests.conftest import GS_EN_0130, GS_EN_0131, SEED
+from tests.conftest import GS_EN_0130, GS_EN_0131, SEED, SHARED
 from tests.helpers import build, ingest
 
-#: The window layer is exact only for a reconciliation of categories apart. The evidence-based
-#: reconciliation (source reliability learned over the history, monthly stale rates) has global
-#: parts, so runs fall back to a full reconcile, which the last test checks.
-window_only = pytest.mark.skipif(
-    not PER_CATEGORY,
-    reason="the reconciliation has global parts: incremental runs reconcile in full",
-)
-
+MINFIN = SHARED / "data" / "minfin" / "russia_losses.csv"
 SOURCES = (("gs.en", "official"), ("api.1", "api"), ("ticker.de", "ticker"), ("hist", "history"))
 CATEGORIES = ("tanks", "aircraft", "drones")
-DAY0 = dt.date(2024, 1, 1)
-RECEIVED0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+#: The streams span a turn of the year: reliability is learned per year.
+DAY0 = dt.date(2024, 12, 10)
+RECEIVED0 = dt.datetime(2024, 12, 10, tzinfo=dt.UTC)
+DAYS = 60
+FRAMES = ("daily_totals", "discrepancies", "disagreement_runs", "sources", "vote_months")
 
 observation = st.tuples(
     st.integers(0, len(SOURCES) - 1),          # source
-    st.integers(0, 20),                        # day
+    st.integers(0, DAYS),                      # day
     st.integers(0, len(CATEGORIES) - 1),       # category
     st.sampled_from([0, 0, 0, 0, 1, -3, -6, 9, 30]),  # off the true total by
     st.sampled_from([None, 3, 3, 4, 0, 12]),   # stated delta
 )
-override = st.tuples(st.integers(0, 20), st.integers(0, len(CATEGORIES) - 1),
+override = st.tuples(st.integers(0, DAYS), st.integers(0, len(CATEGORIES) - 1),
                      st.integers(0, 200))
 
 
@@ -74,10 +70,20 @@ def overrides_frame(rows: list[tuple[int, int, int]]) -> pl.DataFrame:
     )
 
 
-@window_only
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def assert_same(incremental: Reconciliation, full: Reconciliation) -> None:
+    """Every published frame exactly; what was learned up to float sums' order."""
+    for name in FRAMES:
+        assert_frame_equal(getattr(incremental, name), getattr(full, name), check_exact=True)
+    for name in ("counts", "accuracy", "copies", "pairs"):
+        key = [c for c in ("year", "source", "category", "other", "original")
+               if c in getattr(full.learned, name).columns]
+        assert_frame_equal(getattr(incremental.learned, name).sort(key),
+                           getattr(full.learned, name).sort(key), abs_tol=1e-9)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    rows=st.lists(observation, min_size=1, max_size=60),
+    rows=st.lists(observation, min_size=1, max_size=80),
     split=st.floats(0, 1),
     decided=st.lists(override, max_size=2),
     lookback=st.integers(1, 3),
@@ -99,30 +105,27 @@ def test_an_incremental_run_equals_a_full_rebuild(
         everything, previous=before, dirty=dirty_cells(everything, after_seq=after_seq),
         overrides=decisions, policy=policy,
     ).reconciliation
-    full = reconcile_totals(everything, overrides=decisions, policy=policy)
-    assert_frame_equal(incremental.daily_totals, full.daily_totals)
-    assert_frame_equal(incremental.discrepancies, full.discrepancies)
-    # A few categories at a time (memory): the same tables.
-    chunked = reconcile_by_category(everything, overrides=decisions, policy=policy, chunk_rows=8)
-    assert_frame_equal(chunked.daily_totals, full.daily_totals)
-    assert_frame_equal(chunked.discrepancies, full.discrepancies)
+    assert_same(incremental, reconcile_totals(everything, overrides=decisions, policy=policy))
 
 
-@window_only
-def test_a_new_day_reconciles_a_window_not_the_history() -> None:
-    # 40 days of two agreeing sources, then day 41: only the end is reconciled again.
-    rows = [(s, day, 0, 0, 3) for day in range(40) for s in (0, 2)]
+def test_a_new_day_reconciles_its_year_not_the_history() -> None:
+    # 60 days of two agreeing sources over the turn of the year, then day 61: the years
+    # before the new day's are kept.
+    rows = [(s, day, 0, 0, 3) for day in range(DAYS) for s in (0, 2)]
     old = observations(rows)
-    new = observations([*rows, (0, 40, 0, 0, 3), (2, 40, 0, 9, 3)])
+    new = observations([*rows, (0, DAYS, 0, 0, 3), (2, DAYS, 0, 9, 3)])
     before = reconcile_totals(old)
     result = reconcile_incremental(new, previous=before, after_seq=old.height,
                                    decisions_changed=False)
     assert result.mode == "window", result.reason
-    # anchor: day 39 (the last present day before 40); start: day 36 (3 days of look-back)
-    assert "10 of 82 observations" in result.reason
-    assert_frame_equal(result.reconciliation.daily_totals, reconcile_totals(new).daily_totals)
+    # New day 2025-02-08: decisions from 2025-01-01; the last present day of 2024 is 12-31,
+    # its look-back 12-28, so observations from 11-24 (December's evidence) are read again.
+    assert result.reason == (
+        "decisions from 2025-01-01, 0 of 122 observations before 2024-11-01 kept"
+    )
+    assert_same(result.reconciliation, reconcile_totals(new))
     conflict = result.reconciliation.discrepancies.filter(pl.col("kind") == "source_conflict")
-    assert conflict["date"].to_list() == [dt.date(2024, 2, 10)]
+    assert conflict["date"].to_list() == [DAY0 + dt.timedelta(days=DAYS)]
 
 
 def test_decisions_since_the_previous_result_mean_a_full_reconcile() -> None:
@@ -131,29 +134,35 @@ def test_decisions_since_the_previous_result_mean_a_full_reconcile() -> None:
     result = reconcile_incremental(observations(rows), previous=before, after_seq=4,
                                    decisions_changed=True)
     assert result.mode == "full" and "decisions" in result.reason
-    if not PER_CATEGORY:
-        return
     nothing_new = reconcile_incremental(observations(rows[:4]), previous=before, after_seq=4,
                                         decisions_changed=False)
     assert nothing_new.mode == "unchanged"
     assert nothing_new.reconciliation is before
 
 
-@window_only
+@pytest.mark.skipif(not MINFIN.exists(), reason=f"shared data not found at {SHARED}")
 def test_the_pipeline_reconciles_a_window_and_publishes_what_a_rebuild_would(
     tmp_path: Path,
 ) -> None:
+    # A history file of 2022-2026, then the posts and the ticker of 2024-01-30/31: the years
+    # before 2024 are kept as they were decided.
     home = tmp_path / "home"
-    ingest(home, GS_EN_0130, source="generalstaff.en")
+    ingest(home, MINFIN, source="minfin")
     assert build(home).reconciled.startswith("full")
-    ingest(home, GS_EN_0131, source="generalstaff.en")
+    ingest(home, GS_EN_0130, GS_EN_0131, source="generalstaff.en")
     ingest(home, SEED, source="ticker.en")
     incremental = build(home)
-    assert incremental.reconciled.startswith("window"), incremental.reconciled
+    assert incremental.reconciled.startswith("window (decisions from 2024-01-01"), (
+        incremental.reconciled
+    )
     shutil.rmtree(home / "cache" / "reconciled")
     rebuilt = build(home)
     assert rebuilt.reconciled.startswith("full")
-    for name in ("daily_totals", "discrepancies"):
+    for name in FRAMES:
+        assert_frame_equal(
+            getattr(incremental.reconciliation, name), getattr(rebuilt.reconciliation, name)
+        )
+    for name in FRAMES[:4]:  # and as published
         assert_frame_equal(getattr(incremental, name), getattr(rebuilt, name))
     # A decision taken since the last run: the window is not used.
     settings = RunSettings.resolve(home)
@@ -163,20 +172,5 @@ def test_the_pipeline_reconciles_a_window_and_publishes_what_a_rebuild_would(
     decided = build(home)
     assert decided.reconciled.startswith("full (decisions"), decided.reconciled
     assert decided.daily_totals.filter(pl.col("status") == "overridden").height == 1
-
-
-@pytest.mark.skipif(PER_CATEGORY, reason="the reconciliation is per category")
-def test_a_reconciliation_with_global_parts_is_never_windowed(tmp_path: Path) -> None:
-    rows = [(s, day, 0, 0, 3) for day in range(10) for s in (0, 2)]
-    before = reconcile_totals(observations(rows))
-    after = observations([*rows, (0, 10, 0, 0, 3)])
-    result = reconcile_incremental(after, previous=before, after_seq=len(rows),
-                                   decisions_changed=False)
-    assert result.mode == "full" and "global parts" in result.reason
-    assert_frame_equal(result.reconciliation.daily_totals, reconcile_totals(after).daily_totals)
-    home = tmp_path / "home"
-    ingest(home, GS_EN_0130, source="generalstaff.en")
-    assert build(home).reconciled.startswith("full")
-    ingest(home, SEED, source="ticker.en")
-    again = build(home)
-    assert again.reconciled.startswith("full") and not (home / "cache" / "reconciled").exists()
+    # Nothing new since: the reconciliation is taken as it was.
+    assert build(home).reconciled == "unchanged"

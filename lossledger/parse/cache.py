@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from lossledger.parse.stage import PARTS, ParsedBatch
 from lossledger.projection import _ENUM_COLUMNS as _FIGURE_ENUMS
 from lossledger.projection import SettledFigures
 from lossledger.reconcile.consensus import ReconcilePolicy, Reconciliation
-from lossledger.reconcile.window import PER_CATEGORY
+from lossledger.reconcile.reliability import Learned
 
 __all__ = ["FigureCache", "ParseCache", "ReconcileCache"]
 
@@ -203,7 +204,21 @@ def _outermost(batches: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 _RECONCILE_SOURCES = Path(__file__).resolve().parents[1] / "reconcile"
 _RECONCILED = re.compile(r"^(\d+)\.done$")
-_RECONCILED_PARTS = ("daily_totals", "discrepancies")
+_RECONCILED_PARTS = (
+    "daily_totals", "discrepancies", "disagreement_runs", "sources", "vote_months"
+)
+_LEARNED_PARTS = ("counts", "accuracy", "copies", "pairs")
+
+
+#: Saves still being written, by cache directory (see :meth:`ReconcileCache.save`).
+_SAVING: dict[Path, threading.Thread] = {}
+
+
+def wait_for_saves() -> None:
+    """Return once every background save of a reconciliation (:meth:`ReconcileCache.save`)
+    is written."""
+    for thread in [_SAVING.pop(directory) for directory in list(_SAVING)]:
+        thread.join()
 
 
 def _reconcile_fingerprint() -> str:
@@ -215,51 +230,99 @@ def _reconcile_fingerprint() -> str:
 
 
 class ReconcileCache:
-    """The reconciliation (daily totals and discrepancies) of the log up to some ``seq``,
+    """The reconciliation of the log up to some ``seq`` (its four tables and what the source
+    reliabilities learned), and the cells of the figures the dating rules may still move,
     under ``<home>/cache/reconciled/<key>/``, keyed on everything that determines it besides
-    the log: the parsers, the consensus policy and the reconcile code.
+    the log: the parsers, the projection's rules, the consensus policy and the reconcile code.
 
     A convenience like the parse cache: deleting it makes the next run reconcile in full.
     """
 
     def __init__(self, home: Path, parsers_fingerprint: str, policy: ReconcilePolicy) -> None:
         key = hashlib.sha256(
-            f"{parsers_fingerprint}|{policy!r}|{_reconcile_fingerprint()}".encode()
+            f"{parsers_fingerprint}|{policy!r}|{_reconcile_fingerprint()}|"
+            f"{_figures_fingerprint()}".encode()
         ).hexdigest()[:20]
         self.directory = Path(home) / "cache" / "reconciled" / key
 
-    def load(self, *, upto: int) -> tuple[int, Reconciliation] | None:
-        """The newest cached reconciliation of the log up to a ``seq <= upto``, if any.
-
-        Never one when the reconciliation has global parts: no window could use it.
-        """
-        if not PER_CATEGORY:
-            return None
+    def load(
+        self, *, upto: int, hash_at: Callable[[int], str | None]
+    ) -> tuple[int, Reconciliation, pl.DataFrame] | None:
+        """The newest cached reconciliation of the log up to a ``seq <= upto``, if any, with
+        its open figures' cells (category, date). Only of this very log: the chain hash at
+        its ``seq`` (``hash_at``, the store's :meth:`~lossledger.store.base.EventStore.
+        hash_at`) must be the one it was made from."""
+        self.wait()
         done = sorted(
             (int(m.group(1)) for m in map(_RECONCILED.match, self._names()) if m), reverse=True
         )
         for seq in done:
             if seq <= upto:
                 try:
+                    meta = json.loads((self.directory / f"{seq}.done").read_text())
+                    if meta.get("log_hash") != hash_at(seq):
+                        continue
                     frames = {
                         part: pl.read_parquet(self.directory / f"{seq}.{part}.parquet")
-                        for part in _RECONCILED_PARTS
+                        for part in (*_RECONCILED_PARTS, "open_cells")
                     }
-                except OSError:
+                    learned = Learned(**{
+                        part: pl.read_parquet(self.directory / f"{seq}.learned_{part}.parquet")
+                        for part in _LEARNED_PARTS
+                    })
+                except (OSError, ValueError):
                     continue
-                return seq, Reconciliation(**frames)
+                open_cells = frames.pop("open_cells")
+                return seq, Reconciliation(**frames, learned=learned), open_cells
         return None
 
-    def save(self, daily_totals: pl.DataFrame, discrepancies: pl.DataFrame, *, seq: int) -> None:
-        """Keep the reconciliation of the log up to ``seq`` (and forget older ones)."""
-        if not PER_CATEGORY:
+    def save(
+        self, reconciliation: Reconciliation, open_cells: pl.DataFrame, *, seq: int,
+        log_hash: str | None, background: bool = False,
+    ) -> None:
+        """Keep the reconciliation of the log up to ``seq`` (whose chain hash there is
+        ``log_hash``), and forget older ones.
+
+        ``background``: written by a thread while the caller goes on (publishing, say); the
+        next :meth:`load` or :meth:`wait` of this directory, and the interpreter's exit, wait
+        for it. Its files are complete or absent: ``<seq>.done`` is written last.
+        """
+        self.wait()
+        if not background:
+            self._save(reconciliation, open_cells, seq=seq, log_hash=log_hash)
             return
+        thread = threading.Thread(
+            target=self._save, args=(reconciliation, open_cells),
+            kwargs={"seq": seq, "log_hash": log_hash}, name="lossledger-reconcile-cache",
+        )
+        _SAVING[self.directory] = thread
+        thread.start()
+
+    def wait(self) -> None:
+        """Return once no save of this cache is being written."""
+        thread = _SAVING.pop(self.directory, None)
+        if thread is not None:
+            thread.join()
+
+    def _save(
+        self, reconciliation: Reconciliation, open_cells: pl.DataFrame, *, seq: int,
+        log_hash: str | None,
+    ) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        for part, frame in zip(_RECONCILED_PARTS, (daily_totals, discrepancies), strict=True):
-            with tempfile.NamedTemporaryFile(dir=self.directory, delete=False) as handle:
-                frame.write_parquet(handle.name, compression="lz4")
-            os.replace(handle.name, self.directory / f"{seq}.{part}.parquet")
-        (self.directory / f"{seq}.done").write_text(json.dumps({"seq": seq}))
+        parts = {
+            **{part: getattr(reconciliation, part) for part in _RECONCILED_PARTS},
+            **{f"learned_{part}": getattr(reconciliation.learned, part)
+               for part in _LEARNED_PARTS},
+            "open_cells": open_cells,
+        }
+        for part, frame in parts.items():
+            _replace_with(
+                self.directory / f"{seq}.{part}.parquet",
+                lambda path, frame=frame: frame.write_parquet(path, compression="lz4"),
+            )
+        (self.directory / f"{seq}.done").write_text(
+            json.dumps({"seq": seq, "log_hash": log_hash})
+        )
         for name in self._names():
             number = name.split(".", 1)[0]
             if number.isdigit() and int(number) != seq and not name.startswith("tmp"):

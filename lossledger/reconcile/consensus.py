@@ -96,11 +96,17 @@ import polars.selectors as cs
 from lossledger.parse.parsers.base import SOURCE_KINDS
 from lossledger.reconcile._utils import conform, digit_slip, signed, sorted_ids
 from lossledger.reconcile.causes import likely_cause, stale_matches
-from lossledger.reconcile.copying import source_lags
+from lossledger.reconcile.copying import LAG_COUNTS_SCHEMA, lag_counts, lags_from_counts
 from lossledger.reconcile.evidence import delta_pins, evidence_verdicts, settled_totals
-from lossledger.reconcile.reliability import Truth, truth_discovery
+from lossledger.reconcile.reliability import Learned, Truth, truth_discovery
 from lossledger.reconcile.runs import RUNS_SCHEMA, disagreement_runs, with_run_ids
-from lossledger.reconcile.scorecard import SOURCES_SCHEMA, source_activity, source_scorecard
+from lossledger.reconcile.scorecard import (
+    ACTIVITY_SCHEMA,
+    SOURCES_SCHEMA,
+    monthly_activity,
+    source_activity,
+    source_scorecard,
+)
 
 __all__ = [
     "DAILY_TOTALS_SCHEMA",
@@ -112,9 +118,14 @@ __all__ = [
     "RUNS_SCHEMA",
     "SOURCES_SCHEMA",
     "STATUSES",
+    "VOTE_MONTHS_SCHEMA",
     "ReconcilePolicy",
+    "ReconciledParts",
     "Reconciliation",
     "reconcile_totals",
+    "reconciled_parts",
+    "source_summaries",
+    "vote_months",
 ]
 
 OBSERVATIONS_SCHEMA = pl.Schema(
@@ -173,6 +184,11 @@ DISCREPANCIES_SCHEMA = pl.Schema(
         "run_id": pl.String,
     }
 )
+_LAG_COUNTS = [name for name in LAG_COUNTS_SCHEMA.names() if name not in ("source", "month")]
+#: :attr:`Reconciliation.vote_months`: per source and calendar month, what the scorecard
+#: (:data:`~lossledger.reconcile.scorecard.ACTIVITY_SCHEMA`) and the lags
+#: (:data:`~lossledger.reconcile.copying.LAG_COUNTS_SCHEMA`) sum.
+VOTE_MONTHS_SCHEMA = pl.Schema({**ACTIVITY_SCHEMA, **LAG_COUNTS_SCHEMA})
 STATUSES = (
     "confirmed",
     "single_source",
@@ -284,6 +300,12 @@ class Reconciliation:
     discrepancies: pl.DataFrame
     disagreement_runs: pl.DataFrame
     sources: pl.DataFrame
+    learned: Learned
+    """What the source reliabilities learned per year (not published: an incremental run
+    starts from it, see :mod:`lossledger.reconcile.window`)."""
+    vote_months: pl.DataFrame
+    """The votes' activity and lag counts per source and month (:data:`VOTE_MONTHS_SCHEMA`;
+    not published: the scorecard and the lags are their sums)."""
 
 
 # --- inputs -------------------------------------------------------------------------------
@@ -633,7 +655,12 @@ def with_older_support(candidates: pl.DataFrame, superseded: pl.DataFrame) -> pl
 
 
 def decided_totals(
-    candidates: pl.DataFrame, votes: pl.DataFrame, policy: ReconcilePolicy
+    candidates: pl.DataFrame,
+    votes: pl.DataFrame,
+    policy: ReconcilePolicy,
+    *,
+    learned: Learned | None = None,
+    learn_from: int | None = None,
 ) -> tuple[pl.DataFrame, Truth]:
     """Return the value chosen per (date, category), its ``status``, ``rule``, ``evidence``
     and ``confidence``, and the source reliability learned on the way.
@@ -641,7 +668,8 @@ def decided_totals(
     Every cell is decided from its own candidates, its neighbouring days (series evidence,
     at most :attr:`ReconcilePolicy.series_window_days` away) and the reliability weights
     (:func:`lossledger.reconcile.reliability.truth_discovery`); never from the order the
-    events arrived in.
+    events arrived in. With ``learned`` (of an earlier run over the same years before
+    ``learn_from``), the years before ``learn_from`` are decided as that run decided them.
     """
     settled = settled_totals(candidates)
     n_values = pl.len().over("cell")
@@ -674,6 +702,8 @@ def decided_totals(
         copy_min_shared=policy.copy_min_shared,
         copy_min_share=policy.copy_min_share,
         decide_probability=policy.decide_probability,
+        before=learned,
+        learn_from=learn_from,
     )
     agreed = (
         candidates.lazy()
@@ -1234,6 +1264,8 @@ def reconcile_totals(
     *,
     overrides: pl.DataFrame | None = None,
     policy: ReconcilePolicy | None = None,
+    learned: Learned | None = None,
+    learn_from: int | None = None,
 ) -> Reconciliation:
     """Reconcile observations from many sources into one daily series per category.
 
@@ -1246,6 +1278,11 @@ def reconcile_totals(
         per (date, category) replaces the chosen total.
     policy
         Source-kind priority and the stale look-back; :class:`ReconcilePolicy` by default.
+    learned, learn_from
+        What an earlier reconciliation learned of the years before ``learn_from``
+        (:attr:`Reconciliation.learned`): the observations of those years may then be a part
+        (the years from ``learn_from`` must be whole); their cells are decided as that
+        reconciliation decided them (:mod:`lossledger.reconcile.window`).
 
     Returns
     -------
@@ -1283,18 +1320,67 @@ def reconcile_totals(
     "stale: equals 2024-01-30 total; decided by stated delta (a source's delta pins the total)"
     """
     policy = policy or ReconcilePolicy()
+    parts = reconciled_parts(
+        observations, overrides=overrides, policy=policy, learned=learned, learn_from=learn_from
+    )
+    months = vote_months(parts.activity, lag_counts(parts.lag_votes, parts.series))
+    runs, sources = source_summaries(
+        months, parts.series, parts.conflicts, parts.truth.source_accuracy, parts.truth.copies,
+        policy,
+    )
+    return Reconciliation(
+        daily_totals=daily_totals(parts.series),
+        discrepancies=parts.discrepancies,
+        disagreement_runs=runs,
+        sources=sources,
+        learned=parts.truth.learned,
+        vote_months=months,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ReconciledParts:
+    """What :func:`reconcile_totals` decides before the summaries over the whole history
+    (lags, runs, the scorecard): a window of dates is merged with the rows before it here
+    (:mod:`lossledger.reconcile.window`)."""
+
+    series: pl.DataFrame
+    """The published series with its integer ``cell`` keys (in :attr:`categories`)."""
+    discrepancies: pl.DataFrame
+    conflicts: pl.DataFrame
+    """The ``source_conflict`` rows, with run ids."""
+    activity: pl.DataFrame
+    """:func:`~lossledger.reconcile.scorecard.monthly_activity` of the votes."""
+    lag_votes: pl.DataFrame
+    """The votes' ``src``, ``cell``, ``total`` and ``source`` (for the lags)."""
+    categories: pl.Enum
+    truth: Truth
+
+
+def reconciled_parts(
+    observations: pl.DataFrame,
+    *,
+    overrides: pl.DataFrame | None,
+    policy: ReconcilePolicy,
+    learned: Learned | None = None,
+    learn_from: int | None = None,
+) -> ReconciledParts:
+    """The decisions of :func:`reconcile_totals` (same parameters), before its summaries."""
     overrides = active_overrides(overrides)
     categories = category_codes(observations, overrides)
     ranked = ranked_observations(observations, policy, categories)
     votes, superseded = votes_and_superseded(ranked)
     del ranked
     candidates = value_candidates(votes, superseded)
-    decided, truth = decided_totals(candidates, votes, policy)
+    decided, truth = decided_totals(
+        candidates, votes, policy, learned=learned, learn_from=learn_from
+    )
     latest = latest_overrides(overrides, categories)
-    # The later steps read little of the million votes: one row per source (the scorecard),
-    # three integer columns (the lags), and the votes of cells where a value other than the
-    # chosen one may stand (a conflict, or an override). Taken now, the votes' memory goes.
-    activity = source_activity(votes)
+    # The later steps read little of the million votes: per source and month (the
+    # scorecard), three integer columns (the lags), and the votes of cells where a value
+    # other than the chosen one may stand (a conflict, or an override). Taken now, the
+    # votes' memory goes.
+    activity = monthly_activity(votes)
     lag_votes = votes.select("src", "cell", "total", pl.col("source_code").alias("source"))
     disputed = pl.concat([
         candidates.filter(pl.len().over("cell") > 1).get_column("cell"), latest.get_column("cell")
@@ -1307,18 +1393,13 @@ def reconcile_totals(
     # Their lineage is the chosen totals' now; the conflicts need only the values.
     candidates = candidates.select("cell", "total")
     series = daily_series(chosen, inferred_totals(chosen))
-    lags = source_lags(
-        lag_votes, series, min_days=policy.lag_min_days, min_share=policy.lag_min_share
-    )
-    del lag_votes
     conflicts = with_run_ids(
         source_conflicts(
             disputed_votes, chosen, series, policy.stale_lookback_days, candidates=candidates
         )
     )
-    runs = disagreement_runs(conflicts, series, lags)
-    return Reconciliation(
-        daily_totals=daily_totals(series),
+    return ReconciledParts(
+        series=series,
         discrepancies=discrepancies(
             conflicts,
             revisions(superseded),
@@ -1326,6 +1407,42 @@ def reconcile_totals(
             restatements(series),
             gaps(chosen),
         ),
-        disagreement_runs=runs,
-        sources=source_scorecard(activity, conflicts, runs, truth, lags),
+        conflicts=conflicts,
+        activity=activity,
+        lag_votes=lag_votes,
+        categories=categories,
+        truth=truth,
     )
+
+
+def vote_months(activity: pl.DataFrame, lags: pl.DataFrame) -> pl.DataFrame:
+    """One row per source and calendar month (:data:`VOTE_MONTHS_SCHEMA`):
+    :func:`~lossledger.reconcile.scorecard.monthly_activity` beside
+    :func:`~lossledger.reconcile.copying.lag_counts`."""
+    return (
+        activity.join(lags, on=["source", "month"], how="left")
+        .with_columns(cs.by_name(*_LAG_COUNTS).fill_null(0))
+        .select(VOTE_MONTHS_SCHEMA.names())
+        .cast(dict(VOTE_MONTHS_SCHEMA))
+        .sort("source", "month")
+    )
+
+
+def source_summaries(
+    months: pl.DataFrame,
+    series: pl.DataFrame,
+    conflicts: pl.DataFrame,
+    source_accuracy: pl.DataFrame,
+    copies: pl.DataFrame,
+    policy: ReconcilePolicy,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The disagreement runs and the sources' scorecard, from the votes' months
+    (:func:`vote_months`), the published series, its ``source_conflict`` rows (with their run
+    ids) and the sources' learned reliability."""
+    lags = lags_from_counts(
+        months.select("source", "month", *_LAG_COUNTS),
+        min_days=policy.lag_min_days, min_share=policy.lag_min_share,
+    )
+    runs = disagreement_runs(conflicts, series, lags)
+    activity = source_activity(months.select(ACTIVITY_SCHEMA.names()))
+    return runs, source_scorecard(activity, conflicts, runs, source_accuracy, copies, lags)

@@ -18,7 +18,16 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-__all__ = ["CopyPairs", "PairCounts", "copy_pairs", "source_lags", "value_ids"]
+__all__ = [
+    "LAG_COUNTS_SCHEMA",
+    "CopyPairs",
+    "PairCounts",
+    "copy_pairs",
+    "lag_counts",
+    "lags_from_counts",
+    "source_lags",
+    "value_ids",
+]
 
 _DAY = 2**32
 #: The rank of a source not seen yet (any real rank is lower).
@@ -202,16 +211,33 @@ def _look_up_cells(frame: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([frame, grid[here]], how="horizontal").filter(present.gather(here))
 
 
-def source_lags(
-    votes: pl.DataFrame, published: pl.DataFrame, *, min_days: int, min_share: float
-) -> pl.DataFrame:
-    """Return (``source``, ``lag_days``, ``lag_share``) for every source a day late (1) or
-    early (-1) on at least ``min_days`` days and ``min_share`` of the days the total changed.
+#: :func:`lag_counts`: one row per source and calendar month.
+LAG_COUNTS_SCHEMA = pl.Schema(
+    {
+        "source": pl.String,
+        "month": pl.Date,
+        "late": pl.Int64,
+        "late_possible": pl.Int64,
+        "early": pl.Int64,
+        "early_possible": pl.Int64,
+    }
+)
+
+
+def lag_counts(votes: pl.DataFrame, published: pl.DataFrame) -> pl.DataFrame:
+    """Count per source and calendar month (of the vote's day) the days the published total
+    changed from the day before (``late_possible``) and to the day after (``early_possible``),
+    and of them the days the source gave the day before's total (``late``) or the day
+    after's (``early``). Summed over the months by :func:`lags_from_counts`.
+
+    ``votes`` and ``published`` have integer ``cell`` keys (date * 2**32 + category code, see
+    consensus._cell); rows whose cell is null or not published are not counted.
     """
-    # Integer cell keys (date * 2**32 + category code, see consensus._cell): one day is 2**32.
-    # The neighbours are looked up on the small published series, then joined to the votes
-    # once.
-    totals = published.select("cell", pl.col("total").alias("pub"))
+    # One day is 2**32. The neighbours are looked up on the small published series, then
+    # joined to the votes once.
+    totals = published.filter(pl.col("cell").is_not_null()).select(
+        "cell", pl.col("total").alias("pub")
+    )
     before = (pl.col("cell") + _DAY).alias("cell")
     after = (pl.col("cell") - _DAY).alias("cell")
     neighbours = (
@@ -228,29 +254,58 @@ def source_lags(
     frame = _look_up_cells(frame, neighbours)
     changed_before = pl.col("pub") != pl.col("pub_before")
     changed_after = pl.col("pub") != pl.col("pub_after")
-    counts = frame.group_by(key).agg(
+    month = (pl.col("cell") // _DAY).cast(pl.Int32).cast(pl.Date).dt.month_start()
+    counts = frame.group_by(key, month.alias("month")).agg(
         pl.col("_at").first(),
         (changed_before & (pl.col("total") == pl.col("pub_before"))).sum().alias("late"),
         changed_before.sum().alias("late_possible"),
         (changed_after & (pl.col("total") == pl.col("pub_after"))).sum().alias("early"),
         changed_after.sum().alias("early_possible"),
     )
+    if key != "source":
+        counts = pl.concat(
+            [counts, votes.select(pl.col("source"))[counts.get_column("_at")]],
+            how="horizontal",
+        )
+    return (
+        counts.with_columns(pl.col("source").cast(pl.String))
+        .select(LAG_COUNTS_SCHEMA.names())
+        .cast(dict(LAG_COUNTS_SCHEMA))
+        .sort("source", "month")
+    )
+
+
+def lags_from_counts(
+    counts: pl.DataFrame, *, min_days: int, min_share: float
+) -> pl.DataFrame:
+    """Return (``source``, ``lag_days``, ``lag_share``) for every source a day late (1) or
+    early (-1) on at least ``min_days`` days and ``min_share`` of the days the total changed,
+    from :func:`lag_counts` rows (of any months)."""
+    summed = counts.group_by("source").agg(
+        pl.col("late", "late_possible", "early", "early_possible").sum()
+    )
     late_share = pl.col("late") / pl.col("late_possible")
     early_share = pl.col("early") / pl.col("early_possible")
     late = (pl.col("late") >= min_days) & (late_share >= min_share)
     early = (pl.col("early") >= min_days) & (early_share >= min_share)
-    counts = counts.filter(late | early)
-    if key != "source":
-        counts = pl.concat(
-            [counts, votes.select(pl.col("source"))[counts.get_column("_at")].cast(pl.String)],
-            how="horizontal",
-        )
     return (
-        counts
+        summed.filter(late | early)
         .select(
             "source",
             pl.when(late).then(1).otherwise(-1).cast(pl.Int64).alias("lag_days"),
             pl.when(late).then(late_share).otherwise(early_share).alias("lag_share"),
         )
         .sort("source")
+    )
+
+
+def source_lags(
+    votes: pl.DataFrame, published: pl.DataFrame, *, min_days: int, min_share: float
+) -> pl.DataFrame:
+    """Return (``source``, ``lag_days``, ``lag_share``) for every source a day late (1) or
+    early (-1) on at least ``min_days`` days and ``min_share`` of the days the total changed
+    (:func:`lags_from_counts` of :func:`lag_counts`).
+    """
+    return lags_from_counts(
+        lag_counts(votes, published), min_days=min_days, min_share=min_share
     )

@@ -38,15 +38,60 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from lossledger.reconcile.copying import CopyPairs, PairCounts, value_ids
 
-__all__ = ["Truth", "accuracies", "echoes", "truth_discovery"]
+__all__ = [
+    "LEARNED_SCHEMAS",
+    "Learned",
+    "Truth",
+    "accuracies",
+    "echoes",
+    "learned_sources",
+    "no_learning",
+    "truth_discovery",
+]
 
 _GROUP = ["source", "category", "year"]
+_LEARNED = ("counts", "accuracy", "copies", "pairs")
+#: The schemas of :class:`Learned`'s frames.
+LEARNED_SCHEMAS = {
+    "counts": pl.Schema({"source": pl.String, "category": pl.String, "year": pl.Int32,
+                         "n": pl.Float64, "s": pl.Float64}),
+    "accuracy": pl.Schema({"source": pl.String, "category": pl.String, "year": pl.Int32,
+                           "accuracy": pl.Float64}),
+    "copies": pl.Schema({"year": pl.Int32, "source": pl.String, "original": pl.String}),
+    "pairs": pl.Schema({"year": pl.Int32, "source": pl.String, "other": pl.String,
+                        "both": pl.Float64, "differ": pl.Float64, "shared_false": pl.Float64,
+                        "source_rank": pl.Int64, "other_rank": pl.Int64}),
+}
 #: Sources per Int64 bit set in :func:`echoes`.
 _WORD_BITS = 62
+
+
+@dataclass(frozen=True, slots=True)
+class Learned:
+    """What truth discovery learned, year by year: enough to decide the later years again
+    without the earlier ones' votes (see :func:`truth_discovery`'s ``before``)."""
+
+    counts: pl.DataFrame
+    """source, category, year, n, s: each year's votes in settled cells and expected true
+    votes (settled cells, and the year's conflicts at its fixed point)."""
+    accuracy: pl.DataFrame
+    """source, category, year, accuracy: as each year was decided."""
+    copies: pl.DataFrame
+    """year, source, original: the copies each year was decided with."""
+    pairs: pl.DataFrame
+    """year, source, other, both, differ, shared_false, source_rank, other_rank: the pairs of
+    sources' sums up to the end of each year (:class:`~lossledger.reconcile.copying.
+    PairCounts`), for pairs that met."""
+
+    def before(self, year: int) -> Learned:
+        """What was learned of the years before ``year``."""
+        early = pl.col("year") < year
+        return Learned(*(getattr(self, name).filter(early) for name in _LEARNED))
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +101,12 @@ class Truth:
     posteriors: pl.DataFrame
     """cell, total, score, independent (sources not copying another that gives the same
     value), posterior (0..1): one row per conflicting candidate."""
-    accuracy: pl.DataFrame
-    """source, category, year, accuracy: per group of votes."""
     source_accuracy: pl.DataFrame
     """source, accuracy: per source over everything it reported."""
     copies: pl.DataFrame
     """source, original: sources found to copy another."""
+    learned: Learned
+    """Per year: counts, accuracy, copies and pair sums (for a later window)."""
     iterations: int
 
 
@@ -108,6 +153,8 @@ def truth_discovery(
     copy_min_share: float,
     decide_probability: float,
     max_iterations: int = 30,
+    before: Learned | None = None,
+    learn_from: int | None = None,
 ) -> Truth:
     """Learn accuracy and copying year by year, each year from the record up to its end.
 
@@ -125,15 +172,25 @@ def truth_discovery(
         One row per (cell, source) in conflicting cells: cell, source, rank, category, year,
         total, ``survives`` (bool, series evidence left it) and ``series_decided`` (null when
         the series left more than one candidate).
+    before, learn_from
+        What a run over all the years before ``learn_from`` learned (:attr:`Truth.learned`):
+        those years are not learned again. Their votes here (some of them) are decided with
+        the accuracy and copies they were decided with, and their settled counts here are
+        ignored (``before`` holds them all). The years from ``learn_from`` must come whole.
 
     Returns
     -------
     Truth
-        ``posteriors`` of every year; ``accuracy`` per (source, category, year) as that year
-        was decided; ``source_accuracy`` and ``copies`` from the whole record (the last
-        year's view); ``iterations`` summed over the years.
+        ``posteriors`` of every year; ``source_accuracy`` and ``copies`` from the whole
+        record (the last year's view); what was ``learned`` per year; ``iterations`` summed
+        over the years.
     """
-    counts_fixed = settled_counts.select(
+    if before is None or learn_from is None:
+        before, learn_from = no_learning(), None
+    else:
+        before = before.before(learn_from)
+    learning = pl.lit(True) if learn_from is None else pl.col("year") >= learn_from
+    counts_fixed = settled_counts.filter(learning).select(
         *_GROUP, pl.col("n").cast(pl.Float64), pl.col("n").cast(pl.Float64).alias("s")
     )
     votes = conflict_votes.with_columns(
@@ -142,19 +199,35 @@ def truth_discovery(
         (pl.col("alive") / pl.col("alive").sum().over("cell")).alias("p_true"),
         pl.col("series_decided").is_not_null().alias("settled"),
     )
-    names = pl.Enum(votes.get_column("source").unique().sort())
-    pairs = PairCounts.empty(names)
-    learned = counts_fixed.clear()
-    years = sorted(
-        set(counts_fixed.get_column("year").unique()) | set(votes.get_column("year").unique())
+    frozen_years = sorted(set(votes.filter(~learning).get_column("year").unique()))
+    names = pl.Enum(
+        pl.concat([votes.get_column("source").cast(pl.String),
+                   before.pairs.get_column("source"), before.pairs.get_column("other")])
+        .unique().sort()
     )
-    posteriors, accuracy, iterations = [], [], 0
+    pairs = _pair_counts(before.pairs, names)
+    learned = before.counts
+    posteriors, iterations = [], 0
+    parts: dict[str, list[pl.DataFrame]] = {name: [] for name in ("accuracy", "copies", "pairs")}
+    for year in frozen_years:
+        # Decided as they were: with the accuracy and copies of their year.
+        copies = before.copies.filter(pl.col("year") == year).drop("year")
+        posteriors.append(candidate_posteriors(
+            votes.filter(pl.col("year") == year),
+            before.accuracy.filter(pl.col("year") == year), copies, false_values=false_values,
+        ))
+    years = sorted(
+        set(counts_fixed.get_column("year").unique())
+        | set(votes.filter(learning).get_column("year").unique())
+    )
     options = {"prior": prior, "smoothing": smoothing}
     for year in years:
-        fixed = _summed(pl.concat([counts_fixed.filter(pl.col("year") <= year), learned]))
+        # The earlier years' counts are final (settled and conflicts): ``learned``.
+        fixed = _summed(pl.concat([counts_fixed.filter(pl.col("year") == year), learned]))
         of_year = votes.filter(pl.col("year") == year)
         if of_year.is_empty():
             per_group, _ = accuracies(fixed, **options)
+            year_counts = counts_fixed.filter(pl.col("year") == year)
         else:
             step = _year_fixed_point(
                 fixed, of_year, pairs, false_values=false_values,
@@ -162,19 +235,99 @@ def truth_discovery(
                 decide_probability=decide_probability, max_iterations=max_iterations,
                 **options,
             )
-            per_group, posterior, pairs, year_counts, steps = step
-            learned = pl.concat([learned, year_counts])
+            per_group, posterior, pairs, copies, conflict_counts, steps = step
+            year_counts = _summed(pl.concat([
+                counts_fixed.filter(pl.col("year") == year), conflict_counts
+            ]))
             posteriors.append(posterior)
+            parts["copies"].append(copies.select(pl.lit(year, pl.Int32).alias("year"), "*"))
             iterations += steps
-        accuracy.append(per_group.filter(pl.col("year") == year))
-    _, per_source = accuracies(_summed(pl.concat([counts_fixed, learned])), **options)
+        learned = pl.concat([learned, year_counts.select(learned.columns)])
+        parts["accuracy"].append(per_group.filter(pl.col("year") == year))
+        parts["pairs"].append(_pair_frame(pairs, year))
+    _, per_source = accuracies(_summed(learned), **options)
     return Truth(
         posteriors=pl.concat(posteriors) if posteriors else _no_posteriors(votes),
-        accuracy=pl.concat(accuracy) if accuracy else _no_accuracy(),
         source_accuracy=per_source,
         copies=pairs.copies(min_shared=copy_min_shared, min_share=copy_min_share),
+        learned=Learned(
+            counts=_conform(_summed(learned), "counts").sort(_GROUP),
+            **{
+                name: _conform(pl.concat([getattr(before, name), *frames]), name)
+                for name, frames in parts.items()
+            },
+        ),
         iterations=iterations,
     )
+
+
+def learned_sources(
+    learned: Learned, *, prior: float, smoothing: float, copy_min_shared: float,
+    copy_min_share: float,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Per source its accuracy over its whole record, and the copies (source, original) the
+    pair sums up to the last year show: :attr:`Truth.source_accuracy` and
+    :attr:`Truth.copies` of the run that ``learned`` it."""
+    _, per_source = accuracies(learned.counts, prior=prior, smoothing=smoothing)
+    names = pl.Enum(
+        pl.concat([learned.pairs.get_column("source"), learned.pairs.get_column("other")])
+        .unique().sort()
+    )
+    copies = _pair_counts(learned.pairs, names).copies(
+        min_shared=copy_min_shared, min_share=copy_min_share
+    )
+    return per_source, copies
+
+
+def no_learning() -> Learned:
+    """A :class:`Learned` of no year."""
+    return Learned(*(pl.DataFrame(schema=LEARNED_SCHEMAS[name]) for name in _LEARNED))
+
+
+def _conform(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+    schema = LEARNED_SCHEMAS[name]
+    return frame.select(schema.names()).cast(dict(schema))
+
+
+def _pair_counts(frame: pl.DataFrame, names: pl.Enum) -> PairCounts:
+    """The :class:`PairCounts` of the last year of ``frame`` (:attr:`Learned.pairs`), laid
+    out on ``names``."""
+    counts = PairCounts.empty(names)
+    if frame.is_empty():
+        return counts
+    last = frame.filter(pl.col("year") == pl.col("year").max())
+
+    def code(name: str) -> np.ndarray:
+        return last.get_column(name).cast(names).to_physical().cast(pl.Int64).to_numpy()
+
+    a, b = code("source"), code("other")
+    for matrix, column in ((counts.both, "both"), (counts.differ, "differ"),
+                           (counts.shared_false, "shared_false")):
+        values = last.get_column(column).to_numpy()
+        matrix[a, b] = values
+        matrix[b, a] = values
+    counts.rank[a] = last.get_column("source_rank").to_numpy()
+    counts.rank[b] = last.get_column("other_rank").to_numpy()
+    return counts
+
+
+def _pair_frame(counts: PairCounts, year: int) -> pl.DataFrame:
+    """``counts`` as rows of :attr:`Learned.pairs` (pairs that met, each once)."""
+    n = counts.rank.size
+    a, b = np.triu_indices(n, k=1)
+    met = counts.both[a, b] > 0
+    a, b = a[met], b[met]
+    names = counts.names.categories
+    return pl.DataFrame({
+        "year": pl.repeat(year, a.size, dtype=pl.Int32, eager=True),
+        "source": names.gather(pl.Series(a, dtype=pl.Int64)),
+        "other": names.gather(pl.Series(b, dtype=pl.Int64)),
+        "both": counts.both[a, b],
+        "differ": counts.differ[a, b],
+        "shared_false": counts.shared_false[a, b],
+        "source_rank": counts.rank[a],
+        "other_rank": counts.rank[b],
+    })
 
 
 def _year_fixed_point(
@@ -189,13 +342,14 @@ def _year_fixed_point(
     copy_min_share: float,
     decide_probability: float,
     max_iterations: int,
-) -> tuple[pl.DataFrame, pl.DataFrame, PairCounts, pl.DataFrame, int]:
+) -> tuple[pl.DataFrame, pl.DataFrame, PairCounts, pl.DataFrame, pl.DataFrame, int]:
     """Iterate accuracy, copying and candidate probabilities over one year's conflicting
     ``votes`` to a fixed point, given the ``fixed`` counts (settled votes of the year and
     before, and what earlier years' conflicts taught) and the pair counts ``before`` it.
 
-    Returns the year's accuracy per group, the candidates' posteriors, the pair counts and
-    the conflict counts (source, category, year, n, s) to carry, and the iterations.
+    Returns the year's accuracy per group, the candidates' posteriors, the pair counts to
+    carry, the copies the year was decided with, the conflict counts (source, category, year,
+    n, s) to carry, and the iterations.
     """
     votes = votes.with_columns(value_ids())
     value_id = votes.get_column("value_id")
@@ -237,7 +391,7 @@ def _year_fixed_point(
         counted.sum().alias("n"), (pl.col("p_true") * counted).sum().alias("s")
     )
     carried = pairs.counts(value_id, votes.get_column("p_true"))
-    return per_group, posteriors, carried, learned.select(fixed.columns), iterations
+    return per_group, posteriors, carried, copies, learned.select(fixed.columns), iterations
 
 
 def _summed(counts: pl.DataFrame) -> pl.DataFrame:
@@ -251,11 +405,6 @@ def _no_posteriors(votes: pl.DataFrame) -> pl.DataFrame:
         "independent": pl.Int64, "series_decided": votes.schema["series_decided"],
         "posterior": pl.Float64,
     })
-
-
-def _no_accuracy() -> pl.DataFrame:
-    return pl.DataFrame(schema={"source": pl.String, "category": pl.String, "year": pl.Int32,
-                                "accuracy": pl.Float64})
 
 
 def candidate_posteriors(

@@ -2,33 +2,42 @@
 
 A layer around :func:`~lossledger.reconcile.consensus.reconcile_totals`, not a second
 implementation of its rules: given the previous result (of every observation with
-``seq <= after_seq``) and all observations now, it reconciles a window of each touched
-category and keeps the previous rows outside it. The window follows from the rules:
+``seq <= after_seq``) and all observations now, it reconciles a window of dates and keeps the
+previous rows before it. The window follows from the rules:
 
-* a cell's consensus, revisions and source conflicts read only that cell's observations;
+* a cell's candidates, revisions and source conflicts read only that cell's observations;
+* series evidence reads the days at most ``series_window_days`` away and how often the
+  category stood still in the calendar month (:mod:`lossledger.reconcile.evidence`);
+* source reliability is learned year by year from the record up to each year's end
+  (:mod:`lossledger.reconcile.reliability`): a year's decisions read no later year;
 * delta, ``delta_mismatch``, ``restatement``, gaps and inference along a category read the
   previous *present* row (a chosen, non-inferred total), however far back, and the next one;
 * a conflict's ``stale`` cause reads the series ``stale_lookback_days`` days back;
-* categories never read one another.
+* a vote's part of the lags reads the published totals of its day and the days either side,
+  and the scorecard's counts read only the votes; both are kept per source and calendar month
+  (:attr:`~lossledger.reconcile.consensus.Reconciliation.vote_months`) and summed; runs are
+  made again from the merged conflicts.
 
-So for a category whose earliest new observation is on ``d``: let ``anchor`` be its last
-present date before ``d``. Nothing at or before ``anchor`` can change (its cell, its previous
-row and everything earlier are untouched); everything after it may. Reconciling the category's
-observations from ``start``, the last present date at least ``stale_lookback_days`` before
-``anchor``, gives every row after ``anchor`` exactly: each has its previous present row, the
-series it looks back on, and every inferred day in that look-back with its own previous row.
-With no ``anchor`` (or no ``start``) the category is reconciled whole.
+So when the earliest changed cell is on ``d``, the evidence of the days from the first of the
+month of ``d - series_window_days`` may change, and with it the reliability of that day's
+year: every decision from ``begin``, the first of that year, may change, in every category,
+and none before. Per category, let ``anchor`` be its last present date before ``begin``:
+nothing at or before it can change. Reconciling every observation from ``start`` (the first
+of the month of the earliest ``stale_lookback_days`` look-back before an anchor, less
+``series_window_days``, taken back to the first of its month), with the years before
+``begin`` decided as they were
+(:attr:`~lossledger.reconcile.consensus.Reconciliation.learned`), gives every row after each
+anchor exactly. The votes of the months before ``start`` lie before every anchor, and so do
+their days' neighbours: their counts stand, and the votes from ``start`` are counted again.
 
 When the window cannot be proven it is not used (:func:`reconcile_incremental` falls back to
-a full reconcile): no previous result, decisions taken since it, or a reconciliation with more
-than the two frames this layer knows how to merge (a global quantity such as a learned source
-reliability would make every date depend on every other). ``tests/test_window.py`` checks on
-random event streams that the incremental result equals a full rebuild.
+a full reconcile): no previous result, or decisions taken since it. ``tests/test_window.py``
+checks on random event streams over two years that the incremental result equals a full
+rebuild, frame by frame.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
@@ -38,25 +47,26 @@ from lossledger.reconcile.consensus import (
     DAILY_TOTALS_SCHEMA,
     ReconcilePolicy,
     Reconciliation,
+    daily_totals,
     discrepancies,
     reconcile_totals,
+    reconciled_parts,
+    source_summaries,
+    vote_months,
 )
+from lossledger.reconcile.copying import lag_counts
+from lossledger.reconcile.reliability import learned_sources
+from lossledger.reconcile.runs import with_run_ids
 
 __all__ = [
     "WindowedResult",
     "dirty_cells",
-    "reconcile_by_category",
     "reconcile_incremental",
     "reconcile_window",
+    "window_bounds",
 ]
 
-#: The frames :func:`reconcile_window` merges; a Reconciliation with others falls back to full.
-_MERGEABLE = ("daily_totals", "discrepancies")
-#: Whether the reconciliation is per category only (its result has no global part), so that
-#: categories can be reconciled apart: in a window, or a few at a time to bound memory.
-PER_CATEGORY = tuple(f.name for f in dataclasses.fields(Reconciliation)) == _MERGEABLE
-#: A full reconcile takes the categories in groups of about this many observations.
-CHUNK_ROWS = 200_000
+_DAY = 2**32  # one day in the integer cell key (see consensus._cell)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,22 +80,87 @@ class WindowedResult:
     """Why a full reconcile, or the window's extent."""
 
 
-def dirty_cells(observations: pl.DataFrame, *, after_seq: int) -> pl.DataFrame:
-    """The (category, date) pairs of observations newer than ``after_seq``.
+def dirty_cells(
+    observations: pl.DataFrame, *, after_seq: int, also: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """The (category, date) pairs of observations newer than ``after_seq``, and of ``also``
+    (cells whose observations changed otherwise: figures whose date or validity the dating
+    rules may move).
 
     >>> obs = pl.DataFrame({"seq": [1, 2, 3], "category": ["tanks"] * 3,
     ...                     "date": [dt.date(2024, 1, d) for d in (1, 2, 2)]})
     >>> dirty_cells(obs, after_seq=1).rows()
     [('tanks', datetime.date(2024, 1, 2))]
     """
-    return (
-        observations.lazy()
-        .filter(pl.col("seq") > after_seq)
-        .select(pl.col("category").cast(pl.String), pl.col("date"))
-        .unique()
-        .sort("category", "date")
-        .collect()
+    cells = observations.lazy().filter(pl.col("seq") > after_seq).select(
+        pl.col("category").cast(pl.String), pl.col("date")
     )
+    if also is not None:
+        cells = pl.concat([
+            cells, also.lazy().select(pl.col("category").cast(pl.String), pl.col("date"))
+        ])
+    return cells.unique().sort("category", "date").collect()
+
+
+def window_bounds(
+    totals: pl.DataFrame, dirty: pl.DataFrame, policy: ReconcilePolicy
+) -> tuple[dt.date, dt.date, pl.DataFrame] | None:
+    """``begin`` (decisions from it may change), ``start`` (observations from it are
+    reconciled) and per category its ``anchor`` (rows after it are recomputed; null: all),
+    given the previous daily ``totals`` and the ``dirty`` cells (see the module docstring).
+    A category with no cell from ``begin`` on keeps every row (its anchor is its last day).
+    ``None`` when nothing before ``begin`` can be kept."""
+    first = dirty.get_column("date").min()
+    assert isinstance(first, dt.date)
+    begin = dt.date(_month(first - dt.timedelta(days=policy.series_window_days)).year, 1, 1)
+    present = totals.filter(pl.col("status") != "inferred").select(
+        pl.col("category").cast(pl.String), "date"
+    )
+    # Only categories with cells from ``begin`` on (before, or new) can change: the others
+    # keep every row (no anchor before their last).
+    moving = pl.concat([
+        present.filter(pl.col("date") >= begin).get_column("category"),
+        dirty.get_column("category"),
+    ]).unique()
+    anchors = (
+        present.filter(pl.col("date") < begin, pl.col("category").is_in(moving.implode()))
+        .group_by("category")
+        .agg(pl.col("date").max().alias("anchor"))
+    )
+    if anchors.is_empty():
+        return None
+    # Per category the last present date at least the look-back before its anchor (else its
+    # first present date): the earliest of them opens the window.
+    lookback = dt.timedelta(days=policy.stale_lookback_days)
+    looked_back = (
+        present.join(anchors, on="category")
+        .group_by("category")
+        .agg(
+            pl.col("date")
+            .filter(pl.col("date") <= pl.col("anchor") - lookback)
+            .max()
+            .fill_null(pl.col("date").min())
+            .alias("from")
+        )
+    )
+    earliest = looked_back.get_column("from").min()
+    assert isinstance(earliest, dt.date)
+    # A first of the month: the votes' activity and lags are kept by month.
+    start = _month(_month(earliest) - dt.timedelta(days=policy.series_window_days))
+    still = (
+        present.filter(~pl.col("category").is_in(moving.implode()))
+        .group_by("category")
+        .agg(pl.col("date").max().alias("anchor"))
+    )
+    bounds = (
+        pl.DataFrame({"category": moving.sort()})
+        .join(anchors, on="category", how="left")
+    )
+    return begin, start, pl.concat([bounds, still]).sort("category")
+
+
+def _month(day: dt.date) -> dt.date:
+    return day.replace(day=1)
 
 
 def reconcile_window(
@@ -104,28 +179,60 @@ def reconcile_window(
     policy = policy or ReconcilePolicy()
     if dirty.is_empty():
         return WindowedResult(previous, "unchanged", "no new observation")
-    bounds = _bounds(previous.daily_totals, dirty, policy.stale_lookback_days)
-    in_window = _in_window(observations, bounds, "start")
-    part = reconcile_totals(
-        in_window,
-        overrides=None if overrides is None else _in_window(overrides, bounds, "start"),
+    window = window_bounds(previous.daily_totals, dirty, policy)
+    if window is None:
+        full = reconcile_totals(observations, overrides=overrides, policy=policy)
+        return WindowedResult(full, "full", "no present day before the window")
+    begin, start, bounds = window
+    after = pl.col("date") >= start
+    part = reconciled_parts(
+        observations.filter(after),
+        overrides=None if overrides is None else overrides.filter(after),
         policy=policy,
+        learned=previous.learned,
+        learn_from=begin.year,
     )
     totals = pl.concat([
-        _outside(previous.daily_totals, bounds),
-        _inside(part.daily_totals, bounds),
+        _outside(previous.daily_totals, bounds), _inside(daily_totals(part.series), bounds)
     ]).sort("date", "category")
-    found = discrepancies(
+    # Runs may join across an anchor: their ids are given again over the merged conflicts.
+    merged = discrepancies(
         _outside(previous.discrepancies, bounds), _inside(part.discrepancies, bounds)
     )
+    is_conflict = pl.col("kind") == "source_conflict"
+    conflicts = with_run_ids(merged.filter(is_conflict))
+    found = discrepancies(merged.filter(~is_conflict), conflicts)
+    # The votes from ``start`` (a first of the month) are counted against the merged
+    # series; the months before it are the previous counts, their days and neighbours kept.
+    series = totals.with_columns(
+        (pl.col("date").cast(pl.Int32).cast(pl.Int64) * _DAY
+         + pl.col("category").cast(part.categories, strict=False).to_physical()
+         .cast(pl.Int64)).alias("cell")
+    )
+    months = pl.concat([
+        previous.vote_months.filter(pl.col("month") < start),
+        vote_months(part.activity, lag_counts(part.lag_votes, series)),
+    ]).sort("source", "month")
+    source_accuracy, copies = learned_sources(
+        part.truth.learned, prior=policy.prior_accuracy, smoothing=policy.smoothing,
+        copy_min_shared=policy.copy_min_shared, copy_min_share=policy.copy_min_share,
+    )
+    runs, sources = source_summaries(
+        months, series, conflicts, source_accuracy, copies, policy
+    )
     reason = (
-        f"{bounds.height} categories from "
-        f"{bounds['anchor'].min() or 'their first day'}; {in_window.height} of "
-        f"{observations.height} observations"
+        f"decisions from {begin}, {observations.height - observations.filter(after).height}"
+        f" of {observations.height} observations before {start} kept"
     )
     return WindowedResult(
-        Reconciliation(daily_totals=totals.select(DAILY_TOTALS_SCHEMA.names()),
-                       discrepancies=found),
+        Reconciliation(
+            daily_totals=totals.select(DAILY_TOTALS_SCHEMA.names()),
+            discrepancies=found,
+            disagreement_runs=runs,
+            sources=sources,
+            learned=part.truth.learned,
+            vote_months=months,
+        ),
         "window", reason,
     )
 
@@ -138,58 +245,21 @@ def reconcile_incremental(
     decisions_changed: bool,
     overrides: pl.DataFrame | None = None,
     policy: ReconcilePolicy | None = None,
+    also_dirty: pl.DataFrame | None = None,
 ) -> WindowedResult:
     """:func:`reconcile_window` when it can be proven to equal a full reconcile, else
-    :func:`reconcile_totals` (the reason says why)."""
+    :func:`reconcile_totals` (the reason says why). ``also_dirty``: cells whose
+    observations changed besides the new ones (see :func:`dirty_cells`)."""
     reason = _why_full(previous, after_seq, decisions_changed)
     if reason is None:
         assert previous is not None and after_seq is not None
         return reconcile_window(
-            observations, previous=previous, dirty=dirty_cells(observations, after_seq=after_seq),
+            observations, previous=previous,
+            dirty=dirty_cells(observations, after_seq=after_seq, also=also_dirty),
             overrides=overrides, policy=policy,
         )
-    full = reconcile_by_category(observations, overrides=overrides, policy=policy)
+    full = reconcile_totals(observations, overrides=overrides, policy=policy)
     return WindowedResult(full, "full", reason)
-
-
-def reconcile_by_category(
-    observations: pl.DataFrame,
-    *,
-    overrides: pl.DataFrame | None = None,
-    policy: ReconcilePolicy | None = None,
-    chunk_rows: int = CHUNK_ROWS,
-) -> Reconciliation:
-    """``reconcile_totals`` a few categories at a time (groups of about ``chunk_rows``
-    observations): the same result, with the intermediate frames of one group in memory at
-    once rather than of all. One call when the reconciliation has global parts.
-    """
-    if not PER_CATEGORY or observations.height <= chunk_rows:
-        return reconcile_totals(observations, overrides=overrides, policy=policy)
-    sizes = observations.group_by(pl.col("category").cast(pl.String)).len().sort("category")
-    groups: list[list[str]] = [[]]
-    filled = 0
-    for category, size in sizes.iter_rows():
-        if groups[-1] and filled + size > chunk_rows:
-            groups.append([])
-            filled = 0
-        groups[-1].append(category)
-        filled += size
-    if overrides is not None:
-        # Overrides of categories no source reports still make rows: they join the last group.
-        extra = set(overrides["category"].to_list()) - set(sizes["category"].to_list())
-        groups[-1].extend(sorted(extra))
-    parts = []
-    for group in groups:
-        chosen = pl.col("category").cast(pl.String).is_in(group)
-        parts.append(reconcile_totals(
-            observations.filter(chosen),
-            overrides=None if overrides is None else overrides.filter(chosen),
-            policy=policy,
-        ))
-    return Reconciliation(
-        daily_totals=pl.concat([p.daily_totals for p in parts]).sort("date", "category"),
-        discrepancies=discrepancies(*(p.discrepancies for p in parts)),
-    )
 
 
 def _why_full(
@@ -199,59 +269,13 @@ def _why_full(
         return "no previous reconciliation"
     if decisions_changed:
         return "decisions taken since the previous reconciliation"
-    if not PER_CATEGORY:
-        fields = ", ".join(f.name for f in dataclasses.fields(previous))
-        return f"the reconciliation has global parts ({fields})"
     return None
-
-
-def _bounds(totals: pl.DataFrame, dirty: pl.DataFrame, lookback_days: int) -> pl.DataFrame:
-    """Per touched category: ``anchor`` (rows after it are recomputed; null = all) and
-    ``start`` (observations from it are reconciled; null = all)."""
-    first_dirty = dirty.group_by("category").agg(pl.col("date").min().alias("first_dirty"))
-    present = totals.filter(pl.col("status") != "inferred").select(
-        pl.col("category").cast(pl.String), "date"
-    )
-    anchors = (
-        present.join(first_dirty, on="category")
-        .filter(pl.col("date") < pl.col("first_dirty"))
-        .group_by("category")
-        .agg(pl.col("date").max().alias("anchor"))
-    )
-    bounded = first_dirty.join(anchors, on="category", how="left")
-    starts = (
-        present.join(bounded.drop_nulls("anchor"), on="category")
-        .filter(pl.col("date") <= pl.col("anchor") - dt.timedelta(days=lookback_days))
-        .group_by("category")
-        .agg(pl.col("date").max().alias("start"))
-    )
-    return (
-        bounded.join(starts, on="category", how="left")
-        # No anchor: the category is recomputed whole, from its first observation.
-        .with_columns(pl.when(pl.col("anchor").is_not_null()).then("start").alias("start"))
-        .select("category", "anchor", "start")
-        .sort("category")
-    )
-
-
-def _in_window(frame: pl.DataFrame, bounds: pl.DataFrame, column: str) -> pl.DataFrame:
-    """Rows of the touched categories dated at or after ``column`` (all when it is null)."""
-    if bounds[column].null_count() == 0:
-        # Usually the window is the last days of the history: one pass over the dates leaves
-        # few rows for the join.
-        frame = frame.filter(pl.col("date") >= bounds[column].min())
-    return (
-        frame.with_columns(pl.col("category").cast(pl.String).alias("_category"))
-        .join(bounds.select(pl.col("category").alias("_category"), column), on="_category")
-        .filter(pl.col(column).is_null() | (pl.col("date") >= pl.col(column)))
-        .drop("_category", column)
-    )
 
 
 def _inside(frame: pl.DataFrame, bounds: pl.DataFrame) -> pl.DataFrame:
     """Rows of a windowed result after their category's anchor (all when it is null)."""
     return (
-        frame.join(bounds.select("category", "anchor"), on="category")
+        frame.join(bounds, on="category")
         .filter(pl.col("anchor").is_null() | (pl.col("date") > pl.col("anchor")))
         .drop("anchor")
     )
@@ -260,10 +284,7 @@ def _inside(frame: pl.DataFrame, bounds: pl.DataFrame) -> pl.DataFrame:
 def _outside(frame: pl.DataFrame, bounds: pl.DataFrame) -> pl.DataFrame:
     """Previous rows the window leaves as they were."""
     return (
-        frame.join(bounds.select("category", "anchor"), on="category", how="left")
-        .filter(
-            ~pl.col("category").is_in(bounds["category"].implode())
-            | (pl.col("anchor").is_not_null() & (pl.col("date") <= pl.col("anchor")))
-        )
+        frame.join(bounds, on="category", how="left")
+        .filter(pl.col("anchor").is_not_null() & (pl.col("date") <= pl.col("anchor")))
         .drop("anchor")
     )

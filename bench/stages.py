@@ -91,7 +91,7 @@ def _instrument(timers: Timers) -> None:
     import lossledger.projection as projection
     import lossledger.publish.warehouse as warehouse
     import lossledger.store.ingest as ingest
-    from lossledger.parse.cache import ParseCache
+    from lossledger.parse.cache import FigureCache, ParseCache, ReconcileCache
     from lossledger.store.sqlite import SQLiteEventStore
 
     for owner, name, label in (
@@ -102,6 +102,11 @@ def _instrument(timers: Timers) -> None:
         (parsing, "parse_report", "parse.parsers"),
         (ParseCache, "add", "parse.cache_write"),
         (ParseCache, "load", "project.cache_load"),
+        (FigureCache, "load", "project.figures_load"),
+        (FigureCache, "save", "project.figures_save"),
+        (ReconcileCache, "load", "project.reconciled_load"),
+        (projection, "_figures_since", "project.figures"),
+        (projection, "_published_reports", "project.reports"),
         (pipeline, "active_decisions", "project.active_decisions"),
         (projection, "_validated_observations", "project.validate_observations"),
         (projection, "reconcile_incremental", "project.reconcile"),

@@ -239,9 +239,9 @@ def project_tables(settings: RunSettings, *, upto: int) -> WarehouseTables:
     """The warehouse as the log up to ``upto`` determines it (parse results from the cache).
 
     The reconciliation of an earlier run (``<home>/cache/reconciled``) lets only the dates the
-    newer observations can affect be reconciled again; this run's is kept for the next, written
-    by a thread that :func:`publish` (or :func:`~lossledger.parse.cache.wait_for_saves`)
-    waits for.
+    newer observations can affect be reconciled again; this run's is kept for the next, and so
+    are the settled figures, each written by a thread that :func:`publish` (or
+    :func:`~lossledger.parse.cache.wait_for_saves`) waits for.
     """
     policy = load_policy(settings.home)
     fingerprint = settings.registry().fingerprint
@@ -282,6 +282,7 @@ def project_tables(settings: RunSettings, *, upto: int) -> WarehouseTables:
             lambda after: figures.settled_figures(tables.observations, seq=upto, after=after),
             seq=upto, log_hash=log_hash,
             based_on=figures.checked_upto if figures.checked_upto >= 0 else None,
+            background=True,
         )
     return tables
 

@@ -472,32 +472,32 @@ def _recoded(
 
     A column may be an enum of sorted values, text, or the codes (``UInt32``) of the sorted
     values in ``dictionary``. Codes take the superset's codes by one lookup of the values (a
-    cast would look up every row's string). ``consume``: each recoded column is taken out of
-    ``frame`` first, so that its old codes are freed as the new ones are made.
+    cast would look up every row's string). The columns are recoded together, in parallel.
+    ``consume``: ``frame`` is emptied, so that its old codes are freed with the call.
     """
-    columns = []
+    recode = []
     for name in _ENUM_COLUMNS:
-        column, target = frame.get_column(name), schema[name]
-        if column.dtype == target:
+        dtype, target = frame.schema[name], schema[name]
+        if dtype == target:
             continue
-        if consume:
-            column = frame.drop_in_place(name)
         assert isinstance(target, pl.Enum)
-        if isinstance(column.dtype, pl.Enum) or (
-            dictionary is not None and column.dtype == pl.UInt32
-        ):
+        if isinstance(dtype, pl.Enum) or (dictionary is not None and dtype == pl.UInt32):
             values = (
-                column.dtype.categories if isinstance(column.dtype, pl.Enum)
+                dtype.categories if isinstance(dtype, pl.Enum)
                 else dictionary[name]  # type: ignore[index]
             )
             codes = target.categories.search_sorted(values.cast(pl.String)).cast(pl.UInt32)
-            column = codes.gather(column.to_physical()).cat.to(target).alias(name)
+            recode.append(
+                pl.lit(codes).gather(pl.col(name).to_physical()).cat.to(target).alias(name)
+            )
         else:
-            column = column.cast(pl.String).cast(target)
-        columns.append(column)
+            recode.append(pl.col(name).cast(pl.String).cast(target))
+    if not recode:
+        return frame
     if consume:
-        return frame.with_columns(columns).select(schema.names()) if columns else frame
-    return frame.with_columns(columns) if columns else frame
+        taken = pl.DataFrame([frame.drop_in_place(name) for name in list(frame.columns)])
+        return taken.lazy().with_columns(recode).select(schema.names()).collect()
+    return frame.lazy().with_columns(recode).collect()
 
 
 def _dated_figures(

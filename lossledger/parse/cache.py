@@ -25,7 +25,9 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
@@ -37,7 +39,7 @@ from lossledger.projection import SettledFigures
 from lossledger.reconcile.consensus import ReconcilePolicy, Reconciliation
 from lossledger.reconcile.reliability import Learned
 
-__all__ = ["FigureCache", "ParseCache", "ReconcileCache"]
+__all__ = ["FigureCache", "ParseCache", "ReconcileCache", "wait_for_saves"]
 
 _MAX_BATCHES = 64
 #: Bumped when the cached frames change shape, so an old cache is simply not found.
@@ -210,15 +212,43 @@ _RECONCILED_PARTS = (
 _LEARNED_PARTS = ("counts", "accuracy", "copies", "pairs")
 
 
-#: Saves still being written, by cache directory (see :meth:`ReconcileCache.save`).
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: Saves still being written, by cache directory (``background`` saves of
+#: :class:`ReconcileCache` and :class:`FigureCache`).
 _SAVING: dict[Path, threading.Thread] = {}
 
 
 def wait_for_saves() -> None:
-    """Return once every background save of a reconciliation (:meth:`ReconcileCache.save`)
-    is written."""
+    """Return once every background save of a cache (:meth:`ReconcileCache.save`,
+    :meth:`FigureCache.save`) is written."""
     for thread in [_SAVING.pop(directory) for directory in list(_SAVING)]:
         thread.join()
+
+
+def _wait_for(directory: Path) -> None:
+    thread = _SAVING.pop(directory, None)
+    if thread is not None:
+        thread.join()
+
+
+def _save_in_background(directory: Path, save: Callable[[], None]) -> None:
+    """Run ``save`` in a thread that the next load of ``directory``, :func:`wait_for_saves`
+    and the interpreter's exit wait for."""
+    _wait_for(directory)
+    thread = threading.Thread(target=save, name=f"lossledger-save-{directory.parent.name}")
+    _SAVING[directory] = thread
+    thread.start()
+
+
+def _read_in_parallel(read: Callable[[T], R], items: list[T]) -> list[R]:
+    """``[read(item) for item in items]``, a few at a time: polars reads files without
+    holding the interpreter's lock."""
+    if len(items) < 2:
+        return [read(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(4, len(items))) as pool:
+        return list(pool.map(read, items))
 
 
 def _reconcile_fingerprint() -> str:
@@ -252,7 +282,7 @@ class ReconcileCache:
         its open figures' cells (category, date). Only of this very log: the chain hash at
         its ``seq`` (``hash_at``, the store's :meth:`~lossledger.store.base.EventStore.
         hash_at`) must be the one it was made from."""
-        self.wait()
+        _wait_for(self.directory)
         done = sorted(
             (int(m.group(1)) for m in map(_RECONCILED.match, self._names()) if m), reverse=True
         )
@@ -262,13 +292,14 @@ class ReconcileCache:
                     meta = json.loads((self.directory / f"{seq}.done").read_text())
                     if meta.get("log_hash") != hash_at(seq):
                         continue
-                    frames = {
-                        part: pl.read_parquet(self.directory / f"{seq}.{part}.parquet")
-                        for part in (*_RECONCILED_PARTS, "open_cells")
-                    }
+                    names = [*_RECONCILED_PARTS, "open_cells",
+                             *(f"learned_{part}" for part in _LEARNED_PARTS)]
+                    frames = dict(zip(names, _read_in_parallel(
+                        pl.read_parquet,
+                        [self.directory / f"{seq}.{name}.parquet" for name in names],
+                    ), strict=True))
                     learned = Learned(**{
-                        part: pl.read_parquet(self.directory / f"{seq}.learned_{part}.parquet")
-                        for part in _LEARNED_PARTS
+                        part: frames.pop(f"learned_{part}") for part in _LEARNED_PARTS
                     })
                 except (OSError, ValueError):
                     continue
@@ -287,22 +318,14 @@ class ReconcileCache:
         next :meth:`load` or :meth:`wait` of this directory, and the interpreter's exit, wait
         for it. Its files are complete or absent: ``<seq>.done`` is written last.
         """
-        self.wait()
-        if not background:
+        if background:
+            _save_in_background(
+                self.directory,
+                lambda: self._save(reconciliation, open_cells, seq=seq, log_hash=log_hash),
+            )
+        else:
+            _wait_for(self.directory)
             self._save(reconciliation, open_cells, seq=seq, log_hash=log_hash)
-            return
-        thread = threading.Thread(
-            target=self._save, args=(reconciliation, open_cells),
-            kwargs={"seq": seq, "log_hash": log_hash}, name="lossledger-reconcile-cache",
-        )
-        _SAVING[self.directory] = thread
-        thread.start()
-
-    def wait(self) -> None:
-        """Return once no save of this cache is being written."""
-        thread = _SAVING.pop(self.directory, None)
-        if thread is not None:
-            thread.join()
 
     def _save(
         self, reconciliation: Reconciliation, open_cells: pl.DataFrame, *, seq: int,
@@ -388,6 +411,7 @@ class FigureCache:
 
         ``hash_at`` is the store's :meth:`~lossledger.store.base.EventStore.hash_at`.
         """
+        _wait_for(self.directory)
         chain = self._chain(upto)
         if not chain:
             return None
@@ -395,7 +419,7 @@ class FigureCache:
         if self._meta(last).get("log_hash") != hash_at(last[1]):
             return None
         try:
-            parts = [self._read(segment) for segment in chain]
+            parts = _read_in_parallel(self._read, chain)
         except (OSError, pl.exceptions.PolarsError):
             # A segment cut short or damaged: the figures are built again (and kept anew).
             return None
@@ -418,6 +442,7 @@ class FigureCache:
         seq: int,
         log_hash: str | None,
         based_on: int | None,
+        background: bool = False,
     ) -> None:
         """Keep the settled figures of the log up to ``seq`` (whose chain hash there is
         ``log_hash``); ``figures(after)`` gives those of the reports after ``after``.
@@ -426,7 +451,25 @@ class FigureCache:
         them (``None``: it gave none). Only the part after it is written, as a new segment,
         when the segments up to it are still the ones it gave; otherwise, or when there are
         many segments, all of them are written as one. Every other segment is dropped.
+        ``background``: as :meth:`ReconcileCache.save`.
         """
+        if background:
+            _save_in_background(
+                self.directory,
+                lambda: self._save(figures, seq=seq, log_hash=log_hash, based_on=based_on),
+            )
+        else:
+            _wait_for(self.directory)
+            self._save(figures, seq=seq, log_hash=log_hash, based_on=based_on)
+
+    def _save(
+        self,
+        figures: Callable[[int], SettledFigures],
+        *,
+        seq: int,
+        log_hash: str | None,
+        based_on: int | None,
+    ) -> None:
         chain = self._chain(seq)
         after = chain[-1][1] if chain else 0
         if based_on is None or after != based_on or len(chain) >= _MAX_SEGMENTS:
@@ -445,6 +488,7 @@ class FigureCache:
                 shutil.rmtree(path, ignore_errors=True)
 
     def clear(self) -> None:
+        _wait_for(self.directory)
         shutil.rmtree(self.root, ignore_errors=True)
 
     # segments ----------------------------------------------------------------------------

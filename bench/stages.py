@@ -142,7 +142,7 @@ def _build(home: str, timers: Timers) -> dict[str, Any]:
         for first, last in plan.parse_ranges:
             parsed += parse_range(settings, first, last)
     with timers.phase("project"):
-        tables = project_tables(settings, upto=plan.upto)
+        tables = project_tables(settings, upto=plan.upto, save_in_background=True)
     with timers.phase("publish"):
         published = publish(settings, tables, watermark=plan.upto)
     return {

@@ -95,8 +95,9 @@ def parse_batch(settings: RunSettings, first: int, last: int) -> int:
 
 @task(cache_policy=NO_CACHE, persist_result=False)
 def project(settings: RunSettings, upto: int) -> WarehouseTables:
-    """Validate and reconcile: the published tables as the log up to ``upto`` says."""
-    return project_tables(settings, upto=upto)
+    """Validate and reconcile: the published tables as the log up to ``upto`` says (its
+    caches written while the next task publishes)."""
+    return project_tables(settings, upto=upto, save_in_background=True)
 
 
 @task(**RETRYING, cache_policy=NO_CACHE)

@@ -235,13 +235,16 @@ def parse_range(settings: RunSettings, first: int, last: int) -> int:
     return len(batch)
 
 
-def project_tables(settings: RunSettings, *, upto: int) -> WarehouseTables:
+def project_tables(
+    settings: RunSettings, *, upto: int, save_in_background: bool = False
+) -> WarehouseTables:
     """The warehouse as the log up to ``upto`` determines it (parse results from the cache).
 
     The reconciliation of an earlier run (``<home>/cache/reconciled``) lets only the dates the
     newer observations can affect be reconciled again; this run's is kept for the next, and so
-    are the settled figures, each written by a thread that :func:`publish` (or
-    :func:`~lossledger.parse.cache.wait_for_saves`) waits for.
+    are the settled figures. ``save_in_background``: both are written by threads while the
+    caller goes on, for a caller that publishes next (:func:`publish` waits for them, as
+    does :func:`~lossledger.parse.cache.wait_for_saves`).
     """
     policy = load_policy(settings.home)
     fingerprint = settings.registry().fingerprint
@@ -274,7 +277,7 @@ def project_tables(settings: RunSettings, *, upto: int) -> WarehouseTables:
     if tables.reconciliation is not None and tables.open_cells is not None:
         memo.save(
             tables.reconciliation, tables.open_cells, seq=upto, log_hash=log_hash,
-            background=True,
+            background=save_in_background,
         )
     figures = tables.figures
     if figures is not None:
@@ -282,7 +285,7 @@ def project_tables(settings: RunSettings, *, upto: int) -> WarehouseTables:
             lambda after: figures.settled_figures(tables.observations, seq=upto, after=after),
             seq=upto, log_hash=log_hash,
             based_on=figures.checked_upto if figures.checked_upto >= 0 else None,
-            background=True,
+            background=save_in_background,
         )
     return tables
 
@@ -311,10 +314,9 @@ def bring_up_to_date(
     plan = plan_run(settings, as_of=as_of)
     for first, last in plan.parse_ranges:
         parse_range(settings, first, last)
-    tables = project_tables(settings, upto=plan.upto)
+    tables = project_tables(settings, upto=plan.upto, save_in_background=publish_tables_too)
     if publish_tables_too:
         publish(settings, tables, watermark=plan.upto)
-    wait_for_saves()
     return plan, tables
 
 

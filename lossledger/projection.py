@@ -495,8 +495,14 @@ def _recoded(
     if not recode:
         return frame
     if consume:
+        # One column at a time, each freed as its recoded copy is made: the history's
+        # figures are not held twice.
         taken = pl.DataFrame([frame.drop_in_place(name) for name in list(frame.columns)])
-        return taken.lazy().with_columns(recode).select(schema.names()).collect()
+        for expression in recode:
+            name = expression.meta.output_name()
+            column = taken.drop_in_place(name).to_frame()
+            taken.insert_column(-1, column.select(expression).to_series())
+        return taken.select(schema.names())
     return frame.lazy().with_columns(recode).collect()
 
 

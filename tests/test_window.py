@@ -174,3 +174,35 @@ def test_the_pipeline_reconciles_a_window_and_publishes_what_a_rebuild_would(
     assert decided.daily_totals.filter(pl.col("status") == "overridden").height == 1
     # Nothing new since: the reconciliation is taken as it was.
     assert build(home).reconciled == "unchanged"
+
+
+def test_a_cache_that_cannot_be_kept_is_logged_and_the_run_publishes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The caches are written by threads while the run publishes: a failure there is a
+    # warning, not an error raised into a run that has published (the cache is a
+    # convenience). Here ``cache/reconciled`` is a file, so no directory can be made in it.
+    home = tmp_path / "home"
+    ingest(home, GS_EN_0130, source="generalstaff.en")
+    (home / "cache").mkdir(parents=True)
+    (home / "cache" / "reconciled").write_text("not a directory")
+    with caplog.at_level("WARNING", logger="lossledger"):
+        first = build(home, publish_to=home / "warehouse")
+    assert first.reconciled.startswith("full"), first.reconciled
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(
+        "could not keep the cache" in message and "reconciled" in message
+        for message in warnings
+    ), warnings
+    published = pl.read_parquet(home / "warehouse" / "daily_totals" / "**" / "*.parquet")
+    assert published.height == first.daily_totals.height > 0
+    # Nothing was kept, so the next run reconciles in full again, and keeps it this time.
+    (home / "cache" / "reconciled").unlink()
+    ingest(home, GS_EN_0131, source="generalstaff.en")
+    second = build(home, publish_to=home / "warehouse")
+    assert second.reconciled.startswith("full (no previous"), second.reconciled
+    # The second run's reconciliation was kept: the third starts from it (all three days
+    # lie in one year with nothing before it, so the window is the whole history).
+    ingest(home, SEED, source="ticker.en")
+    third = build(home, publish_to=home / "warehouse").reconciled
+    assert third == "full (no present day before the window)", third

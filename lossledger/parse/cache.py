@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -212,6 +213,7 @@ _RECONCILED_PARTS = (
 _LEARNED_PARTS = ("counts", "accuracy", "copies", "pairs")
 
 
+_LOG = logging.getLogger("lossledger")
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -235,9 +237,20 @@ def _wait_for(directory: Path) -> None:
 
 def _save_in_background(directory: Path, save: Callable[[], None]) -> None:
     """Run ``save`` in a thread that the next load of ``directory``, :func:`wait_for_saves`
-    and the interpreter's exit wait for."""
+    and the interpreter's exit wait for. A cache is a convenience: a save that fails is
+    logged (the next run builds what it lacks), not raised into a run that has moved on."""
     _wait_for(directory)
-    thread = threading.Thread(target=save, name=f"lossledger-save-{directory.parent.name}")
+
+    def saved() -> None:
+        try:
+            save()
+        except Exception as error:  # any failure: the cache is not kept
+            _LOG.warning(
+                "could not keep the cache %s (%s: %s); the next run builds it again",
+                directory, type(error).__name__, error,
+            )
+
+    thread = threading.Thread(target=saved, name=f"lossledger-save-{directory.parent.name}")
     _SAVING[directory] = thread
     thread.start()
 

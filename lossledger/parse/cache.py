@@ -17,6 +17,7 @@ reused seq can never pick up another event's parse.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -464,29 +465,37 @@ class FigureCache:
         them (``None``: it gave none). Only the part after it is written, as a new segment,
         when the segments up to it are still the ones it gave; otherwise, or when there are
         many segments, all of them are written as one. Every other segment is dropped.
-        ``background``: as :meth:`ReconcileCache.save`.
+        ``background``: as :meth:`ReconcileCache.save`, when only a new segment is written;
+        all of them are written before returning (a copy of every figure is made to write
+        them: beside a publish, that would add to the run's peak memory).
         """
-        if background:
-            _save_in_background(
-                self.directory,
-                lambda: self._save(figures, seq=seq, log_hash=log_hash, based_on=based_on),
-            )
+        _wait_for(self.directory)
+        chain, after = self._kept(seq, based_on)
+        save = functools.partial(self._save, figures, chain, after, seq=seq, log_hash=log_hash)
+        if background and after > 0:
+            _save_in_background(self.directory, save)
         else:
-            _wait_for(self.directory)
-            self._save(figures, seq=seq, log_hash=log_hash, based_on=based_on)
+            save()
+
+    def _kept(
+        self, seq: int, based_on: int | None
+    ) -> tuple[list[tuple[int, int]], int]:
+        """The segments a save up to ``seq`` keeps, and the ``seq`` after which it writes."""
+        chain = self._chain(seq)
+        after = chain[-1][1] if chain else 0
+        if based_on is None or after != based_on or len(chain) >= _MAX_SEGMENTS:
+            return [], 0
+        return chain, after
 
     def _save(
         self,
         figures: Callable[[int], SettledFigures],
+        chain: list[tuple[int, int]],
+        after: int,
         *,
         seq: int,
         log_hash: str | None,
-        based_on: int | None,
     ) -> None:
-        chain = self._chain(seq)
-        after = chain[-1][1] if chain else 0
-        if based_on is None or after != based_on or len(chain) >= _MAX_SEGMENTS:
-            chain, after = [], 0
         if after < seq:
             self.directory.mkdir(parents=True, exist_ok=True)
             newer = figures(after)

@@ -206,3 +206,15 @@ def test_a_cache_that_cannot_be_kept_is_logged_and_the_run_publishes(
     ingest(home, SEED, source="ticker.en")
     third = build(home, publish_to=home / "warehouse").reconciled
     assert third == "full (no present day before the window)", third
+
+
+def test_a_damaged_reconcile_cache_means_a_full_reconcile(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    ingest(home, GS_EN_0130, source="generalstaff.en")
+    build(home)
+    [totals] = (home / "cache" / "reconciled").glob("*/*.daily_totals.parquet")
+    totals.write_bytes(b"PAR1 not a parquet file PAR1")
+    ingest(home, GS_EN_0131, source="generalstaff.en")
+    again = build(home)
+    assert again.reconciled == "full (no previous reconciliation)", again.reconciled
+    assert again.daily_totals.height > 0

@@ -274,8 +274,9 @@ def _reconcile_fingerprint() -> str:
 
 
 class ReconcileCache:
-    """The reconciliation of the log up to some ``seq`` (its four tables and what the source
-    reliabilities learned), and the cells of the figures the dating rules may still move,
+    """The reconciliation of the log up to some ``seq`` (its four tables, the votes' counts per
+    source and month, and what the source reliabilities learned), and the cells of the
+    figures the dating rules may still move,
     under ``<home>/cache/reconciled/<key>/``, keyed on everything that determines it besides
     the log: the parsers, the projection's rules, the consensus policy and the reconcile code.
 
@@ -315,7 +316,8 @@ class ReconcileCache:
                     learned = Learned(**{
                         part: frames.pop(f"learned_{part}") for part in _LEARNED_PARTS
                     })
-                except (OSError, ValueError):
+                except (OSError, ValueError, pl.exceptions.PolarsError):
+                    # Cut short or damaged: an older one, or a full reconcile.
                     continue
                 open_cells = frames.pop("open_cells")
                 return seq, Reconciliation(**frames, learned=learned), open_cells
@@ -329,8 +331,8 @@ class ReconcileCache:
         ``log_hash``), and forget older ones.
 
         ``background``: written by a thread while the caller goes on (publishing, say); the
-        next :meth:`load` or :meth:`wait` of this directory, and the interpreter's exit, wait
-        for it. Its files are complete or absent: ``<seq>.done`` is written last.
+        next :meth:`load` of this directory, :func:`wait_for_saves` and the interpreter's
+        exit wait for it. Its files are complete or absent: ``<seq>.done`` is written last.
         """
         if background:
             _save_in_background(

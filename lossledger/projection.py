@@ -472,12 +472,14 @@ def _recoded(
 
     A column may be an enum of sorted values, text, or the codes (``UInt32``) of the sorted
     values in ``dictionary``. Codes take the superset's codes by one lookup of the values (a
-    cast would look up every row's string). The columns are recoded together, in parallel.
-    ``consume``: ``frame`` is emptied, so that its old codes are freed with the call.
+    cast would look up every row's string). The columns are recoded together, in parallel;
+    with ``consume``, ``frame`` is emptied and its columns are recoded in turn, each one's old
+    codes freed as its new ones are made (the history's figures are not held twice).
     """
     recode = []
+    current = frame.schema  # once: a schema hands every enum's values to Python
     for name in _ENUM_COLUMNS:
-        dtype, target = frame.schema[name], schema[name]
+        dtype, target = current[name], schema[name]
         if dtype == target:
             continue
         assert isinstance(target, pl.Enum)
@@ -495,8 +497,6 @@ def _recoded(
     if not recode:
         return frame
     if consume:
-        # One column at a time, each freed as its recoded copy is made: the history's
-        # figures are not held twice.
         taken = pl.DataFrame([frame.drop_in_place(name) for name in list(frame.columns)])
         for expression in recode:
             name = expression.meta.output_name()

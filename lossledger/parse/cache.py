@@ -364,7 +364,7 @@ class ReconcileCache:
         )
         for name in self._names():
             number = name.split(".", 1)[0]
-            if number.isdigit() and int(number) != seq and not name.startswith("tmp"):
+            if number.isdigit() and int(number) != seq:
                 (self.directory / name).unlink(missing_ok=True)
 
     def _names(self) -> list[str]:

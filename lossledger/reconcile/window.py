@@ -185,8 +185,9 @@ def reconcile_window(
         return WindowedResult(full, "full", "no present day before the window")
     begin, start, bounds = window
     after = pl.col("date") >= start
+    reconciled = observations.filter(after)
     part = reconciled_parts(
-        observations.filter(after),
+        reconciled,
         overrides=None if overrides is None else overrides.filter(after),
         policy=policy,
         learned=previous.learned,
@@ -221,7 +222,7 @@ def reconcile_window(
         months, series, conflicts, source_accuracy, copies, policy
     )
     reason = (
-        f"decisions from {begin}, {observations.height - observations.filter(after).height}"
+        f"decisions from {begin}, {observations.height - reconciled.height}"
         f" of {observations.height} observations before {start} kept"
     )
     return WindowedResult(

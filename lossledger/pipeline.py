@@ -17,7 +17,13 @@ from pathlib import Path
 import polars as pl
 
 from lossledger.config import ConfigError, load_policy
-from lossledger.parse.cache import FigureCache, ParseCache, ReconcileCache, wait_for_saves
+from lossledger.parse.cache import (
+    FigureCache,
+    ParseCache,
+    ReconcileCache,
+    remove_leftovers,
+    wait_for_saves,
+)
 from lossledger.parse.parsers import PARSERS_FINGERPRINT
 from lossledger.parse.registry import Registry, registry_for
 from lossledger.parse.stage import DEFAULT_MAX_REPORT_BYTES, parse_events, parse_workers
@@ -170,6 +176,7 @@ def plan_run(
     process each, passes :data:`PARSE_BATCH_EVENTS`.
     """
     clean_leftovers(settings.warehouse)
+    remove_leftovers(settings.home / "cache")
     registry = settings.registry()
     cache = settings.parse_cache(registry.fingerprint)
     if replay:

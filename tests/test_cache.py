@@ -4,6 +4,9 @@ truth."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import polars as pl
@@ -15,7 +18,7 @@ from lossledger.parse import cache as cache_module
 from lossledger.parse.cache import ParseCache
 from lossledger.parse.parsers import PARSERS_FINGERPRINT
 from lossledger.projection import WarehouseTables
-from tests.conftest import FIXTURES, GS_EN_0130, GS_EN_0131, SEED
+from tests.conftest import FIXTURES, GS_EN_0130, GS_EN_0131, REPO, SEED
 from tests.helpers import build, ingest
 
 
@@ -46,6 +49,42 @@ def test_many_small_batches_are_compacted_without_changing_results(
     again = build(tmp_path)
     assert again.daily_totals.equals(tables.daily_totals)
     assert again.observations.height == tables.observations.height == 41
+
+
+KILLED_CACHE_WRITE = textwrap.dedent("""
+    import os, signal, sys
+    from lossledger.parse import cache
+    from tests.helpers import build
+
+    def dying(path):  # the reconciliation written in full under its temporary name: kill -9
+        if "reconciled" in str(path):
+            os.kill(os.getpid(), signal.SIGKILL)
+    cache.make_readable = dying
+    build(sys.argv[1])
+""")
+
+
+def test_a_killed_cache_write_is_cleaned_up_by_the_next_run(tmp_path: Path) -> None:
+    from lossledger.pipeline import RunSettings, plan_run
+
+    ingest(tmp_path, SEED, GS_EN_0131, source="mixed")
+    killed = subprocess.run([sys.executable, "-c", KILLED_CACHE_WRITE, str(tmp_path)],
+                            cwd=REPO, capture_output=True, timeout=120, check=False)
+    assert killed.returncode == -9, killed.stderr
+    left = list((tmp_path / "cache").rglob(".tmp-*"))
+    assert left, "the write was not cut short: the test killed nothing"
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as writer:
+        try:  # a write of a process still running is none of the next run's business
+            alive = left[0].with_name(f".tmp-{writer.pid}-inflight")
+            alive.write_bytes(b"half")
+            plan_run(RunSettings.resolve(tmp_path))
+            assert list((tmp_path / "cache").rglob(".tmp-*")) == [alive]
+        finally:
+            writer.kill()
+    writer.wait()
+    plan_run(RunSettings.resolve(tmp_path))
+    assert not list((tmp_path / "cache").rglob(".tmp-*"))
+    assert build(tmp_path).daily_totals.height > 0
 
 
 def test_a_deleted_cache_is_rebuilt_from_the_log(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ reused seq can never pick up another event's parse.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -41,7 +42,7 @@ from lossledger.projection import SettledFigures
 from lossledger.reconcile.consensus import ReconcilePolicy, Reconciliation
 from lossledger.reconcile.reliability import Learned
 
-__all__ = ["FigureCache", "ParseCache", "ReconcileCache", "wait_for_saves"]
+__all__ = ["FigureCache", "ParseCache", "ReconcileCache", "remove_leftovers", "wait_for_saves"]
 
 _MAX_BATCHES = 64
 #: Bumped when the cached frames change shape, so an old cache is simply not found.
@@ -176,8 +177,13 @@ class ParseCache:
 
 
 def _replace_with(target: Path, write: Callable[[Path], object]) -> None:
-    """Write ``target`` through a temporary file beside it, readable as the umask allows."""
-    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".tmp-", delete=False) as handle:
+    """Write ``target`` through a temporary file beside it, readable as the umask allows.
+
+    The temporary file's name carries this process's id: a process killed mid-write leaves
+    it behind, and :func:`remove_leftovers` knows it for a dead writer's.
+    """
+    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f"{_TMP}{os.getpid()}-",
+                                     delete=False) as handle:
         tmp = Path(handle.name)
     try:
         write(tmp)
@@ -186,6 +192,42 @@ def _replace_with(target: Path, write: Callable[[Path], object]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+_TMP = ".tmp-"
+_WRITER = re.compile(rf"^{re.escape(_TMP)}(\d+)-")
+
+
+def remove_leftovers(root: Path) -> list[Path]:
+    """Remove the temporary files under ``root`` (a home's ``cache``) whose writer is gone.
+
+    A cache file is written under a temporary name and renamed into place; a process killed
+    meanwhile leaves the temporary file. It is removed once the process that wrote it no
+    longer exists; one whose writer is alive (another run, or a save of this process still
+    under way) is left alone.
+
+    Returns the files removed.
+    """
+    removed = []
+    for path in root.rglob(f"{_TMP}*") if root.is_dir() else ():
+        match = _WRITER.match(path.name)
+        if match is None or int(match.group(1)) == os.getpid() or _alive(int(match.group(1))):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's, or no process id at all
+        return True
+    return True
 
 
 def _stem(first_seq: int, last_seq: int) -> str:

@@ -78,6 +78,9 @@ class HostLimiter:
 
 _LIMITERS: dict[int, HostLimiter] = {}
 _LIMITERS_LOCK = threading.Lock()
+#: The backoff's jitter: a generator of its own, so that a fetch never moves the global
+#: ``random`` state (a caller's seeded sequence, or Hypothesis's check of it).
+_JITTER = random.Random()
 
 
 def shared_limiter(per_host: int) -> HostLimiter:
@@ -333,7 +336,7 @@ def _attempts(
                 last = failure
         if not last.transient or attempt > source.retries:
             return last, attempt
-        delay = source.backoff_s * 2 ** (attempt - 1) * random.uniform(0.9, 1.1)
+        delay = source.backoff_s * 2 ** (attempt - 1) * _JITTER.uniform(0.9, 1.1)
         if last.retry_after is not None:
             if last.retry_after > config.max_retry_after_s:
                 last.error += (f"; asked to retry after {last.retry_after:g} s, more than "

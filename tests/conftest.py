@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import importlib
 import os
+import random
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +31,32 @@ def prefect_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):
+        _own_random_generators()
         yield
+
+
+#: Modules that draw from the global ``random`` module in the background threads of Prefect's
+#: client: the payload of the events websocket's keepalive pings (websockets), reconnect and
+#: polling jitter (Prefect). Hypothesis checks that nothing moves the global state while it
+#: draws an example, and warned now and then in whichever property test was drawing when a
+#: ping went out (HypothesisDeprecationWarning: "Do not use the `random` module inside
+#: strategies").
+_BACKGROUND_RANDOM_USERS = (
+    "websockets.asyncio.connection", "websockets.sync.connection", "websockets.client",
+    "websockets.legacy.protocol", "websockets.legacy.client",
+    "prefect._internal._observation_delivery", "prefect.utilities.math",
+)
+
+
+def _own_random_generators() -> None:
+    """Give each of :data:`_BACKGROUND_RANDOM_USERS` a generator of its own."""
+    for name in _BACKGROUND_RANDOM_USERS:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # another version of the library: nothing to isolate there
+            continue
+        if getattr(module, "random", None) is random:
+            module.random = random.Random()  # type: ignore[attr-defined]
 
 
 @pytest.fixture

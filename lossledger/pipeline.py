@@ -303,9 +303,10 @@ def publish(settings: RunSettings, tables: WarehouseTables, *, watermark: int) -
     with settings.store() as store:
         log_hash = store.hash_at(watermark)
     try:
+        fingerprint = settings.registry().fingerprint
         return publish_tables(
-            tables, settings.warehouse, watermark=watermark,
-            parsers=settings.registry().fingerprint, log_hash=log_hash,
+            tables, settings.warehouse, watermark=watermark, parsers=fingerprint,
+            log_hash=log_hash, basis=FigureCache(settings.home, fingerprint).key,
         )
     finally:
         # The reconciliation's cache was being written meanwhile (see project_tables).

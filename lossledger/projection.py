@@ -42,6 +42,7 @@ from schemas.tables import TABLE_MODELS
 __all__ = [
     "Decisions",
     "FigureState",
+    "KeptRows",
     "Previous",
     "SettledFigures",
     "WarehouseTables",
@@ -94,6 +95,8 @@ class WarehouseTables:
     """The reconciliation the tables were made from, for the next run's window."""
     open_cells: pl.DataFrame | None = None
     """category, date: the cells of figures the dating rules may still move (not settled)."""
+    kept: KeptRows | None = None
+    """The observations' partitions an earlier run's tables held as they are (a hint)."""
 
     def items(self) -> Iterable[tuple[str, pl.DataFrame]]:
         return ((name, getattr(self, name)) for name in TABLES)
@@ -191,6 +194,26 @@ class FigureState:
             open=self.open.filter(newer),
             dictionary=self.dictionary,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class KeptRows:
+    """Which partitions of the observations table hold the rows the tables of an earlier part
+    of the same log held there, in the same order: a hint for the publisher, which then need
+    not hash what it published then (:func:`~lossledger.publish.warehouse.publish_tables`).
+
+    Every month is kept but ``changed_months``: those of the figures of reports after
+    ``upto``, and of the figures not settled then or now (the dating rules may move them).
+    Settled figures of reports up to ``upto`` are the rows they were (:class:`SettledFigures`),
+    the rows of a month are in (seq, date, category) order, and with no decision taken since
+    ``upto`` none was retracted since. Given only when the reconciliation and the settled
+    figures of the same earlier run were both used.
+    """
+
+    upto: int
+    """The last ``seq`` of that earlier part of the log."""
+    changed_months: frozenset[int]
+    """``year * 100 + month`` of each partition that may differ."""
 
 
 def settled_figure_mask(figures: pl.DataFrame) -> pl.Series:
@@ -300,7 +323,7 @@ def warehouse_tables(
     # and a second reference would keep every figure twice through the reconciliation).
     valid, invalid, figures = (
         _every_figure(_observation_candidates(reports, parsed)) if settled is None
-        else _figures_since(settled, _observation_candidates(reports, parsed))
+        else _figures_since(settled, _observation_candidates(reports, parsed, after=settled.seq))
     )
     retracted = decisions.retractions.get_column("event_id")
     # Filtering copies every column; with nothing retracted (the usual case) skip the copy.
@@ -316,6 +339,11 @@ def warehouse_tables(
         pl.concat([open_cells, previous.open_cells])
         if previous is not None and previous.open_cells is not None else open_cells
     )
+    kept = None
+    if (settled is not None and previous is not None and previous.seq == settled.seq
+            and not previous.decisions_changed and previous.open_cells is not None):
+        newer = valid.get_column("date").filter(valid.get_column("seq") > settled.seq)
+        kept = KeptRows(settled.seq, _months(newer, also_dirty.get_column("date")))
     windowed = reconcile_incremental(
         in_consensus.select(OBSERVATIONS_SCHEMA.names()),
         previous=previous.reconciliation if previous else None,
@@ -344,6 +372,21 @@ def warehouse_tables(
         figures=figures,
         reconciliation=reconciled,
         open_cells=open_cells,
+        kept=kept,
+    )
+
+
+def _months(*dates: pl.Series) -> frozenset[int]:
+    """The ``year * 100 + month`` of the dates (the warehouse's partitions).
+
+    >>> import datetime as dt
+    >>> sorted(_months(pl.Series([dt.date(2024, 1, 31), None]), pl.Series([dt.date(2023, 12, 1)])))
+    [202312, 202401]
+    """
+    return frozenset(
+        month for series in dates
+        for month in (series.dt.year().cast(pl.Int32) * 100 + series.dt.month().cast(pl.Int32))
+        .drop_nulls().unique().to_list()
     )
 
 
@@ -557,15 +600,20 @@ def _report_frame(parsed: ParsedBatch) -> pl.DataFrame:
     )
 
 
-def _observation_candidates(reports: pl.DataFrame, parsed: ParsedBatch) -> pl.DataFrame:
-    """Every parsed figure with its event's columns, ordered by (seq, date, category).
+def _observation_candidates(
+    reports: pl.DataFrame, parsed: ParsedBatch, *, after: int = -1
+) -> pl.DataFrame:
+    """Every parsed figure of the reports after seq ``after`` with its event's columns, ordered
+    by (seq, date, category).
 
     ``parsed.observations`` is consumed (emptied). The event's text columns
     (:data:`_EVENT_TEXT`) and the figures' columns of :data:`_FIGURE_TEXT` come as enums of
     their sorted values: one code per figure instead of one string (text again in the
     published files).
     """
-    meta = reports.filter(pl.col("parser").is_not_null()).select(
+    # Only the newer reports: an incremental run's figures are a day's, not the history's (the
+    # enums below would otherwise hold every report's values, to be gathered for a few rows).
+    meta = reports.filter(pl.col("parser").is_not_null() & (pl.col("seq") > after)).select(
         "sha256", "event_id", "seq", "source", "source_kind", "received_at", "parser",
         "parser_version",
     )

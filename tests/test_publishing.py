@@ -3,7 +3,10 @@ killed publish, old versions, schema metadata, and a log that no longer matches 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -19,7 +22,9 @@ import pytest
 import lossledger
 from lossledger.pipeline import LogMismatchError, RunSettings, plan_run
 from lossledger.projection import TABLES
+from lossledger.publish import warehouse
 from lossledger.publish.warehouse import publish_tables, read_state
+from lossledger.store.events import ReportRetracted
 from schemas import table_schema
 from tests.conftest import GS_EN_0130, GS_EN_0131, REPO, SEED
 from tests.helpers import build, ingest
@@ -235,6 +240,151 @@ def test_a_killed_publish_leaves_readers_whole_and_the_next_run_cleans_up(
     assert not list(home.rglob(".tmp-*"))
     build(home, publish_to=home / "warehouse")
     assert read_state(home / "warehouse").watermark == 5
+
+
+# --- a daily run hashes what it can change, not the history ---------------------------------
+
+
+def observation_partitions_hashed(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Per publish from now on: the observations' partitions whose rows were hashed."""
+    hashed: list[list[str]] = []
+    original = warehouse._stage_table
+
+    def spy(name: str, frame: pl.DataFrame, *args: object, **kwargs: object) -> object:
+        if name != "observations":
+            return original(name, frame, *args, **kwargs)  # type: ignore[arg-type]
+        inner = warehouse._partition_hashes
+
+        def record(rows: pl.DataFrame, rows_of: dict[str, pl.Series]) -> dict[str, bytes]:
+            hashed.append(sorted(rows_of))
+            return inner(rows, rows_of)
+
+        monkeypatch.setattr(warehouse, "_partition_hashes", record)
+        try:
+            return original(name, frame, *args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            monkeypatch.setattr(warehouse, "_partition_hashes", inner)
+
+    monkeypatch.setattr(warehouse, "_stage_table", spy)
+    return hashed
+
+
+def manifest(home: Path) -> dict[str, object]:
+    return json.loads((home / "warehouse" / "_manifest.json").read_text())
+
+
+def test_a_daily_run_hashes_only_the_months_it_can_change(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """January's settled figures are the rows January's partition was published with: a run
+    that adds February hashes February's observations only, and publishes what a fresh
+    rebuild of the same log publishes."""
+    hashed = observation_partitions_hashed(monkeypatch)
+    ingest(home, next_month_post(tmp_path), source="generalstaff.en")
+    tables = build(home, publish_to=home / "warehouse")
+    assert tables.kept is not None and tables.kept.upto == 3
+    assert tables.kept.changed_months == {202402}
+    assert hashed == [["year=2024/month=02"]]
+
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    for path in home.glob("events.sqlite*"):
+        shutil.copy2(path, fresh / path.name)
+    build(fresh, publish_to=fresh / "warehouse")
+    assert hashed[1:] == [["year=2024/month=01", "year=2024/month=02"]]  # a rebuild hashes all
+    # File names carry the watermark a partition was written at: compared by partition.
+    daily, rebuilt = (
+        {key: {str(Path(f).parent): v for f, v in manifest(h)[key].items()}  # type: ignore[attr-defined]
+         for key in ("hashes", "rows")} for h in (home, fresh)
+    )
+    assert daily == rebuilt
+    for name in TABLES:
+        got = lossledger.scan(name, home=home).collect()
+        assert got.equals(lossledger.scan(name, home=fresh).collect()), name
+
+
+def test_a_partitions_hash_is_that_of_its_rows_alone() -> None:
+    """Hashed with the whole table or alone, a partition's rows give one hash: the one
+    published files carry (its row hashes, in order, hashed as bytes)."""
+    frame = pl.DataFrame({"id": ["b", None, "a", "c", "a"], "n": [1, 2, 3, 4, 5]}).with_columns(
+        pl.col("id").cast(pl.Enum(["a", "b", "c"])))
+    rows_of = {"year=2024/month=01": pl.Series([0, 3], dtype=pl.UInt32),
+               "year=2024/month=02": pl.Series([1, 2, 4], dtype=pl.UInt32)}
+    whole = warehouse._partition_hashes(frame, rows_of)
+    as_text = warehouse.enums_as_text(frame)
+    for partition, rows in rows_of.items():
+        alone = warehouse._partition_hashes(frame, {partition: rows})
+        digest = hashlib.sha256(
+            warehouse._row_hashes(as_text).gather(rows).to_numpy().tobytes()).hexdigest()
+        assert whole[partition] == alone[partition] == warehouse._content_hash(
+            as_text.head(0), digest)
+    assert whole["year=2024/month=01"] != whole["year=2024/month=02"]
+
+
+def test_a_month_with_figures_the_dating_rules_may_move_is_hashed_again(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A news page read by the general reader stays open to the dating rules (its day may
+    move as the series grows, within its month too): its month is hashed on every run."""
+    news = tmp_path / "news.txt"
+    news.write_text("Втрати ворога станом на 31 січня 2024 року (наш переказ):\n"
+                    "танки — 6310 (+10)\n", encoding="utf-8")  # the real total of that day
+    ingest(home, news, source="news.uk")
+    build(home, publish_to=home / "warehouse")
+    hashed = observation_partitions_hashed(monkeypatch)
+    ingest(home, next_month_post(tmp_path), source="generalstaff.en")
+    tables = build(home, publish_to=home / "warehouse")
+    assert tables.kept is not None
+    assert tables.kept.changed_months == {202401, 202402}
+    assert hashed == [["year=2024/month=01", "year=2024/month=02"]]
+    assert lossledger.scan("observations", home=home).filter(
+        pl.col("parser") == "text").collect().get_column("total").to_list() == [6310]
+
+
+def test_a_retraction_since_the_last_run_hashes_every_month_again(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A decision since the last run may flag rows of any month as retracted: no hint."""
+    hashed = observation_partitions_hashed(monkeypatch)
+    official = lossledger.scan("observations", home=home).filter(
+        pl.col("parser") == "gs_en").collect().get_column("event_id")[0]
+    with RunSettings.resolve(home).store() as store:
+        store.append([ReportRetracted(target_event_id=official, reason="bad copy", actor="t")])
+    ingest(home, next_month_post(tmp_path), source="generalstaff.en")
+    tables = build(home, publish_to=home / "warehouse")
+    assert tables.kept is None
+    assert hashed == [["year=2024/month=01", "year=2024/month=02"]]
+    flagged = lossledger.scan("observations", home=home).filter(pl.col("retracted")).collect()
+    assert set(flagged.get_column("event_id")) == {official}
+
+
+def test_a_published_version_from_other_code_or_rows_is_hashed_again(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hint is taken only from a version the same code made from the same log, with the
+    same rows: another basis, or a row count that differs, and the partition is hashed."""
+    hashed = observation_partitions_hashed(monkeypatch)
+    version = (home / "warehouse").resolve()
+    listed = json.loads((version / "_manifest.json").read_text())
+    january = next(f for f in listed["rows"] if f.startswith("observations/year=2024/month=01"))
+    listed["basis"] = "made by other code"
+    (version / "_manifest.json").write_text(json.dumps(listed))
+    ingest(home, next_month_post(tmp_path), source="generalstaff.en")
+    build(home, publish_to=home / "warehouse")
+    assert hashed == [["year=2024/month=01", "year=2024/month=02"]]
+
+    version = (home / "warehouse").resolve()
+    listed = json.loads((version / "_manifest.json").read_text())
+    assert listed["basis"] != "made by other code"
+    january = next(f for f in listed["rows"] if f.startswith("observations/year=2024/month=01"))
+    listed["rows"][january] += 1
+    (version / "_manifest.json").write_text(json.dumps(listed))
+    march = next_month_post(tmp_path).read_text(encoding="utf-8").replace(
+        "to 01.02.24", "to 01.03.24")
+    (tmp_path / "mar.txt").write_text(march, encoding="utf-8")
+    ingest(home, tmp_path / "mar.txt", source="generalstaff.en")
+    build(home, publish_to=home / "warehouse")
+    assert hashed[1] == ["year=2024/month=01", "year=2024/month=03"]
 
 
 # --- defect 2, warehouse side: a log behind or unlike the published one -----------------------

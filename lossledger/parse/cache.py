@@ -461,6 +461,8 @@ class FigureCache:
         ).hexdigest()[:20]
         self.root = Path(home) / "cache" / "figures"
         self.directory = self.root / key
+        self.key = key
+        """What the figures depend on besides the log: the parsers' and the projection's code."""
 
     def load(
         self, *, upto: int, hash_at: Callable[[int], str | None]

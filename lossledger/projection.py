@@ -7,6 +7,7 @@ returns the published tables; replaying the same events always gives the same ta
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -433,13 +434,11 @@ def _figures_since(
     from ``settled``: only newer reports' settled figures are checked, and the dating rules
     run only when some figure is open (on every figure, as they read them all)."""
     # A batch of the parse cache can hold reports on both sides of ``settled.seq``.
-    fresh = _recoded(
-        candidates.filter(pl.col("seq") > settled.seq),
-        _union_schema(candidates.schema, settled.dictionary),
-    )
+    schema = _union_schema(candidates.schema, settled.dictionary)
+    palettes = _Palettes(schema)
+    fresh = _recoded(candidates.filter(pl.col("seq") > settled.seq), schema, palettes=palettes)
     del candidates
-    schema = fresh.schema  # once: each schema hands every enum's values to Python again
-    old = _known_figures(settled, schema)
+    old = _known_figures(settled, schema, palettes)
     dictionary = {name: _categories(schema[name]) for name in _ENUM_COLUMNS}
     is_settled = settled_figure_mask(fresh)
     new_valid, new_invalid = _validated_observations(fresh.filter(is_settled))
@@ -472,7 +471,9 @@ _ENUM_COLUMNS = ("event_id", "source", "source_kind", "parser", "parser_version"
                  "label", "date_source", "date_text")
 
 
-def _known_figures(settled: SettledFigures, schema: pl.Schema) -> SettledFigures:
+def _known_figures(
+    settled: SettledFigures, schema: pl.Schema, palettes: _Palettes
+) -> SettledFigures:
     """``settled`` with each enum column in the enum of ``schema`` (a superset of its own).
 
     ``settled.valid`` is consumed (emptied): each of its columns is freed as its recoded copy
@@ -480,11 +481,13 @@ def _known_figures(settled: SettledFigures, schema: pl.Schema) -> SettledFigures
     """
     valid = settled.valid
     columns = [valid.drop_in_place(name) for name in list(valid.columns)]
+    recode = functools.partial(_recoded, schema=schema, dictionary=settled.dictionary,
+                               palettes=palettes)
     return SettledFigures(
         seq=settled.seq,
-        valid=_recoded(pl.DataFrame(columns), schema, settled.dictionary, consume=True),
-        invalid=_recoded(settled.invalid, schema, settled.dictionary),
-        open=_recoded(settled.open, schema, settled.dictionary),
+        valid=recode(pl.DataFrame(columns), consume=True),
+        invalid=recode(settled.invalid),
+        open=recode(settled.open),
         dictionary=settled.dictionary,
     )
 
@@ -507,46 +510,81 @@ def _union_schema(schema: pl.Schema, dictionary: dict[str, pl.Series]) -> pl.Sch
     return pl.Schema(union)
 
 
+class _Palettes:
+    """Per enum column of ``schema``: every value of its enum, as a column of that enum, in
+    code order. A column of codes becomes the enum by gathering from it.
+
+    Handing an enum type to polars (a cast, ``cat.to``) makes polars build the type's lookup
+    of its values again: 0.07 s for the 230,000 event ids of x30, each time. A palette is
+    built once per type, and a gather keeps the type it gathers from.
+    """
+
+    def __init__(self, schema: pl.Schema) -> None:
+        self.schema = schema
+        self._made: dict[str, pl.Series] = {}
+
+    def __getitem__(self, name: str) -> pl.Series:
+        palette = self._made.get(name)
+        if palette is None:
+            target = self.schema[name]
+            assert isinstance(target, pl.Enum)
+            palette = pl.int_range(0, target.categories.len(), dtype=pl.UInt32, eager=True) \
+                .to_frame(name).select(pl.col(name).cat.to(target)).to_series()
+            self._made[name] = palette
+        return palette
+
+
 def _recoded(
     frame: pl.DataFrame, schema: pl.Schema, dictionary: dict[str, pl.Series] | None = None,
-    *, consume: bool = False,
+    *, consume: bool = False, palettes: _Palettes | None = None,
 ) -> pl.DataFrame:
     """``frame``'s enum-coded columns in the enums of ``schema`` (supersets of theirs).
 
     A column may be an enum of sorted values, text, or the codes (``UInt32``) of the sorted
-    values in ``dictionary``. Codes take the superset's codes by one lookup of the values (a
-    cast would look up every row's string). The columns are recoded together, in parallel;
-    with ``consume``, ``frame`` is emptied and its columns are recoded in turn, each one's old
+    values in ``dictionary``. Its values are looked up once in the superset's sorted values
+    (not a string per row), and its rows take the superset's codes by one gather from the
+    column's :class:`_Palettes` entry (no cast hands the superset's type to polars again). With
+    ``consume``, ``frame`` is emptied and its columns are recoded in turn, each one's old
     codes freed as its new ones are made (the history's figures are not held twice).
     """
-    recode = []
+    palettes = palettes if palettes is not None else _Palettes(schema)
     current = frame.schema  # once: a schema hands every enum's values to Python
-    for name in _ENUM_COLUMNS:
+    names = [name for name in _ENUM_COLUMNS if current[name] != schema[name]]
+    if not names:
+        return frame
+
+    def recoded(name: str, column: pl.Series) -> pl.Series:
         dtype, target = current[name], schema[name]
-        if dtype == target:
-            continue
         assert isinstance(target, pl.Enum)
         if isinstance(dtype, pl.Enum) or (dictionary is not None and dtype == pl.UInt32):
             values = (
                 dtype.categories if isinstance(dtype, pl.Enum)
                 else dictionary[name]  # type: ignore[index]
             )
-            codes = target.categories.search_sorted(values.cast(pl.String)).cast(pl.UInt32)
-            recode.append(
-                pl.lit(codes).gather(pl.col(name).to_physical()).cat.to(target).alias(name)
-            )
+            if values.len() == target.categories.len():  # a superset as large: the same
+                at = column.to_physical()
+            else:
+                codes = target.categories.search_sorted(values.cast(pl.String))
+                at = codes.cast(pl.UInt32).gather(column.to_physical())
         else:
-            recode.append(pl.col(name).cast(pl.String).cast(target))
-    if not recode:
-        return frame
+            text = column.cast(pl.String)
+            values = target.categories
+            found = values.search_sorted(text.fill_null("")).cast(pl.UInt32)
+            at = pl.select(pl.when(text.is_null()).then(None).otherwise(found)).to_series()
+            # A value the enum lacks would take its neighbour's code: refused, as a cast does.
+            inside = at.is_null() | (at < values.len())
+            if not inside.all() or not (
+                values.gather(at.filter(at < values.len())) == text.filter(at < values.len())
+            ).all():
+                raise ValueError(f"values of {name!r} outside the enum they are recoded into")
+        return palettes[name].gather(at).alias(name)
+
     if consume:
         taken = pl.DataFrame([frame.drop_in_place(name) for name in list(frame.columns)])
-        for expression in recode:
-            name = expression.meta.output_name()
-            column = taken.drop_in_place(name).to_frame()
-            taken.insert_column(-1, column.select(expression).to_series())
+        for name in names:
+            taken.insert_column(-1, recoded(name, taken.drop_in_place(name)))
         return taken.select(schema.names())
-    return frame.lazy().with_columns(recode).collect()
+    return frame.with_columns(recoded(name, frame.get_column(name)) for name in names)
 
 
 def _dated_figures(

@@ -633,9 +633,10 @@ class FigureCache:
             _as_codes(valid.get_column(name), dictionary[name]) for name in _FIGURE_ENUMS
         )
         _replace_with(Path(f"{stem}.dictionary.parquet"), values.write_parquet)
-        # lz4: a tenth of the size (the history is read back each run in some 50 ms at x10).
+        # zstd: a fortieth of the size, and polars reads and writes it faster than lz4 (x10's
+        # 1.1 million figures: read in 0.04 s against 0.057, 3 MB against 11; 2026-12-07).
         _replace_with(Path(f"{stem}.valid.arrow"),
-                      lambda tmp: coded.write_ipc(tmp, compression="lz4"))
+                      lambda tmp: coded.write_ipc(tmp, compression="zstd"))
         _replace_with(Path(f"{stem}.invalid.parquet"), texts[0].write_parquet)
         _replace_with(Path(f"{stem}.open.parquet"), texts[1].write_parquet)
         # Written last: its presence marks a complete segment.

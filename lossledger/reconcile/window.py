@@ -113,9 +113,10 @@ def window_bounds(
     first = dirty.get_column("date").min()
     assert isinstance(first, dt.date)
     begin = dt.date(_month(first - dt.timedelta(days=policy.series_window_days)).year, 1, 1)
-    present = totals.filter(pl.col("status") != "inferred").select(
-        pl.col("category").cast(pl.String), "date"
-    )
+    # The three columns first: a filter of the whole frame would copy every cell's lineage.
+    present = totals.select("category", "date", "status").filter(
+        pl.col("status") != "inferred"
+    ).select(pl.col("category").cast(pl.String), "date")
     # Only categories with cells from ``begin`` on (before, or new) can change: the others
     # keep every row (no anchor before their last).
     moving = pl.concat([

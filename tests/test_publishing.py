@@ -255,9 +255,11 @@ def observation_partitions_hashed(monkeypatch: pytest.MonkeyPatch) -> list[list[
             return original(name, frame, *args, **kwargs)  # type: ignore[arg-type]
         inner = warehouse._partition_hashes
 
-        def record(rows: pl.DataFrame, rows_of: dict[str, pl.Series]) -> dict[str, bytes]:
+        def record(
+            rows: pl.DataFrame, rows_of: dict[str, pl.Series], **kwargs: str | None
+        ) -> dict[str, bytes]:
             hashed.append(sorted(rows_of))
-            return inner(rows, rows_of)
+            return inner(rows, rows_of, **kwargs)
 
         monkeypatch.setattr(warehouse, "_partition_hashes", record)
         try:

@@ -334,7 +334,7 @@ def _publish_locked(
         schemas: dict[str, str] = {}
         listed = _read_manifest(current)
         known = _manifest_hashes(current, listed)
-        published_files = _listed_files(current, listed)
+        published_files = _listed_files(current, listed, known)
         # The published version's partition directories are made meanwhile, by a thread: a
         # new version needs them all again (some 350 at x10), and on a busy disk each mkdir
         # can take half a millisecond while the hashing below leaves the lock free.
@@ -453,7 +453,7 @@ def _stage_table(
     Returns the table's files (relative to the version), those written, and how many were
     linked.
     """
-    schema = str(enums_as_text(frame.head(0)).schema)
+    schema = _schema_text(enums_as_text(frame.head(0)))
     if schemas is not None:
         schemas[name] = schema
     if frame.height == 0:
@@ -486,7 +486,7 @@ def _stage_table(
                 if stored is not None:
                     content[partition] = stored
         content.update(_partition_hashes(
-            frame, {p: rows for p, rows in rows_of.items() if p not in content}))
+            frame, {p: rows for p, rows in rows_of.items() if p not in content}, schema=schema))
     files, written, unchanged = [], [], 0
     for partition in sorted(rows_of):
         listed = (known or {}).get(f"{name}/{partition}")
@@ -522,22 +522,27 @@ def _stage_table(
     return files, written, unchanged
 
 
-def _listed_files(version: Path | None, manifest: dict[str, Any]) -> dict[str, list[str]]:
+def _listed_files(
+    version: Path | None, manifest: dict[str, Any], known: dict[str, tuple[str, bytes]]
+) -> dict[str, list[str]]:
     """The partition files of each table of a published version, relative to the table's
-    directory: as its manifest lists them, else as its directories hold them."""
+    directory: those its manifest lists (``known``, the files found on disk), else as its
+    directories hold them (a manifest without hashes, or a file gone)."""
     if version is None:
         return {}
     from lossledger.projection import TABLES
 
+    found: dict[str, list[str]] = {name: [] for name in TABLES}
+    for relative, _ in known.values():
+        table, _, rest = relative.partition("/")
+        if table in found:
+            found[table].append(rest)
     tables = manifest.get("tables")
-    if isinstance(tables, dict) and all(isinstance(tables.get(t), list) for t in TABLES):
-        found = {
-            name: sorted(str(Path(f).relative_to(name)) for f in tables[name]
-                         if (version / f).is_file())
-            for name in TABLES
-        }
-        if all(len(found[name]) == len(tables[name]) for name in TABLES):
-            return found
+    if isinstance(tables, dict) and all(
+        isinstance(tables.get(name), list) and len(tables[name]) == len(found[name])
+        for name in TABLES
+    ):
+        return {name: sorted(files) for name, files in found.items()}
     return {name: _partition_files(version / name) for name in TABLES}
 
 
@@ -732,7 +737,9 @@ def _partition_files(directory: Path) -> list[str]:
                   for p in directory.glob(f"year=*/month=*/{PART_GLOB}"))
 
 
-def _partition_hashes(frame: pl.DataFrame, rows_of: dict[str, pl.Series]) -> dict[str, bytes]:
+def _partition_hashes(
+    frame: pl.DataFrame, rows_of: dict[str, pl.Series], *, schema: str | None = None
+) -> dict[str, bytes]:
     """A content hash of each partition's rows, in row order, as published (enum-coded text as
     text): one hash per row, then each partition's row hashes hashed as bytes.
 
@@ -752,7 +759,8 @@ def _partition_hashes(frame: pl.DataFrame, rows_of: dict[str, pl.Series]) -> dic
         for offset in range(0, frame.height, _HASH_ROWS)
     ]) if frame.height else _row_hashes(frame)
     ordered = (row_hashes if order is None else row_hashes.gather(order)).to_numpy()
-    schema = _schema_text(enums_as_text(frame.head(0)))
+    if schema is None:
+        schema = _schema_text(enums_as_text(frame.head(0)))
     hashes, start = {}, 0
     for partition, rows in rows_of.items():
         end = start + rows.len()

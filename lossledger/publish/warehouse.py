@@ -7,12 +7,15 @@ Layout (``<root>`` is ``<home>/warehouse`` unless told otherwise)::
         <table>/year=YYYY/month=MM/part-<id>.parquet         (zstd), by the date a row is about
         _state.json            what the version reflects (watermark, log head hash, rows ...)
         _manifest.json         every file of the version, by table, with its content hash
+                               and row count; each table's schema; the basis (the code that
+                               made the rows)
     <root>.versions/CURRENT    the name of the published version (the pointer, for object storage)
     <root>.versions/.lock      held while a publish runs
 
 A publish builds a new version beside the published one: a partition whose rows did not change
 (its content hash, kept in the file's key-value metadata and listed in the version's manifest,
-says so) is hard-linked from the published version, the others are written. Only when the
+says so) is hard-linked from the published version, the others are written. A daily run's
+observations are hashed only in the months it can change (:func:`publish_tables`). Only when the
 whole version is on disk is it published, by one ``rename`` of a new link over ``<root>``: a
 reader that resolves ``<root>`` once (:func:`open_version`, :func:`scan`, a plain glob under
 ``os.path.realpath(root)`` or under the version ``CURRENT`` names) reads the old version or the

@@ -18,7 +18,11 @@ export UV_COMPILE_BYTECODE ?= 1
 
 .PHONY: setup run test lint bench clean
 
+# The project's own modules are byte-compiled too (an editable install is not, and where
+# Python may not write .pyc files each process would compile them anew: ~0.1 s a run).
+# Up to date, this takes some 0.04 s; a read-only checkout only goes without.
 setup: $(VENV)/.synced
+	@$(BIN)/python -m compileall -q lossledger flows schemas >/dev/null 2>&1 || true
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv

@@ -201,6 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--_timed", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args._timed is not None:
+        from lossledger._startup import without_data_synthesis
+
+        without_data_synthesis()  # as the console command does (see lossledger._startup)
         print(RESULT_PREFIX + json.dumps(_timed_run(args._timed, args.throughput_reports)))
         return 0
     result = run(seed=args.seed, count=args.throughput_reports, repeat=args.repeat)

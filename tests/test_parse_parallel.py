@@ -16,7 +16,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import lossledger.parse.stage as stage
-from lossledger.parse.parsers import PARSERS
+from lossledger.parse.parsers import PARSERS, ParsedObservation, Parser, ParseResult
 from lossledger.store.base import open_store
 from lossledger.store.events import RecordedEvent, ReportReceived
 from tests.corpus_real.generate import build_corpus
@@ -139,6 +139,44 @@ def test_a_worker_that_dies_loses_no_report(
     two = stage.parse_events(events, parsers=PARSERS, max_report_bytes=20_000, workers=2)
     for name, frame in one.frames().items():
         assert_frame_equal(frame, two.frames()[name])
+
+
+class _Unfit(Parser):
+    """A buggy parser: its figures' span is text, which no frame column holds."""
+
+    name = "unfit"
+    version = "1"
+    source_kind = "ticker"
+
+    def claims(self, text: str, *, media_type: str) -> bool:
+        return "tank" in text.casefold()
+
+    def parse(self, text: str, *, media_type: str) -> ParseResult:
+        bad = ParsedObservation(dt.date(2024, 1, 31), "tanks", 6310,
+                                span_start="somewhere")  # type: ignore[arg-type]
+        return ParseResult(self.name, self.version, self.source_kind, dt.date(2024, 1, 31),
+                           (bad,))
+
+
+def test_output_that_fits_no_frame_quarantines_its_report_alone_in_any_process(
+    events: list[RecordedEvent], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker makes the frames of its share itself: a report whose rows do not fit them is
+    quarantined there, alone, as in one process."""
+    monkeypatch.setattr(stage, "PARALLEL_MIN_REPORTS", 16)
+    monkeypatch.setattr(stage, "_CHUNK_REPORTS", 8)
+    parsers = [_Unfit()]
+    one = stage.parse_events(events, parsers=parsers, max_report_bytes=20_000, workers=1)
+    two = stage.parse_events(events, parsers=parsers, max_report_bytes=20_000, workers=2)
+    for name, frame in one.frames().items():
+        assert_frame_equal(frame, two.frames()[name])
+    unfit = one.problems.filter(pl.col("reason").str.starts_with("parser output unusable"))
+    claimed = sum("tank" in (e.body or b"").decode("utf-8", "replace").casefold()
+                  for e in {e.content_sha256: e for e in events}.values()
+                  if len(e.body or b"") <= 20_000)
+    assert unfit.height == claimed > 20  # every claimed report, each alone
+    assert one.observations.filter(pl.col("sha256").is_in(unfit["sha256"].implode())).is_empty()
+    assert one.observations.height > 0  # the general reader's reports are kept
 
 
 def test_workers_that_sent_their_results_are_reaped_by_a_later_batch(

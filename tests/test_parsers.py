@@ -384,6 +384,33 @@ def test_report_two_templates_claim_is_read_by_the_general_reader() -> None:
     assert reasons(result)[0].startswith("conflicting figures for tanks")
 
 
+def test_templates_are_asked_to_claim_only_a_text_one_of_them_can_date(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A template that finds no report date reads no figure: when none finds one, the general
+    # reader reads the text without the templates' claims (a tenth of the parse's time on the
+    # real-world corpus). When one does, all are asked, as before.
+    asked: list[str] = []
+    for parser in PARSERS:
+        def claims(text: str, *, media_type: str, _parser: object = parser,
+                   _claims: object = parser.claims) -> bool:
+            asked.append(_parser.name)  # type: ignore[attr-defined]
+            return _claims(text, media_type=media_type)  # type: ignore[operator]
+
+        monkeypatch.setattr(parser, "claims", claims)
+    undated = ("Станом на ранок 31 січня 2024 року втрати ворога:\n"  # no template's date
+               "танків ‒ 6310 (+10) од.\nББМ ‒ 11757 (+32) од.")
+    result = parse_text(undated)
+    assert [p.finds_date(undated) for p in PARSERS[:4]] == [False] * 4
+    assert set(asked) == {"api_json", "history_petroivaniuk", "history_minfin"}  # cannot tell
+    assert (result.parser, result.report_date) == ("text", dt.date(2024, 1, 31))
+    assert figures(result) == {"tanks": (6310, 10), "armored_vehicles": (11757, 32)}
+    asked.clear()
+    dated = " date 2024-01-31\nTank: 6310\nPanzer: 6310\n"  # ticker_en dates it
+    assert parse_text(dated).parser == "text"  # ticker_en and ticker_de claim it
+    assert {"gs_en", "gs_uk", "ticker_de", "ticker_en"} <= set(asked)
+
+
 def test_encodings_utf8_bom_and_utf16() -> None:
     text = " date 2024-01-31\nTank: 6310 (+10)\n"
     for body in (text.encode("utf-8-sig"), text.encode("utf-16"), text.encode("cp1252")):

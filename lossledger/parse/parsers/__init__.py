@@ -118,6 +118,17 @@ def _claimants(
 ) -> tuple[list[Parser], list[Problem]]:
     claimants: list[Parser] = []
     failures: list[Problem] = []
+    # A template that finds no date reads no figure (its result is problems only). When no
+    # parser finds one, those that said so are not asked to claim (the general reader reads
+    # the text). Otherwise all are asked, as a text two templates claim goes to the general
+    # reader.
+    try:
+        dating = [parser.finds_date(text) for parser in parsers]
+    except Exception:  # a parser bug must not take the pipeline down: ask them all
+        dating = [None] * len(parsers)
+    if True not in dating:
+        parsers = [parser for parser, dates in zip(parsers, dating, strict=True)
+                   if dates is None]
     for parser in parsers:
         try:
             if parser.claims(text, media_type=media_type):

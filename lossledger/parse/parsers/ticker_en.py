@@ -32,6 +32,7 @@ class TickerEnglishParser(TickerParser):
     name = "ticker_en"
     version = "2"
     family = "ticker_en"
+    date_cues = ("date",)
 
     @staticmethod
     def report_date(text: str) -> tuple[dt.date | None, tuple[Problem, ...]]:

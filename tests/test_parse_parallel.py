@@ -141,6 +141,41 @@ def test_a_worker_that_dies_loses_no_report(
         assert_frame_equal(frame, two.frames()[name])
 
 
+_AFTER_POLARS = """
+import pickle, sys
+import polars as pl
+import lossledger.parse.stage as stage
+from lossledger.parse.parsers import PARSERS
+# polars' thread pool is up in this process before the workers are forked
+pl.DataFrame({"a": range(200_000)}).group_by(pl.col("a") % 7).agg(pl.len())
+stage.PARALLEL_MIN_REPORTS, stage._CHUNK_REPORTS = 16, 8
+events = pickle.load(open(sys.argv[1], "rb"))
+batch = stage.parse_events(events, parsers=PARSERS, max_report_bytes=20_000, workers=2)
+print(batch.events.height, batch.observations.height)
+"""
+
+
+def test_workers_fork_safely_after_polars_ran(
+    events: list[RecordedEvent], tmp_path: Path
+) -> None:
+    """A fork copies polars' thread pool without its threads: a worker that ran a parallel
+    polars operation would wait for them forever. The workers run none (the parent makes
+    the frames), so a process that used polars before still parses with them."""
+    import pickle
+    import subprocess
+    import sys
+
+    saved = tmp_path / "events.pickle"
+    saved.write_bytes(pickle.dumps(events))
+    done = subprocess.run([sys.executable, "-c", _AFTER_POLARS, str(saved)],
+                          capture_output=True, text=True, timeout=300, check=False,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    reports, observations = map(int, done.stdout.split())
+    assert reports == len({e.content_sha256 for e in events})
+    assert observations > 1_500
+
+
 class _Unfit(Parser):
     """A buggy parser: its figures' span is text, which no frame column holds."""
 
@@ -161,8 +196,8 @@ class _Unfit(Parser):
 def test_output_that_fits_no_frame_quarantines_its_report_alone_in_any_process(
     events: list[RecordedEvent], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A worker makes the frames of its share itself: a report whose rows do not fit them is
-    quarantined there, alone, as in one process."""
+    """A report whose rows do not fit the frames (a parser bug) is quarantined alone, whichever
+    process parsed it."""
     monkeypatch.setattr(stage, "PARALLEL_MIN_REPORTS", 16)
     monkeypatch.setattr(stage, "_CHUNK_REPORTS", 8)
     parsers = [_Unfit()]

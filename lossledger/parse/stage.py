@@ -157,11 +157,12 @@ def parse_events(
     count = parse_workers() if workers is None else max(1, workers)
     with _frozen_heap() as freeze_more:
         if count > 1 and _can_fork():
-            return _parse_parallel(reports, parsers=parsers, max_report_bytes=max_report_bytes,
-                                   workers=count, freeze_more=freeze_more)
-        parsed = [_parse_one(recorded, parsers=parsers, max_report_bytes=max_report_bytes)
-                  for recorded in reports]
-    return _fitted(parsed)[0]
+            parsed = _parse_parallel(reports, parsers=parsers, max_report_bytes=max_report_bytes,
+                                     workers=count, freeze_more=freeze_more)
+        else:
+            parsed = [_parse_one(recorded, parsers=parsers, max_report_bytes=max_report_bytes)
+                      for recorded in reports]
+    return _fitted(parsed)
 
 
 #: Distinct reports a batch must hold before worker processes share its parsing (below it,
@@ -276,37 +277,47 @@ def _in_worker(
     chunks: list[list[RecordedEvent]], taken: Synchronized[int],
     parsers: Sequence[Parser] | None, max_report_bytes: int, results: Connection,
 ) -> None:
-    """What a forked worker runs: its share of the chunks, sent back once, at the end, as
-    frames (:func:`_indexed`: made here, in parallel with the other processes, and sent as
-    Arrow buffers rather than as Python objects by the hundred thousand)."""
+    """What a forked worker runs: its share of the chunks, sent back once, at the end.
+
+    A worker runs no polars (nor anything else with a thread pool): a fork copies the
+    parent's pool without its threads, and polars' first parallel operation in the child
+    then waits for them forever (tried with polars 2.1: a ``group_by`` in the child of a
+    process that ran one before hangs). The parsers are plain Python; the frames are made
+    by the parent.
+    """
     parsed = dict(_share(chunks, taken, parsers, max_report_bytes))
     with contextlib.suppress(Exception):  # unsent: the parent parses these chunks again
-        results.send((sorted(parsed), _indexed(parsed)))
+        results.send(parsed)
     results.close()
 
 
-#: What a worker sends back: the indices of the chunks it parsed, and their frames.
-_Sent = tuple[list[int], dict[str, pl.DataFrame]]
-
-
-def _received(process: BaseProcess, receiver: Connection) -> _Sent:
+def _received(process: BaseProcess, receiver: Connection) -> dict[int, list[_Parsed]]:
     """What a worker sent back; nothing if it died first (its chunks are parsed again)."""
     try:
         while not receiver.poll(0.5):
             if not process.is_alive() and not receiver.poll(0):
                 process.join()
-                return [], {}
-        sent: _Sent = receiver.recv()
+                return {}
+        # Unpickling the results allocates objects by the hundred thousand: the collector
+        # would run over this batch's results meanwhile (the heap before it is frozen), for
+        # nothing, as nothing received refers back to anything.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            parsed: dict[int, list[_Parsed]] = receiver.recv()
+        finally:
+            if collecting:
+                gc.enable()
     except (EOFError, OSError, pickle.UnpicklingError):
         process.join()
-        return [], {}
+        return {}
     finally:
         receiver.close()
     # A worker that has sent its results only exits: that takes a forked copy of this
     # process some 0.1 s (its pages go back), which the batch need not wait for. It is
     # reaped by a later batch (or at exit, as a daemon).
     _exiting.append(process)
-    return sent
+    return parsed
 
 
 #: Workers that sent their results and are exiting (see :func:`_received`).
@@ -331,8 +342,8 @@ def wait_for_workers() -> None:
 def _parse_parallel(
     reports: Iterator[RecordedEvent], *, parsers: Sequence[Parser] | None,
     max_report_bytes: int, workers: int, freeze_more: Callable[[], None] = lambda: None,
-) -> ParsedBatch:
-    """Parse ``reports`` in this process and ``workers - 1`` forked ones, rows in order.
+) -> list[_Parsed]:
+    """Parse ``reports`` in this process and ``workers - 1`` forked ones, results in order.
 
     The processes take the batch's chunks one at a time from a shared counter, so a process
     on a busy core takes fewer. The workers have the reports from the fork (nothing is sent
@@ -345,7 +356,7 @@ def _parse_parallel(
     _reap()
     first = list(itertools.islice(reports, PARALLEL_MIN_REPORTS))
     if len(first) < PARALLEL_MIN_REPORTS:  # a small batch: not worth a process
-        return _fitted(_parse_chunk(first, parsers, max_report_bytes))[0]
+        return _parse_chunk(first, parsers, max_report_bytes)
     chunks = list(_chunks(_chained(first, reports)))
     # The first chunk is parsed here before any worker exists: the workers are forked with what
     # it loaded (lazy imports, date and label tables, caches) instead of each loading its own.
@@ -371,19 +382,12 @@ def _parse_parallel(
             sender.close()
         started.append((process, receiver))
     done.update(_share(chunks, taken, parsers, max_report_bytes))
-    # This process's frames are made while the workers make theirs.
-    parts = [_indexed(done)]
-    received = [_received(process, receiver) for process, receiver in started]
-    parts += [frames for _, frames in received if frames]
-    covered = {*done, *(index for indices, _ in received for index in indices)}
-    lost = {index: _parse_chunk(chunk, parsers, max_report_bytes)
-            for index, chunk in enumerate(chunks) if index not in covered}
-    if lost:  # a worker died: its chunks, parsed here
-        parts.append(_indexed(lost))
-    return ParsedBatch(**{
-        part: pl.concat([frames[part] for frames in parts])
-        .sort(_CHUNK, maintain_order=True).drop(_CHUNK)
-        for part in PARTS})
+    for process, receiver in started:
+        done.update(_received(process, receiver))
+    for index, chunk in enumerate(chunks):
+        if index not in done:
+            done[index] = _parse_chunk(chunk, parsers, max_report_bytes)
+    return [one for index in sorted(done) for one in done[index]]
 
 
 @contextlib.contextmanager
@@ -510,36 +514,13 @@ def _fitting(one: _Parsed) -> _Parsed:
     return one
 
 
-def _fitted(parsed: list[_Parsed]) -> tuple[ParsedBatch, list[_Parsed]]:
-    """The frames of ``parsed``, and the reports they hold (a report whose values do not fit
-    the frames, which a parser bug alone can cause, is quarantined alone)."""
+def _fitted(parsed: list[_Parsed]) -> ParsedBatch:
+    """The frames of ``parsed`` (a report whose values do not fit them, which a parser bug
+    alone can cause, is quarantined alone)."""
     try:
-        return _frames(parsed), parsed
+        return _frames(parsed)
     except Exception:
-        fitting = [_fitting(one) for one in parsed]
-        return _frames(fitting), fitting
-
-
-#: The column of :func:`_indexed` frames: each row's chunk.
-_CHUNK = "_chunk"
-
-
-def _indexed(done: dict[int, list[_Parsed]]) -> dict[str, pl.DataFrame]:
-    """The frames of parsed chunks, each row with its chunk's index in a column
-    :data:`_CHUNK`, so that the frames of several processes go back into the chunks' order."""
-    indices = sorted(done)
-    batch, parsed = _fitted([one for index in indices for one in done[index]])
-    per_report = [index for index in indices for _ in done[index]]
-    rows = {
-        "events": per_report,
-        "reports": per_report,
-        "observations": [index for index, one in zip(per_report, parsed, strict=True)
-                         for _ in one.observations],
-        "problems": [index for index, one in zip(per_report, parsed, strict=True)
-                     for _ in one.problems],
-    }
-    return {part: frame.with_columns(pl.Series(_CHUNK, rows[part], dtype=pl.Int64))
-            for part, frame in batch.frames().items()}
+        return _frames([_fitting(one) for one in parsed])
 
 
 def _frames(parsed: list[_Parsed]) -> ParsedBatch:

@@ -388,7 +388,7 @@ def test_templates_are_asked_to_claim_only_a_text_one_of_them_can_date(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A template that finds no report date reads no figure: when none finds one, the general
-    # reader reads the text without the templates' claims (a tenth of the parse's time on the
+    # reader reads the text without the templates' claims (some 5 % of the parse's time on the
     # real-world corpus). When one does, all are asked, as before.
     asked: list[str] = []
     for parser in PARSERS:

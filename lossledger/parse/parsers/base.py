@@ -99,9 +99,9 @@ class Parser(ABC):
         A text template that finds no report date yields problems only: its figures cannot be
         placed in time. When no parser says it finds one, those that say they do not are not
         asked to claim the text, and the general reader, which completes and infers dates,
-        reads it (on the real-world corpus, 1,463 of the 1,477 reports a template claimed had
-        no date it could read: the templates' claims and parses were some 5 % of the parse
-        stage's time, wasted).
+        reads it (of the 4,000 texts of the real-world corpus's throughput run, templates
+        claimed 1,861 and none of them could date 1,483: their claims and parses were some 5 %
+        of the parse stage's time, wasted).
         """
         return None
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from abc import abstractmethod
 
-from lossledger.parse.parsers._text import claims_any, ticker_figures, ticker_unreadable
+from lossledger.parse.parsers._text import (
+    claims_any,
+    is_structured,
+    ticker_figures,
+    ticker_unreadable,
+)
 from lossledger.parse.parsers._utils import build_result, folded
 from lossledger.parse.parsers.base import Parser, ParseResult, Problem
 
@@ -26,8 +31,11 @@ class TickerParser(Parser):
         """The report date and any problem with it (missing, contradictory)."""
 
     def finds_date(self, text: str) -> bool:
-        # A date needs one of the cue words: most texts are told apart by a substring test
-        # (the date patterns, case-insensitive, scan each text at some 15 µs per KB).
+        # A JSON document or a CSV table is never a ticker (its claim says no too). A date
+        # needs one of the cue words: most texts are told apart by a substring test (the date
+        # patterns, case-insensitive, scan each text at some 15 µs per KB).
+        if is_structured(text):
+            return False
         lower = folded(text)
         if not any(cue in lower for cue in self.date_cues):
             return False

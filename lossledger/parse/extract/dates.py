@@ -3,22 +3,27 @@
 Only dates introduced by a *cue* count ("from 24.02.22 to ...", "as of", "Stand", "станом на",
 "за минулу добу", "Generalstab ... vom"): a date in a caption, a time ("Stand 22:00 Uhr") or a
 weekday alone never becomes the report date. Common forms are read by a fast path (numbers, and
-month names taken from dateparser's own locale data); anything else goes to dateparser, cached
-on the date's text. A date without a year is completed from the page's or the report's own
-time, and says so (``completed``).
+month names from dateparser's own locale data, kept in ``month_names.csv``); anything else goes
+to dateparser, cached on the date's text. A date without a year is completed from the page's or
+the report's own time, and says so (``completed``).
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import functools
 import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = [
     "DATE_LANGUAGES",
+    "MONTH_KEYS",
+    "MONTH_NAMES_PATH",
+    "MONTH_ONLY_LANGUAGES",
     "FoundDate",
     "ReportDate",
     "complete_year",
@@ -29,25 +34,36 @@ __all__ = [
 ]
 
 DATE_LANGUAGES = ("en", "uk", "ru", "de", "fr", "pl", "it", "tr")
-_MONTH_KEYS = ("january", "february", "march", "april", "may", "june", "july", "august",
-               "september", "october", "november", "december")
-
-
+MONTH_KEYS = ("january", "february", "march", "april", "may", "june", "july", "august",
+              "september", "october", "november", "december")
 #: Languages whose month names only tell a year from a count ("en febrero de 2022").
-_MONTH_ONLY_LANGUAGES = ("es", "pt", "ro", "cs", "sk", "hu", "nl", "lt", "el", "fi", "id")
+MONTH_ONLY_LANGUAGES = ("es", "pt", "ro", "cs", "sk", "hu", "nl", "lt", "el", "fi", "id")
+#: The month names of dateparser's locale data for these languages (``language,month,name``),
+#: made by ``python -m tests.month_names``; ``tests/test_month_names.py`` checks that it still
+#: says what the installed dateparser says. Read from here, not from dateparser: loading its
+#: locales took the first report of a batch some 0.1 s, before any worker could start.
+MONTH_NAMES_PATH = Path(__file__).resolve().parents[1] / "month_names.csv"
+
+
+@functools.cache
+def _month_name_rows() -> tuple[tuple[str, int, str], ...]:
+    with MONTH_NAMES_PATH.open(encoding="utf-8", newline="") as handle:
+        return tuple(
+            (row["language"], int(row["month"]), row["name"]) for row in csv.DictReader(handle)
+        )
 
 
 @functools.cache
 def _month_names(languages: tuple[str, ...] = DATE_LANGUAGES) -> dict[str, int]:
-    from dateparser.languages.loader import LocaleDataLoader
-
-    loader = LocaleDataLoader()
+    """Each month name of ``languages`` (case-folded, no final dot): the month it names, as
+    the first of the languages that knows the name has it."""
+    by_language: dict[str, list[tuple[int, str]]] = {}
+    for language, number, name in _month_name_rows():
+        by_language.setdefault(language, []).append((number, name))
     names: dict[str, int] = {}
     for language in languages:
-        info = loader.get_locale(language).info
-        for number, key in enumerate(_MONTH_KEYS, start=1):
-            for name in info.get(key, ()):
-                names.setdefault(name.casefold().rstrip("."), number)
+        for number, name in by_language.get(language, ()):
+            names.setdefault(name.casefold().rstrip("."), number)
     return names
 
 
@@ -57,7 +73,7 @@ def month_number(word: str) -> int | None:
     >>> month_number("febrero"), month_number("Juli"), month_number("tanks")
     (2, 7, None)
     """
-    return _month_names((*DATE_LANGUAGES, *_MONTH_ONLY_LANGUAGES)).get(
+    return _month_names((*DATE_LANGUAGES, *MONTH_ONLY_LANGUAGES)).get(
         word.casefold().rstrip("."))
 
 

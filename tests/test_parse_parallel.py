@@ -116,6 +116,34 @@ def test_parse_workers_default_to_the_usable_cores(monkeypatch: pytest.MonkeyPat
     assert stage.parse_workers() == 12
 
 
+def test_pages_go_in_chunks_of_their_own_that_this_process_takes_last(
+    events: list[RecordedEvent], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTML pages and plain text never share a chunk; the chunk parsed before the workers
+    fork is plain text (so this process does not load the page libraries for them), and the
+    frames still come back in the reports' order."""
+    monkeypatch.setattr(stage, "PARALLEL_MIN_REPORTS", 16)
+    monkeypatch.setattr(stage, "_CHUNK_REPORTS", 8)
+    parent = os.getpid()
+    original = stage._parse_chunk
+    here: list[set[bool]] = []
+
+    def noted(chunk: list[RecordedEvent], *args: object) -> list[object]:
+        if os.getpid() == parent:
+            here.append({stage._looks_like_markup(recorded) for recorded in chunk})
+        return original(chunk, *args)  # type: ignore[arg-type]
+
+    pages = [e for e in events if stage._looks_like_markup(e)]
+    assert 10 < len(pages) < len(events) / 2
+    one = stage.parse_events(events, parsers=PARSERS, max_report_bytes=20_000, workers=1)
+    monkeypatch.setattr(stage, "_parse_chunk", noted)
+    two = stage.parse_events(events, parsers=PARSERS, max_report_bytes=20_000, workers=2)
+    for name, frame in one.frames().items():
+        assert_frame_equal(frame, two.frames()[name])
+    assert here[0] == {False}  # the first chunk, before the fork: plain text
+    assert all(len(kinds) == 1 for kinds in here)  # no chunk mixes pages and text
+
+
 def test_a_worker_that_dies_loses_no_report(
     events: list[RecordedEvent], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,6 +8,7 @@ returns the published tables; replaying the same events always gives the same ta
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -202,9 +203,10 @@ class FigureState:
 
 @dataclass(frozen=True, slots=True)
 class KeptRows:
-    """Which partitions of the observations table hold the rows the tables of an earlier part
-    of the same log held there, in the same order: a hint for the publisher, which then need
-    not hash what it published then (:func:`~lossledger.publish.warehouse.publish_tables`).
+    """Which partitions of the observations and daily totals tables hold the rows the tables
+    of an earlier part of the same log held there, in the same order: a hint for the
+    publisher, which then need not hash what it published then
+    (:func:`~lossledger.publish.warehouse.publish_tables`).
 
     Every month is kept but ``changed_months``: those of the figures of reports after
     ``upto``, and of the figures not settled then or now (the dating rules may move them).
@@ -218,6 +220,10 @@ class KeptRows:
     """The last ``seq`` of that earlier part of the log."""
     changed_months: frozenset[int]
     """``year * 100 + month`` of each partition that may differ."""
+    totals_until: dt.date | None = None
+    """The daily totals up to this day are the earlier run's rows, in the same order (the
+    window reconciled only after it: :mod:`lossledger.reconcile.window`); ``None``: no
+    day's are known to be."""
 
 
 def settled_figure_mask(figures: pl.DataFrame) -> pl.Series:
@@ -343,11 +349,11 @@ def warehouse_tables(
         pl.concat([open_cells, previous.open_cells])
         if previous is not None and previous.open_cells is not None else open_cells
     )
-    kept = None
+    kept_months = None
     if (settled is not None and previous is not None and previous.seq == settled.seq
             and not previous.decisions_changed and previous.open_cells is not None):
         newer = valid.get_column("date").filter(valid.get_column("seq") > settled.seq)
-        kept = KeptRows(settled.seq, _months(newer, also_dirty.get_column("date")))
+        kept_months = _months(newer, also_dirty.get_column("date"))
     windowed = reconcile_incremental(
         in_consensus.select(OBSERVATIONS_SCHEMA.names()),
         previous=previous.reconciliation if previous else None,
@@ -359,6 +365,8 @@ def warehouse_tables(
     )
     reconciled = windowed.reconciliation
     del in_consensus
+    kept = None if kept_months is None or settled is None else KeptRows(
+        settled.seq, kept_months, windowed.totals_kept_until)
     quarantine = _quarantine_frame(reports, parsed, invalid)
     return WarehouseTables(
         reports=_published_reports(reports, valid, quarantine, decisions),

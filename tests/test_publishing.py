@@ -3,6 +3,7 @@ killed publish, old versions, schema metadata, and a log that no longer matches 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -429,3 +430,61 @@ def lossledger_cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "lossledger", *args, "--home", str(home)],
         capture_output=True, text=True, env={**env, "COLUMNS": "300"}, timeout=120, cwd=REPO,
     )
+
+
+def test_a_daily_run_hashes_the_daily_totals_of_the_window_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over a history of years, a new day's window starts with the year before it: the
+    daily totals of the months before its earliest anchor are the rows published then, not
+    hashed again, and the run still publishes what a fresh rebuild of the same log does."""
+    from tests.conftest import SHARED
+
+    history = tmp_path / "history" / "russia_losses.csv"
+    history.parent.mkdir()
+    minfin = pl.read_csv(SHARED / "data" / "minfin" / "russia_losses.csv", infer_schema=False)
+    minfin.filter(pl.col("date") <= "2024-01-31").write_csv(history)
+    home = tmp_path / "home"
+    ingest(home, history, source="hist.minfin")
+    build(home, publish_to=home / "warehouse")
+    hashed: list[list[str]] = []
+    original = warehouse._stage_table
+
+    def spy(name: str, frame: pl.DataFrame, *args: object, **kwargs: object) -> object:
+        if name != "daily_totals":
+            return original(name, frame, *args, **kwargs)  # type: ignore[arg-type]
+        inner = warehouse._partition_hashes
+
+        def record(rows: pl.DataFrame, rows_of: dict[str, pl.Series],
+                   **options: str | None) -> dict[str, bytes]:
+            hashed.append(sorted(rows_of))
+            return inner(rows, rows_of, **options)
+
+        monkeypatch.setattr(warehouse, "_partition_hashes", record)
+        try:
+            return original(name, frame, *args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            monkeypatch.setattr(warehouse, "_partition_hashes", inner)
+
+    monkeypatch.setattr(warehouse, "_stage_table", spy)
+    ingest(home, next_month_post(tmp_path), source="generalstaff.en")
+    tables = build(home, publish_to=home / "warehouse")
+    assert tables.kept is not None and tables.kept.totals_until is not None
+    assert tables.kept.totals_until < dt.date(2024, 1, 1)
+    months = {name for partition in hashed for name in partition}
+    assert "year=2024/month=02" in months
+    assert "year=2023/month=06" not in months and len(months) <= 4  # not the 24 months before
+
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    for path in home.glob("events.sqlite*"):
+        shutil.copy2(path, fresh / path.name)
+    build(fresh, publish_to=fresh / "warehouse")
+    daily, rebuilt = (
+        {key: {str(Path(f).parent): v for f, v in manifest(h)[key].items()}  # type: ignore[attr-defined]
+         for key in ("hashes", "rows")} for h in (home, fresh)
+    )
+    assert daily == rebuilt
+    for name in TABLES:
+        got = lossledger.scan(name, home=home).collect()
+        assert got.equals(lossledger.scan(name, home=fresh).collect()), name

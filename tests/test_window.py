@@ -218,3 +218,55 @@ def test_a_damaged_reconcile_cache_means_a_full_reconcile(tmp_path: Path) -> Non
     again = build(home)
     assert again.reconciled == "full (no previous reconciliation)", again.reconciled
     assert again.daily_totals.height > 0
+
+
+def test_the_kept_totals_merge_with_the_window_as_a_sort_of_both_would() -> None:
+    """The previous rows up to the earliest anchor are taken as they are; the rest is sorted
+    with the window's rows, and a category's previous rows after its anchor go (even those
+    the window does not give again)."""
+    from lossledger.reconcile.window import _merged_totals, _outside
+
+    days = [DAY0 + dt.timedelta(days=i) for i in range(6)]
+    previous = pl.DataFrame({
+        "date": [d for d in days for _ in CATEGORIES],
+        "category": [c for _ in days for c in CATEGORIES],
+        "total": list(range(len(days) * len(CATEGORIES))),
+    }).sort("date", "category")  # as every daily totals frame is
+    bounds = pl.DataFrame({"category": list(CATEGORIES),
+                           "anchor": [days[3], days[1], days[4]]})
+    # The window gives drones from its anchor on, tanks only from its anchor's second day on.
+    inside = pl.DataFrame({
+        "date": [days[5], days[2], days[3], days[4], days[5]],
+        "category": ["tanks", "aircraft", "aircraft", "aircraft", "aircraft"],
+        "total": [-1, -2, -3, -4, -5],
+    })
+    merged, until = _merged_totals(previous, inside, bounds)
+    assert until == days[1]  # aircraft's anchor: the earliest
+    assert_frame_equal(
+        merged, pl.concat([_outside(previous, bounds), inside]).sort("date", "category"))
+    assert ("tanks", days[4]) not in set(zip(merged["category"], merged["date"], strict=True))
+    # Kept: tanks up to day 3, aircraft up to day 1, drones up to day 4.
+    assert merged.height == 4 + 2 + 5 + inside.height
+
+
+def test_a_category_without_an_anchor_keeps_none_of_its_rows_in_the_merge() -> None:
+    """A category new since the window's year has no anchor: its previous rows all go, and
+    the rows kept as they are end before its first one."""
+    from lossledger.reconcile.window import _merged_totals, _outside
+
+    days = [DAY0 + dt.timedelta(days=i) for i in range(6)]
+    previous = pl.DataFrame({
+        "date": [d for d in days for _ in CATEGORIES],
+        "category": [c for _ in days for c in CATEGORIES],
+        "total": list(range(len(days) * len(CATEGORIES))),
+    }).filter((pl.col("category") != "drones") | (pl.col("date") >= days[2])
+              ).sort("date", "category")
+    bounds = pl.DataFrame({"category": list(CATEGORIES),
+                           "anchor": [days[4], days[4], None]})
+    inside = pl.DataFrame({"date": [days[2], days[3], days[5], days[5]],
+                           "category": ["drones", "drones", "drones", "tanks"],
+                           "total": [-1, -2, -3, -4]})
+    merged, until = _merged_totals(previous, inside, bounds)
+    assert until == days[1]
+    assert_frame_equal(
+        merged, pl.concat([_outside(previous, bounds), inside]).sort("date", "category"))

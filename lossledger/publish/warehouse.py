@@ -360,6 +360,11 @@ def _publish_locked(
                 keep = _KeptPartitions(
                     hint.changed_months, listed.get("rows") or {},
                     (listed.get("schemas") or {}).get(name))
+            elif (trusted and name == "daily_totals" and hint is not None
+                  and hint.totals_until is not None):
+                keep = _KeptPartitions(
+                    _months_from(frame.get_column("date"), hint.totals_until),
+                    listed.get("rows") or {}, (listed.get("schemas") or {}).get(name))
             files, table_written, table_unchanged = _stage_table(
                 name, frame, staging, current, watermark=watermark, known=known,
                 hashes=hashes, counts=counts, schemas=schemas, keep=keep)
@@ -425,6 +430,19 @@ class _KeptPartitions:
             return None
         month = _partition_month(partition)
         return None if month is None or month in self.changed_months else listed[1]
+
+
+def _months_from(dates: pl.Series, day: dt.date) -> frozenset[int]:
+    """``year * 100 + month`` of ``day``'s month and of every later date among ``dates``: the
+    months that may hold a row after ``day``.
+
+    >>> sorted(_months_from(pl.Series([dt.date(2024, 1, 2), dt.date(2024, 3, 1)]),
+    ...                     dt.date(2024, 2, 10)))
+    [202402, 202403]
+    """
+    later = dates.filter(dates > day)
+    months = (later.dt.year().cast(pl.Int32) * 100 + later.dt.month().cast(pl.Int32))
+    return frozenset([day.year * 100 + day.month, *months.unique().to_list()])
 
 
 def _partition_month(partition: str) -> int | None:

@@ -78,6 +78,9 @@ class WindowedResult:
     """``full``, ``window`` or ``unchanged`` (nothing new for the reconciliation)."""
     reason: str
     """Why a full reconcile, or the window's extent."""
+    totals_kept_until: dt.date | None = None
+    """The daily totals up to this date are the previous result's rows, as they were (``None``:
+    none is known to be)."""
 
 
 def dirty_cells(
@@ -179,7 +182,9 @@ def reconcile_window(
     """
     policy = policy or ReconcilePolicy()
     if dirty.is_empty():
-        return WindowedResult(previous, "unchanged", "no new observation")
+        last = previous.daily_totals.get_column("date").max()
+        return WindowedResult(previous, "unchanged", "no new observation",
+                              last if isinstance(last, dt.date) else None)
     window = window_bounds(previous.daily_totals, dirty, policy)
     if window is None:
         full = reconcile_totals(observations, overrides=overrides, policy=policy)
@@ -194,9 +199,8 @@ def reconcile_window(
         learned=previous.learned,
         learn_from=begin.year,
     )
-    totals = pl.concat([
-        _outside(previous.daily_totals, bounds), _inside(daily_totals(part.series), bounds)
-    ]).sort("date", "category")
+    totals, kept_until = _merged_totals(
+        previous.daily_totals, _inside(daily_totals(part.series), bounds), bounds)
     # Runs may join across an anchor: their ids are given again over the merged conflicts.
     merged = discrepancies(
         _outside(previous.discrepancies, bounds), _inside(part.discrepancies, bounds)
@@ -235,7 +239,7 @@ def reconcile_window(
             learned=part.truth.learned,
             vote_months=months,
         ),
-        "window", reason,
+        "window", reason, kept_until,
     )
 
 
@@ -272,6 +276,50 @@ def _why_full(
     if decisions_changed:
         return "decisions taken since the previous reconciliation"
     return None
+
+
+def _kept_until(
+    previous: pl.DataFrame, inside: pl.DataFrame, bounds: pl.DataFrame
+) -> dt.date | None:
+    """The last day up to which the merged daily totals are the ``previous`` rows as they
+    were, and before every other row (``None``: no such day is known): the day before the
+    first of the window's rows and of the previous rows the window replaces (:func:`_outside`
+    keeps a category's rows up to its anchor, none of a category without one).
+    """
+    dates = previous.get_column("date")
+    if previous.is_empty() or not dates.is_sorted():
+        return None
+    replaced = (
+        previous.select(pl.col("category").cast(pl.String), "date")
+        .join(bounds, on="category", how="left")
+        .filter(pl.col("anchor").is_null() | (pl.col("date") > pl.col("anchor")))
+        .get_column("date").min()
+    )
+    firsts = [first for first in (inside.get_column("date").min(), replaced)
+              if isinstance(first, dt.date)]
+    if not firsts:
+        return dates.max()  # type: ignore[return-value]
+    until = min(firsts) - dt.timedelta(days=1)
+    return until if until >= dates.min() else None  # type: ignore[operator]
+
+
+def _merged_totals(
+    previous: pl.DataFrame, inside: pl.DataFrame, bounds: pl.DataFrame
+) -> tuple[pl.DataFrame, dt.date | None]:
+    """The previous daily totals the window leaves as they were, and the window's ``inside``
+    them, in (date, category) order; and the day up to which they are the previous rows
+    (:func:`_kept_until`).
+
+    The previous rows are in that order: those up to that day are taken as they are, and
+    only the rest is sorted. Moving the lineage lists of every row was most of the merge's
+    cost (0.03 s of a new day at x10).
+    """
+    until = _kept_until(previous, inside, bounds)
+    if until is None:
+        return pl.concat([_outside(previous, bounds), inside]).sort("date", "category"), None
+    kept = int(previous.get_column("date").search_sorted(until, side="right"))
+    rest = pl.concat([_outside(previous.slice(kept), bounds), inside]).sort("date", "category")
+    return pl.concat([previous.slice(0, kept), rest]), until
 
 
 def _inside(frame: pl.DataFrame, bounds: pl.DataFrame) -> pl.DataFrame:

@@ -246,13 +246,15 @@ def test_a_killed_publish_leaves_readers_whole_and_the_next_run_cleans_up(
 # --- a daily run hashes what it can change, not the history ---------------------------------
 
 
-def observation_partitions_hashed(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """Per publish from now on: the observations' partitions whose rows were hashed."""
+def observation_partitions_hashed(
+    monkeypatch: pytest.MonkeyPatch, table: str = "observations"
+) -> list[list[str]]:
+    """Per publish from now on: the partitions of ``table`` whose rows were hashed."""
     hashed: list[list[str]] = []
     original = warehouse._stage_table
 
     def spy(name: str, frame: pl.DataFrame, *args: object, **kwargs: object) -> object:
-        if name != "observations":
+        if name != table:
             return original(name, frame, *args, **kwargs)  # type: ignore[arg-type]
         inner = warehouse._partition_hashes
 
@@ -272,6 +274,23 @@ def observation_partitions_hashed(monkeypatch: pytest.MonkeyPatch) -> list[list[
     return hashed
 
 
+def assert_published_as_by_a_rebuild(home: Path, fresh: Path) -> None:
+    """A rebuild of the home's log in ``fresh`` publishes the same rows and content hashes."""
+    fresh.mkdir()
+    for path in home.glob("events.sqlite*"):
+        shutil.copy2(path, fresh / path.name)
+    build(fresh, publish_to=fresh / "warehouse")
+    # File names carry the watermark a partition was written at: compared by partition.
+    daily, rebuilt = (
+        {key: {str(Path(f).parent): v for f, v in manifest(h)[key].items()}  # type: ignore[attr-defined]
+         for key in ("hashes", "rows")} for h in (home, fresh)
+    )
+    assert daily == rebuilt
+    for name in TABLES:
+        got = lossledger.scan(name, home=home).collect()
+        assert got.equals(lossledger.scan(name, home=fresh).collect()), name
+
+
 def manifest(home: Path) -> dict[str, object]:
     return json.loads((home / "warehouse" / "_manifest.json").read_text())
 
@@ -288,22 +307,8 @@ def test_a_daily_run_hashes_only_the_months_it_can_change(
     assert tables.kept is not None and tables.kept.upto == 3
     assert tables.kept.changed_months == {202402}
     assert hashed == [["year=2024/month=02"]]
-
-    fresh = tmp_path / "fresh"
-    fresh.mkdir()
-    for path in home.glob("events.sqlite*"):
-        shutil.copy2(path, fresh / path.name)
-    build(fresh, publish_to=fresh / "warehouse")
+    assert_published_as_by_a_rebuild(home, tmp_path / "fresh")
     assert hashed[1:] == [["year=2024/month=01", "year=2024/month=02"]]  # a rebuild hashes all
-    # File names carry the watermark a partition was written at: compared by partition.
-    daily, rebuilt = (
-        {key: {str(Path(f).parent): v for f, v in manifest(h)[key].items()}  # type: ignore[attr-defined]
-         for key in ("hashes", "rows")} for h in (home, fresh)
-    )
-    assert daily == rebuilt
-    for name in TABLES:
-        got = lossledger.scan(name, home=home).collect()
-        assert got.equals(lossledger.scan(name, home=fresh).collect()), name
 
 
 def test_a_partitions_hash_is_that_of_its_rows_alone() -> None:
@@ -447,26 +452,7 @@ def test_a_daily_run_hashes_the_daily_totals_of_the_window_only(
     home = tmp_path / "home"
     ingest(home, history, source="hist.minfin")
     build(home, publish_to=home / "warehouse")
-    hashed: list[list[str]] = []
-    original = warehouse._stage_table
-
-    def spy(name: str, frame: pl.DataFrame, *args: object, **kwargs: object) -> object:
-        if name != "daily_totals":
-            return original(name, frame, *args, **kwargs)  # type: ignore[arg-type]
-        inner = warehouse._partition_hashes
-
-        def record(rows: pl.DataFrame, rows_of: dict[str, pl.Series],
-                   **options: str | None) -> dict[str, bytes]:
-            hashed.append(sorted(rows_of))
-            return inner(rows, rows_of, **options)
-
-        monkeypatch.setattr(warehouse, "_partition_hashes", record)
-        try:
-            return original(name, frame, *args, **kwargs)  # type: ignore[arg-type]
-        finally:
-            monkeypatch.setattr(warehouse, "_partition_hashes", inner)
-
-    monkeypatch.setattr(warehouse, "_stage_table", spy)
+    hashed = observation_partitions_hashed(monkeypatch, "daily_totals")
     ingest(home, next_month_post(tmp_path), source="generalstaff.en")
     tables = build(home, publish_to=home / "warehouse")
     assert tables.kept is not None and tables.kept.totals_until is not None
@@ -475,16 +461,4 @@ def test_a_daily_run_hashes_the_daily_totals_of_the_window_only(
     assert "year=2024/month=02" in months
     assert "year=2023/month=06" not in months and len(months) <= 4  # not the 24 months before
 
-    fresh = tmp_path / "fresh"
-    fresh.mkdir()
-    for path in home.glob("events.sqlite*"):
-        shutil.copy2(path, fresh / path.name)
-    build(fresh, publish_to=fresh / "warehouse")
-    daily, rebuilt = (
-        {key: {str(Path(f).parent): v for f, v in manifest(h)[key].items()}  # type: ignore[attr-defined]
-         for key in ("hashes", "rows")} for h in (home, fresh)
-    )
-    assert daily == rebuilt
-    for name in TABLES:
-        got = lossledger.scan(name, home=home).collect()
-        assert got.equals(lossledger.scan(name, home=fresh).collect()), name
+    assert_published_as_by_a_rebuild(home, tmp_path / "fresh")

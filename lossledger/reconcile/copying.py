@@ -235,8 +235,9 @@ def lag_counts(votes: pl.DataFrame, published: pl.DataFrame) -> pl.DataFrame:
     """
     # One day is 2**32. The neighbours are looked up on the small published series, then
     # joined to the votes once.
-    totals = published.filter(pl.col("cell").is_not_null()).select(
-        "cell", pl.col("total").alias("pub")
+    # The two columns first: a filter of the whole series would copy every row's lineage.
+    totals = published.select("cell", pl.col("total").alias("pub")).filter(
+        pl.col("cell").is_not_null()
     )
     before = (pl.col("cell") + _DAY).alias("cell")
     after = (pl.col("cell") - _DAY).alias("cell")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -263,9 +264,17 @@ def project_tables(
             for event in store.read(upto=upto, kinds=DECISION_KINDS, with_body=False)
         ]
         failures = fetch_failures(store, upto=upto)
-        settled = figure_cache.load(upto=upto, hash_at=store.hash_at)
-        cached = memo.load(upto=upto, hash_at=store.hash_at)
+        # The chain hashes the two caches check, read here: the caches are then read side by
+        # side, with no store (polars reads files without the interpreter's lock).
+        hashes = {
+            seq: store.hash_at(seq)
+            for seq in {*figure_cache.checked_seqs(upto=upto), *memo.checked_seqs(upto=upto)}
+        }
         log_hash = store.hash_at(upto)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lossledger-figures") as pool:
+        figures_read = pool.submit(figure_cache.load, upto=upto, hash_at=hashes.get)
+        cached = memo.load(upto=upto, hash_at=hashes.get)
+        settled = figures_read.result()
     decisions = active_decisions(decision_events)
     previous = None
     if cached is not None:

@@ -224,6 +224,11 @@ class KeptRows:
     """The daily totals up to this day are the earlier run's rows, in the same order (the
     window reconciled only after it: :mod:`lossledger.reconcile.window`); ``None``: no
     day's are known to be."""
+    changed_reports: pl.Series | None = None
+    """The event ids of the reports whose rows of the reports table may differ: those after
+    ``upto``, and those with a figure the dating rules may move (their counts and status
+    follow it). Every other report's row is the one it was, and the table is in ``seq``
+    order; ``None``: any may differ."""
 
 
 def settled_figure_mask(figures: pl.DataFrame) -> pl.Series:
@@ -366,7 +371,11 @@ def warehouse_tables(
     reconciled = windowed.reconciliation
     del in_consensus
     kept = None if kept_months is None or settled is None else KeptRows(
-        settled.seq, kept_months, windowed.totals_kept_until)
+        settled.seq, kept_months, windowed.totals_kept_until,
+        pl.concat([
+            reports.filter(pl.col("seq") > settled.seq).get_column("event_id"),
+            figures.open.get_column("event_id").cast(pl.String),
+        ]).unique())
     quarantine = _quarantine_frame(reports, parsed, invalid)
     return WarehouseTables(
         reports=_published_reports(reports, valid, quarantine, decisions),
@@ -515,10 +524,24 @@ def _union_schema(schema: pl.Schema, dictionary: dict[str, pl.Series]) -> pl.Sch
     for name in _ENUM_COLUMNS:
         known = dictionary.get(name)
         if known is not None:
-            union[name] = pl.Enum(
-                pl.concat([_categories(schema[name]), known.cast(pl.String)]).unique().sort()
-            )
+            union[name] = pl.Enum(_sorted_union(known.cast(pl.String), _categories(schema[name])))
     return pl.Schema(union)
+
+
+def _sorted_union(known: pl.Series, values: pl.Series) -> pl.Series:
+    """The sorted distinct values of ``known`` (sorted, distinct: a cache's dictionary) and
+    ``values``: the few new ones merged in, not the history's values sorted again (x10's
+    80,000 event ids).
+
+    >>> _sorted_union(pl.Series(["a", "c", "e"]), pl.Series(["d", "a", None])).to_list()
+    ['a', 'c', 'd', 'e']
+    """
+    distinct = values.drop_nulls().unique()
+    new = distinct.filter(~distinct.is_in(known.implode()))
+    if new.is_empty():
+        return known
+    return known.to_frame("value").merge_sorted(new.sort().to_frame("value"), key="value") \
+        .get_column("value")
 
 
 class _Palettes:

@@ -340,11 +340,14 @@ def test_a_month_with_figures_the_dating_rules_may_move_is_hashed_again(
     ingest(home, news, source="news.uk")
     build(home, publish_to=home / "warehouse")
     hashed = observation_partitions_hashed(monkeypatch)
+    reports_hashed = observation_partitions_hashed(monkeypatch, "reports")
     ingest(home, next_month_post(tmp_path), source="generalstaff.en")
     tables = build(home, publish_to=home / "warehouse")
     assert tables.kept is not None
     assert tables.kept.changed_months == {202401, 202402}
     assert hashed == [["year=2024/month=01", "year=2024/month=02"]]
+    # The news page's row in the reports table follows its figures: its month too.
+    assert reports_hashed == [["year=2024/month=01", "year=2024/month=02"]]
     assert lossledger.scan("observations", home=home).filter(
         pl.col("parser") == "text").collect().get_column("total").to_list() == [6310]
 
@@ -453,6 +456,7 @@ def test_a_daily_run_hashes_the_daily_totals_of_the_window_only(
     ingest(home, history, source="hist.minfin")
     build(home, publish_to=home / "warehouse")
     hashed = observation_partitions_hashed(monkeypatch, "daily_totals")
+    reports_hashed = observation_partitions_hashed(monkeypatch, "reports")
     ingest(home, next_month_post(tmp_path), source="generalstaff.en")
     tables = build(home, publish_to=home / "warehouse")
     assert tables.kept is not None and tables.kept.totals_until is not None
@@ -460,5 +464,7 @@ def test_a_daily_run_hashes_the_daily_totals_of_the_window_only(
     months = {name for partition in hashed for name in partition}
     assert "year=2024/month=02" in months
     assert "year=2023/month=06" not in months and len(months) <= 4  # not the 24 months before
+    # The reports table: the new report's month only (the history file's row is as it was).
+    assert reports_hashed == [["year=2024/month=02"]]
 
     assert_published_as_by_a_rebuild(home, tmp_path / "fresh")

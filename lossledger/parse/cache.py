@@ -332,6 +332,14 @@ class ReconcileCache:
         ).hexdigest()[:20]
         self.directory = Path(home) / "cache" / "reconciled" / key
 
+    def checked_seqs(self, *, upto: int) -> list[int]:
+        """The ``seq`` of each cached reconciliation :meth:`load` may take for ``upto``, whose
+        chain hash it checks (a caller may read them first: ``load`` then needs no store)."""
+        _wait_for(self.directory)
+        return sorted(
+            (int(m.group(1)) for m in map(_RECONCILED.match, self._names())
+             if m and int(m.group(1)) <= upto), reverse=True)
+
     def load(
         self, *, upto: int, hash_at: Callable[[int], str | None]
     ) -> tuple[int, Reconciliation, pl.DataFrame] | None:
@@ -463,6 +471,13 @@ class FigureCache:
         self.directory = self.root / key
         self.key = key
         """What the figures depend on besides the log: the parsers' and the projection's code."""
+
+    def checked_seqs(self, *, upto: int) -> list[int]:
+        """The ``seq`` whose chain hash :meth:`load` checks for ``upto`` (none: it has no
+        figures for it)."""
+        _wait_for(self.directory)
+        chain = self._chain(upto)
+        return [chain[-1][1]] if chain else []
 
     def load(
         self, *, upto: int, hash_at: Callable[[int], str | None]

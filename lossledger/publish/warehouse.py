@@ -365,6 +365,14 @@ def _publish_locked(
                 keep = _KeptPartitions(
                     _months_from(frame.get_column("date"), hint.totals_until),
                     listed.get("rows") or {}, (listed.get("schemas") or {}).get(name))
+            elif (trusted and name == "reports" and hint is not None
+                  and hint.changed_reports is not None):
+                changed = frame.filter(
+                    pl.col("event_id").is_in(hint.changed_reports.implode())
+                ).select(PARTITION_DATE[name]).to_series()
+                keep = _KeptPartitions(
+                    frozenset(_month_keys(changed).drop_nulls().unique().to_list()),
+                    listed.get("rows") or {}, (listed.get("schemas") or {}).get(name))
             files, table_written, table_unchanged = _stage_table(
                 name, frame, staging, current, watermark=watermark, known=known,
                 hashes=hashes, counts=counts, schemas=schemas, keep=keep)

@@ -872,14 +872,14 @@ def _published_reports(
     quarantine: pl.DataFrame,
     decisions: Decisions,
 ) -> pl.DataFrame:
-    # The one column first: a group-by of the whole frame took three times as long (x30).
-    counts = enums_as_text(
-        valid.select("event_id").group_by("event_id").agg(n_observations=pl.len().cast(pl.Int64))
-    )
+    # Counted by the report's seq (one per event, as its id is), the one column first: a
+    # group-by of the whole frame took three times as long (x30), and the event ids (enum
+    # codes made text, then joined as text) half as long again (x10: 22 ms against 13).
+    counts = valid.select("seq").group_by("seq").agg(n_observations=pl.len().cast(pl.Int64))
     problems = quarantine.group_by("event_id").agg(n_problems=pl.len().cast(pl.Int64))
     retracted = decisions.retractions.rename({"seq": "retracted_seq"})
     return (
-        reports.join(counts, on="event_id", how="left")
+        reports.join(counts, on="seq", how="left")
         .join(problems, on="event_id", how="left")
         .join(retracted, on="event_id", how="left")
         .with_columns(pl.col("n_observations", "n_problems").fill_null(0))

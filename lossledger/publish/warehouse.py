@@ -549,8 +549,8 @@ def _stage_table(
             stored = None if published is None else _stored_hash(published)
         if published is not None and stored == content[partition]:
             relative = f"{name}/{partition}/{published.name}"
-            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
-            _link_or_copy(published, staging / relative)
+            os.makedirs(os.path.join(staging, name, partition), exist_ok=True)
+            _link_or_copy(published, os.path.join(staging, relative))
             unchanged += 1
         else:
             relative = f"{name}/{partition}/{_part_name(content[partition], watermark)}"
@@ -636,10 +636,12 @@ def _manifest_hashes(
     hashes = manifest.get("hashes")
     if not isinstance(hashes, dict):
         return {}
+    # Plain strings, not paths: some 300 files a publish at x10.
+    root = str(version)
     return {
-        str(Path(relative).parent): (relative, str(digest).encode())
+        relative.rpartition("/")[0]: (relative, str(digest).encode())
         for relative, digest in hashes.items()
-        if (version / relative).is_file()
+        if os.path.isfile(os.path.join(root, relative))
     }
 
 
@@ -678,7 +680,7 @@ def _write_partition(
     _fsync(target)
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
+def _link_or_copy(source: Path | str, target: Path | str) -> None:
     try:
         os.link(source, target)
     except OSError:  # another file system, or one without hard links

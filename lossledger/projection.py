@@ -203,9 +203,9 @@ class FigureState:
 
 @dataclass(frozen=True, slots=True)
 class KeptRows:
-    """Which partitions of the observations and daily totals tables hold the rows the tables
-    of an earlier part of the same log held there, in the same order: a hint for the
-    publisher, which then need not hash what it published then
+    """Which partitions of the observations, daily totals and reports tables hold the rows
+    the tables of an earlier part of the same log held there, in the same order: a hint for
+    the publisher, which then need not hash what it published then
     (:func:`~lossledger.publish.warehouse.publish_tables`).
 
     Every month is kept but ``changed_months``: those of the figures of reports after

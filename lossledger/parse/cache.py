@@ -347,30 +347,25 @@ class ReconcileCache:
         its open figures' cells (category, date). Only of this very log: the chain hash at
         its ``seq`` (``hash_at``, the store's :meth:`~lossledger.store.base.EventStore.
         hash_at`) must be the one it was made from."""
-        _wait_for(self.directory)
-        done = sorted(
-            (int(m.group(1)) for m in map(_RECONCILED.match, self._names()) if m), reverse=True
-        )
-        for seq in done:
-            if seq <= upto:
-                try:
-                    meta = json.loads((self.directory / f"{seq}.done").read_text())
-                    if meta.get("log_hash") != hash_at(seq):
-                        continue
-                    names = [*_RECONCILED_PARTS, "open_cells",
-                             *(f"learned_{part}" for part in _LEARNED_PARTS)]
-                    frames = dict(zip(names, _read_in_parallel(
-                        pl.read_parquet,
-                        [self.directory / f"{seq}.{name}.parquet" for name in names],
-                    ), strict=True))
-                    learned = Learned(**{
-                        part: frames.pop(f"learned_{part}") for part in _LEARNED_PARTS
-                    })
-                except (OSError, ValueError, pl.exceptions.PolarsError):
-                    # Cut short or damaged: an older one, or a full reconcile.
+        for seq in self.checked_seqs(upto=upto):
+            try:
+                meta = json.loads((self.directory / f"{seq}.done").read_text())
+                if meta.get("log_hash") != hash_at(seq):
                     continue
-                open_cells = frames.pop("open_cells")
-                return seq, Reconciliation(**frames, learned=learned), open_cells
+                names = [*_RECONCILED_PARTS, "open_cells",
+                         *(f"learned_{part}" for part in _LEARNED_PARTS)]
+                frames = dict(zip(names, _read_in_parallel(
+                    pl.read_parquet,
+                    [self.directory / f"{seq}.{name}.parquet" for name in names],
+                ), strict=True))
+                learned = Learned(**{
+                    part: frames.pop(f"learned_{part}") for part in _LEARNED_PARTS
+                })
+            except (OSError, ValueError, pl.exceptions.PolarsError):
+                # Cut short or damaged: an older one, or a full reconcile.
+                continue
+            open_cells = frames.pop("open_cells")
+            return seq, Reconciliation(**frames, learned=learned), open_cells
         return None
 
     def save(

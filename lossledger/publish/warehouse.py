@@ -75,7 +75,7 @@ import polars as pl
 from lossledger._text import enums_as_text
 
 if TYPE_CHECKING:
-    from lossledger.projection import WarehouseTables
+    from lossledger.projection import KeptRows, WarehouseTables
 
 # The projection (pandera, the parsers, the reconciliation) is imported where it is used:
 # `import lossledger` and the HTML report's process need it only when they publish, and it
@@ -356,24 +356,9 @@ def _publish_locked(
             and before is not None and before.watermark == hint.upto
         )
         for name, frame in tables.items():
-            keep = None
-            if trusted and name == "observations" and hint is not None:
-                keep = _KeptPartitions(
-                    hint.changed_months, listed.get("rows") or {},
-                    (listed.get("schemas") or {}).get(name))
-            elif (trusted and name == "daily_totals" and hint is not None
-                  and hint.totals_until is not None):
-                keep = _KeptPartitions(
-                    _months_from(frame.get_column("date"), hint.totals_until),
-                    listed.get("rows") or {}, (listed.get("schemas") or {}).get(name))
-            elif (trusted and name == "reports" and hint is not None
-                  and hint.changed_reports is not None):
-                changed = frame.filter(
-                    pl.col("event_id").is_in(hint.changed_reports.implode())
-                ).select(PARTITION_DATE[name]).to_series()
-                keep = _KeptPartitions(
-                    frozenset(_month_keys(changed).drop_nulls().unique().to_list()),
-                    listed.get("rows") or {}, (listed.get("schemas") or {}).get(name))
+            changed = _changed_months(name, frame, hint) if trusted and hint else None
+            keep = None if changed is None else _KeptPartitions(
+                changed, listed.get("rows") or {}, (listed.get("schemas") or {}).get(name))
             files, table_written, table_unchanged = _stage_table(
                 name, frame, staging, current, watermark=watermark, known=known,
                 hashes=hashes, counts=counts, schemas=schemas, keep=keep)
@@ -467,6 +452,24 @@ def _month_keys(dates: pl.Series) -> pl.Series:
     return table.gather(offsets).alias("month")
 
 
+def _changed_months(name: str, frame: pl.DataFrame, hint: KeptRows) -> frozenset[int] | None:
+    """The months of table ``name`` whose rows may differ from those the earlier run
+    published, by the hint (:class:`~lossledger.projection.KeptRows`); ``None``: any may."""
+    if name == "observations":
+        return hint.changed_months
+    if name == "daily_totals" and hint.totals_until is not None:
+        return _months_from(frame.get_column("date"), hint.totals_until)
+    if name == "reports" and hint.changed_reports is not None:
+        changed = frame.filter(pl.col("event_id").is_in(hint.changed_reports.implode()))
+        return _months_of(changed.select(PARTITION_DATE[name]).to_series())
+    return None
+
+
+def _months_of(dates: pl.Series) -> frozenset[int]:
+    """``year * 100 + month`` of the dates (nulls left out)."""
+    return frozenset(_month_keys(dates).drop_nulls().unique().to_list())
+
+
 def _months_from(dates: pl.Series, day: dt.date) -> frozenset[int]:
     """``year * 100 + month`` of ``day``'s month and of every later date among ``dates``: the
     months that may hold a row after ``day``.
@@ -475,9 +478,7 @@ def _months_from(dates: pl.Series, day: dt.date) -> frozenset[int]:
     ...                     dt.date(2024, 2, 10)))
     [202402, 202403]
     """
-    later = dates.filter(dates > day)
-    months = (later.dt.year().cast(pl.Int32) * 100 + later.dt.month().cast(pl.Int32))
-    return frozenset([day.year * 100 + day.month, *months.unique().to_list()])
+    return _months_of(dates.filter(dates > day)) | {day.year * 100 + day.month}
 
 
 def _partition_month(partition: str) -> int | None:

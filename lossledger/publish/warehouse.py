@@ -515,6 +515,7 @@ def _stage_table(
         schemas[name] = schema
     if frame.height == 0:
         rows_of: dict[str, pl.Series | None] = {EMPTY_PARTITION: None}
+        sizes = {EMPTY_PARTITION: 0}
         content = {EMPTY_PARTITION: _content_hash(enums_as_text(frame), "")}
     else:
         # One integer per row (year * 100 + month), named once per partition: a name per row
@@ -525,29 +526,27 @@ def _stage_table(
             frame.get_column(day.meta.output_name()) if day.meta.is_column()
             else frame.select(day.alias("day")).to_series()
         )
-        # Row numbers per partition, not the partitions' rows: only a partition that is
-        # written is gathered, one at a time (a new day rewrites a handful of the hundreds,
-        # and a copy of the whole table would set the run's peak memory).
-        grouped = (
-            keys.to_frame().with_row_index("row")
-            .group_by("month", maintain_order=True).agg("row")
-        )
-        numbers = grouped.get_column("row")
-        rows_of = {
-            _partition_name(month): numbers[i]
-            for i, month in enumerate(grouped.get_column("month"))
-        }
         content = {}
-        if keep is not None:
-            for partition, rows in rows_of.items():
-                stored = keep.content(partition, rows.len(), (known or {}).get(
+        if keep is None:
+            rows_of = _rows_by_month(keys)
+            sizes = {partition: rows.len() for partition, rows in rows_of.items()}
+        else:
+            # The kept partitions need their sizes only (to check them against the
+            # manifest): row numbers are listed for the others alone.
+            counted = keys.value_counts()
+            sizes = dict(zip(map(_partition_name, counted.get_column("month").to_list()),
+                             counted.get_column("count").to_list(), strict=True))
+            for partition, size in sizes.items():
+                stored = keep.content(partition, size, (known or {}).get(
                     f"{name}/{partition}"), schema)
                 if stored is not None:
                     content[partition] = stored
-        content.update(_partition_hashes(
-            frame, {p: rows for p, rows in rows_of.items() if p not in content}, schema=schema))
+            rows_of = _rows_by_month(keys, only=[
+                _partition_month(partition) for partition in sizes if partition not in content
+            ])
+        content.update(_partition_hashes(frame, rows_of, schema=schema))
     files, written, unchanged = [], [], 0
-    for partition in sorted(rows_of):
+    for partition in sorted(sizes):
         listed = (known or {}).get(f"{name}/{partition}")
         if current is None:
             published, stored = None, None
@@ -564,6 +563,8 @@ def _stage_table(
         else:
             relative = f"{name}/{partition}/{_part_name(content[partition], watermark)}"
             (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+            if partition not in rows_of:  # kept, yet not in the version it was kept from
+                rows_of.update(_rows_by_month(keys, only=[_partition_month(partition)]))
             chosen = rows_of[partition]
             # Enum-coded text is published as text.
             rows = (frame if chosen is None else frame[chosen]).with_columns(
@@ -576,9 +577,36 @@ def _stage_table(
         if hashes is not None:
             hashes[relative] = content[partition].decode()
         if counts is not None:
-            chosen = rows_of[partition]
-            counts[relative] = frame.height if chosen is None else chosen.len()
+            counts[relative] = sizes[partition]
     return files, written, unchanged
+
+
+def _rows_by_month(
+    keys: pl.Series, *, only: list[int | None] | None = None
+) -> dict[str, pl.Series]:
+    """Row numbers per partition of the month ``keys`` (of ``only`` these months), each
+    partition in order of its first row.
+
+    Row numbers, not the partitions' rows: only a partition that is written is gathered, one
+    at a time (a new day rewrites a handful of the hundreds, and a copy of the whole table
+    would set the run's peak memory).
+
+    >>> rows = _rows_by_month(pl.Series("month", [202402, 202401, 202402]), only=[202402])
+    >>> {partition: numbers.to_list() for partition, numbers in rows.items()}
+    {'year=2024/month=02': [0, 2]}
+    """
+    numbered = keys.to_frame().with_row_index("row")
+    if only is not None:
+        if not only:
+            return {}
+        wanted = pl.Series(only, dtype=keys.dtype)
+        numbered = numbered.filter(pl.col("month").is_in(wanted.implode()))
+    grouped = numbered.group_by("month", maintain_order=True).agg("row")
+    numbers = grouped.get_column("row")
+    return {
+        _partition_name(month): numbers[i]  # type: ignore[misc]
+        for i, month in enumerate(grouped.get_column("month"))
+    }
 
 
 def _listed_files(

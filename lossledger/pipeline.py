@@ -293,7 +293,8 @@ def project_tables(
     if tables.reconciliation is not None and tables.open_cells is not None:
         memo.save(
             tables.reconciliation, tables.open_cells, seq=upto, log_hash=log_hash,
-            background=save_in_background,
+            background=save_in_background, based_on=None if previous is None else previous.seq,
+            totals_kept_until=tables.totals_kept_until,
         )
     figures = tables.figures
     if figures is not None:

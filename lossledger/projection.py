@@ -101,6 +101,9 @@ class WarehouseTables:
     """category, date: the cells of figures the dating rules may still move (not settled)."""
     kept: KeptRows | None = None
     """The observations' partitions an earlier run's tables held as they are (a hint)."""
+    totals_kept_until: dt.date | None = None
+    """The daily totals up to this day are the rows of the earlier reconciliation the run was
+    given (``previous``), as they were (``None``: none is known to be)."""
 
     def items(self) -> Iterable[tuple[str, pl.DataFrame]]:
         return ((name, getattr(self, name)) for name in TABLES)
@@ -394,6 +397,7 @@ def warehouse_tables(
         reconciliation=reconciled,
         open_cells=open_cells,
         kept=kept,
+        totals_kept_until=windowed.totals_kept_until,
     )
 
 

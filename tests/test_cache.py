@@ -198,3 +198,49 @@ def test_a_parse_batch_holds_its_events_for_each_parsing_process(
     monkeypatch.setenv("LOSSLEDGER_PARSE_WORKERS", "1")
     assert pipeline.plan_run(settings).parse_ranges == ((1, 1), (2, 2), (3, 3))
     assert pipeline.plan_run(settings, batch_size=3).parse_ranges == ((1, 3),)
+
+
+def test_the_daily_totals_before_the_split_are_linked_while_a_window_keeps_them(
+    tmp_path: Path,
+) -> None:
+    """The cached daily totals are two files split at the first of January of the year before
+    their last day. A run whose window keeps every row before that day (``totals_kept_until``
+    of the reconciliation it was given) links the first file; one that does not, or was given
+    none, writes it. Either way the totals read back are the ones saved."""
+    import datetime as dt
+
+    from lossledger.reconcile.consensus import ReconcilePolicy, reconcile_totals
+    from tests.reconcile_frames import history_observations, minfin_series
+
+    series = minfin_series().filter(pl.col("date") <= dt.date(2024, 1, 31))
+    reconciliation = reconcile_totals(history_observations(
+        series, source="hist.minfin", event_id="e1", seq=1,
+        received_at=dt.datetime(2024, 2, 1, tzinfo=dt.UTC),
+    ))
+    open_cells = pl.DataFrame(schema={"category": pl.String, "date": pl.Date})
+    memo = cache_module.ReconcileCache(tmp_path, "parsers", ReconcilePolicy())
+    split = dt.date(2023, 1, 1)
+
+    def before_file(seq: int) -> Path:
+        return memo.directory / f"{seq}.daily_totals_before.parquet"
+
+    def save(seq: int, **hint: object) -> int:
+        memo.save(reconciliation, open_cells, seq=seq, log_hash=f"h{seq}", **hint)  # type: ignore[arg-type]
+        loaded = memo.load(upto=seq, hash_at=lambda at: f"h{at}")
+        assert loaded is not None and loaded[0] == seq
+        assert_frame_equal(loaded[1].daily_totals, reconciliation.daily_totals)
+        first = pl.read_parquet(before_file(seq)).get_column("date")
+        assert first.max() < split <= pl.read_parquet(  # type: ignore[operator]
+            memo.directory / f"{seq}.daily_totals.parquet").get_column("date").min()
+        return before_file(seq).stat().st_ino
+
+    written = save(10)
+    assert save(11, based_on=10, totals_kept_until=split - dt.timedelta(days=1)) == written
+    assert not before_file(10).exists()  # the older reconciliation is forgotten
+    # A window that replaced a row before the split: written again.
+    assert save(12, based_on=11, totals_kept_until=split - dt.timedelta(days=2)) != written
+    rewritten = before_file(12).stat().st_ino
+    # No reconciliation given, or not the one this file belongs to: written again.
+    unhinted = save(13, totals_kept_until=dt.date(2024, 1, 31))
+    assert unhinted != rewritten
+    assert save(14, based_on=12, totals_kept_until=dt.date(2024, 1, 31)) != unhinted

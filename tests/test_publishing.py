@@ -457,10 +457,19 @@ def test_a_daily_run_hashes_the_daily_totals_of_the_window_only(
     build(home, publish_to=home / "warehouse")
     hashed = observation_partitions_hashed(monkeypatch, "daily_totals")
     reports_hashed = observation_partitions_hashed(monkeypatch, "reports")
+
+    def cached_totals_before() -> list[int]:
+        """The inode of the cached reconciliation's daily totals before 2023."""
+        return [path.stat().st_ino
+                for path in (home / "cache" / "reconciled").glob("*/*.daily_totals_before.*")]
+
+    first = cached_totals_before()
     ingest(home, next_month_post(tmp_path), source="generalstaff.en")
     tables = build(home, publish_to=home / "warehouse")
     assert tables.kept is not None and tables.kept.totals_until is not None
     assert tables.kept.totals_until < dt.date(2024, 1, 1)
+    # Nor written to the reconciliation's cache again: its file is linked.
+    assert len(first) == 1 and cached_totals_before() == first
     months = {name for partition in hashed for name in partition}
     assert "year=2024/month=02" in months
     assert "year=2023/month=06" not in months and len(months) <= 4  # not the 24 months before

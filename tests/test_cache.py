@@ -11,6 +11,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from lossledger._text import enums_as_text
@@ -244,3 +246,21 @@ def test_the_daily_totals_before_the_split_are_linked_while_a_window_keeps_them(
     unhinted = save(13, totals_kept_until=dt.date(2024, 1, 31))
     assert unhinted != rewritten
     assert save(14, based_on=12, totals_kept_until=dt.date(2024, 1, 31)) != unhinted
+
+
+@given(
+    known=st.sets(st.text(alphabet="abcdef", max_size=4), max_size=40),
+    added=st.sets(st.text(alphabet="abcdef", max_size=4), max_size=10),
+)
+def test_a_settled_figures_code_moves_by_the_new_values_sorted_before_it(
+    known: set[str], added: set[str]
+) -> None:
+    """The settled figures' codes into the cache's sorted values become codes into those
+    values with a new day's merged in: each moves by the new values before it, as a search of
+    the merged values finds it."""
+    from lossledger.projection import _merged_positions, _sorted_union
+
+    values = pl.Series(sorted(known), dtype=pl.String)
+    union, new = _sorted_union(values, pl.Series([*added, None], dtype=pl.String))
+    assert union.to_list() == sorted(known | added)
+    assert _merged_positions(values, new).to_list() == union.search_sorted(values).to_list()

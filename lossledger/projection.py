@@ -925,10 +925,7 @@ def _published_reports(
     quarantine: pl.DataFrame,
     decisions: Decisions,
 ) -> pl.DataFrame:
-    # Counted by the report's seq (one per event, as its id is), the one column first: a
-    # group-by of the whole frame took three times as long (x30), and the event ids (enum
-    # codes made text, then joined as text) half as long again (x10: 22 ms against 13).
-    counts = valid.select("seq").group_by("seq").agg(n_observations=pl.len().cast(pl.Int64))
+    counts = _observations_per_seq(valid.get_column("seq"))
     problems = quarantine.group_by("event_id").agg(n_problems=pl.len().cast(pl.Int64))
     retracted = decisions.retractions.rename({"seq": "retracted_seq"})
     return (
@@ -946,6 +943,26 @@ def _published_reports(
         .select(table_schema("reports").names())
         .sort("seq")
     )
+
+
+def _observations_per_seq(seq: pl.Series) -> pl.DataFrame:
+    """seq, n_observations: the rows of each report's seq (one per event, as its id is).
+
+    By the report's seq, not its id (enum codes made text, then joined as text: x10's
+    22 ms against 13); as runs of equal values when the figures are in seq order, as they
+    are but for the dating rules' (x10's 1.1 million: 3-4 ms against 19-29 for a group-by).
+
+    >>> _observations_per_seq(pl.Series("seq", [3, 3, 5])).rows()
+    [(3, 2), (5, 1)]
+    >>> _observations_per_seq(pl.Series("seq", [5, 3, 5])).sort("seq").rows()
+    [(3, 1), (5, 2)]
+    """
+    if seq.is_sorted():
+        runs = seq.rle().struct.unnest()
+        return runs.select(
+            pl.col("value").alias("seq"), pl.col("len").cast(pl.Int64).alias("n_observations")
+        )
+    return seq.to_frame("seq").group_by("seq").agg(n_observations=pl.len().cast(pl.Int64))
 
 
 def _published_observations(valid: pl.DataFrame, retracted: pl.Series) -> pl.DataFrame:

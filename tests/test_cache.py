@@ -237,6 +237,9 @@ def test_the_daily_totals_before_the_split_are_linked_while_a_window_keeps_them(
         return before_file(seq).stat().st_ino
 
     written = save(10)
+    # The same reconciliation kept again (published elsewhere, say): the file stays, alone.
+    assert save(10, based_on=10, totals_kept_until=dt.date(2024, 1, 31)) == written
+    assert not [path.name for path in memo.directory.iterdir() if path.name.startswith(".")]
     assert save(11, based_on=10, totals_kept_until=split - dt.timedelta(days=1)) == written
     assert not before_file(10).exists()  # the older reconciliation is forgotten
     # A window that replaced a row before the split: written again.

@@ -424,7 +424,7 @@ class ReconcileCache:
             kept = self._totals_before(based_on, split, totals_kept_until)
             if kept is None:
                 parts[_TOTALS_BEFORE] = totals.slice(0, cut)
-            else:
+            elif kept != before:  # (the same reconciliation kept again: its file stays)
                 _replace_with(before, lambda tmp: _link(kept, tmp))
         for part, frame in parts.items():
             _replace_with(

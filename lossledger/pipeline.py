@@ -17,6 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
+from lossledger._heap import frozen_heap
 from lossledger.config import ConfigError, load_policy
 from lossledger.parse.cache import (
     FigureCache,
@@ -253,7 +254,18 @@ def project_tables(
     are the settled figures. ``save_in_background``: both are written by threads while the
     caller goes on, for a caller that publishes next (:func:`publish` waits for them, as
     does :func:`~lossledger.parse.cache.wait_for_saves`).
+
+    The garbage collector is off meanwhile (:func:`~lossledger._heap.frozen_heap`): the
+    projection leaves few cycles, and collecting took some 30 ms of a new day at x10 (116
+    young, 10 middle and one full collection over the run's heap).
     """
+    with frozen_heap():
+        return _projected_tables(settings, upto=upto, save_in_background=save_in_background)
+
+
+def _projected_tables(
+    settings: RunSettings, *, upto: int, save_in_background: bool
+) -> WarehouseTables:
     policy = load_policy(settings.home)
     fingerprint = settings.registry().fingerprint
     memo = ReconcileCache(settings.home, fingerprint, policy)

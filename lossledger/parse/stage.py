@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import gc
 import itertools
 import multiprocessing
 import os
@@ -29,6 +28,7 @@ from multiprocessing.sharedctypes import Synchronized
 
 import polars as pl
 
+from lossledger._heap import frozen_heap
 from lossledger.parse.parsers import Parser, parse_report
 from lossledger.parse.parsers._utils import looks_like_html
 from lossledger.store.base import require_intact
@@ -157,7 +157,7 @@ def parse_events(
     """
     reports = _reports(events)
     count = parse_workers() if workers is None else max(1, workers)
-    with _frozen_heap() as freeze_more:
+    with frozen_heap() as freeze_more:
         if count > 1 and _can_fork():
             return _parse_parallel(reports, parsers=parsers, max_report_bytes=max_report_bytes,
                                    workers=count, freeze_more=freeze_more)
@@ -415,9 +415,9 @@ def _parse_parallel(
     plain_queue = (context.Value("q", min(plain_end, 1)), plain_end)
     markup_queue = (context.Value("q", max(plain_end, 1)), len(chunks))
     started: list[tuple[BaseProcess, Connection]] = []
-    # The workers share this process's objects, frozen (:func:`_frozen_heap`; again now, with
-    # what the first chunk loaded): the collector leaves them untouched, so no worker copies
-    # their pages, as the Python documentation advises for fork.
+    # The workers share this process's objects, frozen (:func:`~lossledger._heap.frozen_heap`;
+    # again now, with what the first chunk loaded): the collector leaves them untouched, so no
+    # worker copies their pages, as the Python documentation advises for fork.
     freeze_more()
     for _ in range(workers - 1):
         receiver, sender = context.Pipe(duplex=False)
@@ -453,36 +453,6 @@ def _parse_parallel(
         key=lambda placed: placed[0],
     )
     return _fitted([one for _, one in in_order])
-
-
-@contextlib.contextmanager
-def _frozen_heap() -> Iterator[Callable[[], None]]:
-    """No garbage collection while the block runs, and the objects that exist now left out
-    of it afterwards too; the block gets a function that freezes those made since as well
-    (until the block ends).
-
-    Parsing allocates objects by the hundred thousand; each full collection meanwhile would
-    traverse the caller's whole heap (a flow's holds Prefect's and polars' modules), for
-    nothing, as nothing parsed refers back to it: 0.3 s of 3.9 s for 4,000 reports of the
-    real-world corpus on one process. Frozen, the forked workers also leave those pages
-    unwritten, as the Python documentation advises for fork. (Not when the program froze
-    objects itself: unfreezing would undo its freeze.) The younger collections cost too,
-    and parsing leaves almost no cycles to collect: with none, 3,800 reports parsed in
-    2.59-2.64 s of CPU against 2.65-2.81 s, at the same peak memory, and the one collection
-    after them took 0.06 s (2026-12-07). The workers are forked with collection off.
-    """
-    freeze = gc.get_freeze_count() == 0
-    if freeze:
-        gc.freeze()
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield gc.freeze if freeze else (lambda: None)
-    finally:
-        if collecting:
-            gc.enable()
-        if freeze:
-            gc.unfreeze()
 
 
 def _chained(first: list[RecordedEvent], rest: Iterator[RecordedEvent]) -> (

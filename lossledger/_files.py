@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
-__all__ = ["current_umask", "make_readable"]
+__all__ = ["current_umask", "link_or_copy", "make_readable"]
 
 
 def current_umask() -> int:
@@ -35,3 +36,12 @@ def make_readable(path: Path) -> None:
     they must be readable by whoever the umask lets read them.
     """
     os.chmod(path, 0o666 & ~current_umask())
+
+
+def link_or_copy(source: Path | str, target: Path | str) -> None:
+    """``target`` as a hard link to ``source``: the same bytes, not written again (a copy on
+    another file system, or one without hard links)."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)

@@ -35,7 +35,7 @@ from typing import TypeVar
 
 import polars as pl
 
-from lossledger._files import make_readable
+from lossledger._files import link_or_copy, make_readable
 from lossledger._text import enums_as_text
 from lossledger.parse.stage import PARTS, ParsedBatch
 from lossledger.projection import _ENUM_COLUMNS as _FIGURE_ENUMS
@@ -425,7 +425,12 @@ class ReconcileCache:
             if kept is None:
                 parts[_TOTALS_BEFORE] = totals.slice(0, cut)
             elif kept != before:  # (the same reconciliation kept again: its file stays)
-                _replace_with(before, lambda tmp: _link(kept, tmp))
+
+                def linked(tmp: Path, kept: Path = kept) -> None:
+                    tmp.unlink()  # the link takes the temporary file's name
+                    link_or_copy(kept, tmp)
+
+                _replace_with(before, linked)
         for part, frame in parts.items():
             _replace_with(
                 self.directory / f"{seq}.{part}.parquet",
@@ -480,15 +485,6 @@ def _totals_split(dates: pl.Series) -> dt.date | None:
         return None
     split = dt.date(last.year - 1, 1, 1)
     return split if first < split else None
-
-
-def _link(source: Path, target: Path) -> None:
-    """``target`` as a hard link to ``source`` (a copy where links are not to be had)."""
-    target.unlink(missing_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
 
 
 # --- the settled figures of earlier runs ---------------------------------------------------------

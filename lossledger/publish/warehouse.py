@@ -72,6 +72,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from lossledger._files import link_or_copy
 from lossledger._text import enums_as_text
 
 if TYPE_CHECKING:
@@ -558,7 +559,7 @@ def _stage_table(
         if published is not None and stored == content[partition]:
             relative = f"{name}/{partition}/{published.name}"
             os.makedirs(os.path.join(staging, name, partition), exist_ok=True)
-            _link_or_copy(published, os.path.join(staging, relative))
+            link_or_copy(published, os.path.join(staging, relative))
             unchanged += 1
         else:
             relative = f"{name}/{partition}/{_part_name(content[partition], watermark)}"
@@ -714,13 +715,6 @@ def _write_partition(
         "lossledger.schema_version": str(rows.width),
         "lossledger.columns": json.dumps(rows.columns),
     })
-
-
-def _link_or_copy(source: Path | str, target: Path | str) -> None:
-    try:
-        os.link(source, target)
-    except OSError:  # another file system, or one without hard links
-        shutil.copy2(source, target)
 
 
 def _switch(root: Path, version: Path) -> None:

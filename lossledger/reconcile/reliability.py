@@ -36,6 +36,7 @@ group-bys over one year's conflicting cells.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,11 +48,13 @@ __all__ = [
     "LEARNED_SCHEMAS",
     "Learned",
     "Truth",
+    "VoteKeys",
     "accuracies",
     "echoes",
     "learned_sources",
     "no_learning",
     "truth_discovery",
+    "vote_keys",
 ]
 
 _GROUP = ["source", "category", "year"]
@@ -353,8 +356,10 @@ def _year_fixed_point(
     """
     votes = votes.with_columns(value_ids())
     value_id = votes.get_column("value_id")
-    # The source pairs meeting on a cell do not change from one iteration to the next.
+    # The source pairs meeting on a cell do not change from one iteration to the next, nor
+    # do the votes' groups and the sources giving each value.
     pairs = CopyPairs(votes, names=before.names, before=before)
+    keys = vote_keys(votes)
     counted = pl.col("settled").cast(pl.Float64)
     iterations = 0
     for iterations in range(1, max_iterations + 1):  # noqa: B007
@@ -373,7 +378,9 @@ def _year_fixed_point(
             value_id, votes.get_column("p_true"),
             min_shared=copy_min_shared, min_share=copy_min_share,
         )
-        posteriors = candidate_posteriors(votes, per_group, copies, false_values=false_values)
+        posteriors = candidate_posteriors(
+            votes, per_group, copies, false_values=false_values, keys=keys
+        )
         agreed = (pl.col("posterior") >= decide_probability) & (pl.col("independent") >= 2)
         settled = pl.col("series_decided").is_not_null() | agreed.any().over("cell")
         updated = votes.drop("p_true", "settled").join(
@@ -408,19 +415,33 @@ def _no_posteriors(votes: pl.DataFrame) -> pl.DataFrame:
 
 
 def candidate_posteriors(
-    votes: pl.DataFrame, accuracy: pl.DataFrame, copies: pl.DataFrame, *, false_values: int
+    votes: pl.DataFrame,
+    accuracy: pl.DataFrame,
+    copies: pl.DataFrame,
+    *,
+    false_values: int,
+    keys: VoteKeys | None = None,
 ) -> pl.DataFrame:
-    """Return cell, total, score and posterior for every conflicting candidate."""
+    """Return cell, total, score and posterior for every conflicting candidate.
+
+    ``keys``: :func:`vote_keys` of ``votes``, when a fixed point asks again and again of
+    the same votes (worked out here otherwise).
+    """
+    keys = keys if keys is not None else vote_keys(votes)
     log_n = math.log(false_values)
-    weighted = (
-        votes.with_columns(echoes(votes, copies).alias("echo"))
-        .join(accuracy, on=_GROUP, how="left")
-        .with_columns(
-            pl.when("echo")
-            .then(0.0)
-            .otherwise(log_n + (pl.col("accuracy") / (1 - pl.col("accuracy"))).log())
-            .alias("weight")
-        )
+    # The accuracy of each vote's group, by the group's number (no join of the votes on
+    # their names in every step of a fixed point).
+    of_group = keys.groups.join(
+        accuracy.select(*_GROUP, "accuracy"), on=_GROUP, how="left", maintain_order="left"
+    ).get_column("accuracy")
+    weighted = votes.with_columns(
+        echoes(votes, copies, keys=keys).alias("echo"),
+        of_group.gather(keys.group).alias("accuracy"),
+    ).with_columns(
+        pl.when("echo")
+        .then(0.0)
+        .otherwise(log_n + (pl.col("accuracy") / (1 - pl.col("accuracy"))).log())
+        .alias("weight")
     )
     scores = weighted.group_by("cell", "total").agg(
         pl.col("series_decided").first(),
@@ -442,39 +463,91 @@ def candidate_posteriors(
     )
 
 
-def echoes(votes: pl.DataFrame, copies: pl.DataFrame) -> pl.Series:
+@dataclass(frozen=True, slots=True)
+class VoteKeys:
+    """What :func:`candidate_posteriors` and :func:`echoes` read of a set of votes besides
+    the accuracies and copies: the same in every step of a fixed point over them."""
+
+    groups: pl.DataFrame
+    """source, category, year: the votes' groups, the ``i``-th numbered ``i``."""
+    group: pl.Series
+    """Per vote, the number of its group."""
+    names: pl.Enum
+    """The votes' sources, sorted."""
+    src: np.ndarray
+    """Per vote, its source's code in ``names``."""
+    given: tuple[np.ndarray, ...]
+    """Per word of :data:`_WORD_BITS` sources (codes ``first`` to ``first + 61``): per vote,
+    the bit set of the word's sources giving the vote's value (bit ``code - first``)."""
+
+
+def vote_keys(votes: pl.DataFrame) -> VoteKeys:
+    """The :class:`VoteKeys` of ``votes`` (cell, total, source, category, year; and
+    ``value_id``, else it is worked out).
+
+    >>> votes = pl.DataFrame({"cell": [1, 1, 1], "total": [5, 5, 6], "source": ["b", "a", "c"],
+    ...                       "category": ["tanks"] * 3, "year": [2024] * 3})
+    >>> keys = vote_keys(votes)
+    >>> keys.group.to_list(), keys.src.tolist(), keys.given[0].tolist()
+    ([1, 0, 2], [1, 0, 2], [3, 3, 4])
+    """
+    names = pl.Enum(votes.get_column("source").unique().sort())
+    numbered = votes.select(
+        (pl.struct(_GROUP).rank("dense") - 1).cast(pl.UInt32).alias("group"),
+        pl.col("value_id") if "value_id" in votes.columns else value_ids(),
+        pl.col("source").cast(names).to_physical().cast(pl.Int64).alias("src"),
+        *_GROUP,
+    )
+    groups = numbered.select("group", *_GROUP).unique("group").sort("group").drop("group")
+    given = []
+    for first in range(0, len(names.categories), _WORD_BITS):
+        bit = _bits(first, len(names.categories))
+        # One vote per (value, source): sums of distinct powers of two are the bit sets.
+        given.append(numbered.select(
+            bit("src").sum().over("value_id").alias("given")
+        ).to_series().to_numpy())
+    return VoteKeys(groups, numbered.get_column("group"), names,
+                    numbered.get_column("src").to_numpy(), tuple(given))
+
+
+def _bits(first: int, n_sources: int) -> Callable[[str], pl.Expr]:
+    """An expression factory: a column of source codes as one bit each for the codes of the
+    word from ``first`` (0 for the others)."""
+    bits = {s: 1 << (s - first) for s in range(first, min(n_sources, first + _WORD_BITS))}
+
+    def bit(name: str) -> pl.Expr:
+        return pl.col(name).replace_strict(bits, default=0, return_dtype=pl.Int64)
+
+    return bit
+
+
+def echoes(
+    votes: pl.DataFrame, copies: pl.DataFrame, *, keys: VoteKeys | None = None
+) -> pl.Series:
     """Return, per vote, whether its source copies a source that gives the same value (a
-    copier adds nothing to a value its original also gives)."""
+    copier adds nothing to a value its original also gives).
+
+    ``keys``: :func:`vote_keys` of ``votes`` (worked out here otherwise).
+    """
     if not copies.height:
         return pl.repeat(False, votes.height, eager=True)
     # Early iterations may find every pair dependent: integer (value, source) keys, and one
     # bit per source (sets of up to 62 sources in one Int64 word), spare the copier-by-original
     # expansion: a vote is an echo when its value's sources and its source's originals meet.
-    names = pl.Enum(votes.get_column("source").unique().sort())
+    keys = keys if keys is not None else vote_keys(votes)
+    n_sources = len(keys.names.categories)
 
     def code(name: str) -> pl.Expr:
-        return pl.col(name).cast(names).to_physical().cast(pl.Int64)
+        return pl.col(name).cast(keys.names).to_physical().cast(pl.Int64)
 
-    value = pl.col("value_id") if "value_id" in votes.columns else value_ids()
-    keys = votes.select(value.alias("value_id"), code("source").alias("src"))
     pairs = copies.select(code("source").alias("src"), code("original").alias("original"))
-    n_sources = len(names.categories)
-    echo = pl.repeat(False, votes.height, eager=True)
-    for first in range(0, n_sources, _WORD_BITS):
-        bits = {s: 1 << (s - first) for s in range(first, min(n_sources, first + _WORD_BITS))}
-
-        def bit(name: str, bits: dict[int, int] = bits) -> pl.Expr:
-            return pl.col(name).replace_strict(bits, default=0, return_dtype=pl.Int64)
-
-        # One vote per (value, source) and one row per (source, original): sums of distinct
-        # powers of two are the bit sets.
-        given = keys.group_by("value_id").agg(bit("src").sum().alias("given"))
+    echo = np.zeros(votes.height, dtype=bool)
+    for first, given in zip(range(0, n_sources, _WORD_BITS), keys.given, strict=True):
+        bit = _bits(first, n_sources)
+        # Per source code, the bit set of its originals in this word (0: none).
         originals = pairs.group_by("src").agg(bit("original").sum().alias("originals"))
-        meets = (
-            keys.join(given, on="value_id", how="left", maintain_order="left")
-            .join(originals, on="src", how="left", maintain_order="left")
-            .select((pl.col("given") & pl.col("originals").fill_null(0)) != 0)
-            .to_series()
-        )
-        echo = echo | meets
-    return echo.alias("echo")
+        table = np.zeros(n_sources, dtype=np.int64)
+        table[originals.get_column("src").to_numpy()] = originals.get_column(
+            "originals").to_numpy()
+        echo |= (given & table[keys.src]) != 0
+    return pl.Series("echo", echo)

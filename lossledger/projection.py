@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pandera.errors as pa_errors
 import polars as pl
 
+from lossledger._chunks import aligned
 from lossledger._text import enums_as_text, sorted_enum
 from lossledger.parse.stage import ParsedBatch
 from lossledger.reconcile.consensus import (
@@ -510,7 +511,8 @@ def _known_figures(
                                palettes=palettes)
     return SettledFigures(
         seq=settled.seq,
-        valid=recode(pl.DataFrame(columns), consume=True),
+        # The recoded columns cut where the others are: one gather makes one chunk.
+        valid=aligned(recode(pl.DataFrame(columns), consume=True)),
         invalid=recode(settled.invalid),
         open=recode(settled.open),
         dictionary=settled.dictionary,
@@ -548,9 +550,18 @@ def _sorted_union(known: pl.Series, values: pl.Series) -> tuple[pl.Series, pl.Se
     >>> union, new = _sorted_union(pl.Series(["a", "c", "e"]), pl.Series(["d", "a", None]))
     >>> union.to_list(), new.to_list()
     (['a', 'c', 'd', 'e'], ['d'])
+    >>> [part.to_list() for part in _sorted_union(pl.Series(["b"]), pl.Series(["c", "a"]))]
+    [['a', 'b', 'c'], ['a', 'c']]
     """
     distinct = values.drop_nulls().unique()
-    new = distinct.filter(~distinct.is_in(known.implode())).sort()
+    if known.is_empty():
+        new = distinct.sort()
+    else:
+        # A binary search of the few values in the sorted ``known``: ``is_in`` would hash
+        # every known value first (x10's 80,000 event ids: 12 ms).
+        at = known.search_sorted(distinct, side="left")
+        found = known.gather(at.clip(upper_bound=known.len() - 1))
+        new = distinct.filter((at >= known.len()) | (found != distinct)).sort()
     if new.is_empty():
         return known, new
     return known.to_frame("value").merge_sorted(new.to_frame("value"), key="value") \

@@ -148,6 +148,36 @@ def test_each_run_adds_the_settled_figures_of_its_new_reports(
     _same_tables(fourth, third)
 
 
+def test_the_settled_figures_columns_are_chunked_alike(tmp_path: Path) -> None:
+    # Columns chunked unlike each other are copied whole by every later filter or select of
+    # the history's figures (``lossledger._chunks``): the columns recoded into a run's enums
+    # (one gather each, one chunk) are cut where the segments' other columns are.
+    from lossledger import projection
+    from lossledger.parse.cache import FigureCache
+    from lossledger.pipeline import RunSettings
+
+    for file in (SEED, GS_EN_0130, GS_EN_0131):
+        ingest(tmp_path, file, source=file.stem)
+        build(tmp_path)
+    assert len(_segments(tmp_path)) == 3
+    settings = RunSettings.resolve(tmp_path)
+    with settings.store(read_only=True) as store:
+        settled = FigureCache(tmp_path, settings.registry().fingerprint).load(
+            upto=store.head(), hash_at=store.hash_at)
+    assert settled is not None
+    # A newer report's figures, with an event id of their own, as the projection gets them.
+    newer = dict(settled.valid.schema)
+    for name in projection._ENUM_COLUMNS:
+        newer[name] = pl.Enum(pl.concat([settled.dictionary[name].head(1),
+                                         pl.Series(["~newer"] if name == "event_id" else [])]))
+    schema, added = projection._union_schema(pl.Schema(newer), settled.dictionary)
+    known = projection._known_figures(settled, schema, projection._Palettes(schema, added=added))
+    layouts = {tuple(column.chunk_lengths()) for column in known.valid.get_columns()}
+    assert len(layouts) == 1 and len(next(iter(layouts))) == 3, layouts
+    assert known.valid.get_column("event_id").cast(pl.String).is_in(
+        settled.dictionary["event_id"].implode()).all()
+
+
 def test_figures_of_a_rewritten_log_are_never_taken(tmp_path: Path) -> None:
     home, other = tmp_path / "home", tmp_path / "other"
     ingest(home, GS_EN_0130, GS_EN_0131, source="generalstaff.en")
@@ -175,7 +205,7 @@ def test_a_run_as_of_an_earlier_event_takes_no_later_figures(tmp_path: Path) -> 
 def test_a_damaged_segment_is_built_again(tmp_path: Path) -> None:
     ingest(tmp_path, SEED, GS_EN_0130, GS_EN_0131, source="mixed")
     first = build(tmp_path)
-    (segment,) = (tmp_path / "cache" / "figures").glob("*/segment-*.valid.arrow")
+    (segment,) = (tmp_path / "cache" / "figures").glob("*/segment-*.valid.parquet")
     segment.write_bytes(segment.read_bytes()[:100])
     again = build(tmp_path)
     assert again.figures is not None and again.figures.checked_upto == -1

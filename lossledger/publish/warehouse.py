@@ -582,6 +582,10 @@ def _stage_table(
     return files, written, unchanged
 
 
+#: Up to this many months, :func:`_rows_by_month` finds each one's rows by a comparison.
+_FEW_MONTHS = 4
+
+
 def _rows_by_month(
     keys: pl.Series, *, only: list[int | None] | None = None
 ) -> dict[str, pl.Series]:
@@ -595,7 +599,22 @@ def _rows_by_month(
     >>> rows = _rows_by_month(pl.Series("month", [202402, 202401, 202402]), only=[202402])
     >>> {partition: numbers.to_list() for partition, numbers in rows.items()}
     {'year=2024/month=02': [0, 2]}
+    >>> keys = pl.Series("month", [202402, 202401, 202402, 202403])
+    >>> few = _rows_by_month(keys, only=[202403, 202401, 202402])  # a comparison each
+    >>> every = _rows_by_month(keys)  # a group-by
+    >>> list(few) == list(every) and all(few[name].equals(every[name]) for name in every)
+    True
     """
+    if only is not None and 0 < len(only) <= _FEW_MONTHS and None not in only:
+        # A daily run's month or two: a comparison each, no frame, filter or group-by (x10's
+        # reports: 9 ms against 0.3).
+        found = {}
+        for month in dict.fromkeys(only):
+            rows = (keys == month).arg_true()
+            if rows.len():
+                found[_partition_name(month)] = rows.alias("row")
+        # In order of each partition's first row, as the group-by gives them.
+        return dict(sorted(found.items(), key=lambda item: item[1][0]))
     numbered = keys.to_frame().with_row_index("row")
     if only is not None:
         if not only:
@@ -869,15 +888,22 @@ def _row_hashes(frame: pl.DataFrame) -> pl.Series:
     >>> _row_hashes(text).equals(_row_hashes(coded))
     True
     """
+    schema = frame.schema
+    # The text columns hashed in one query (a query each cost about 1 ms on a few rows: x10's
+    # reports partition of the day, 9 ms against 1.5).
+    texts = frame.select(
+        pl.when(pl.col(name).is_not_null()).then(pl.col(name).hash(seed=0)).alias(name)
+        for name, dtype in schema.items() if dtype == pl.String
+    ) if any(dtype == pl.String for dtype in schema.values()) else None
     columns = []
-    for name, dtype in frame.schema.items():
-        column = frame.get_column(name)
+    for name, dtype in schema.items():
         if isinstance(dtype, pl.Enum):
-            column = dtype.categories.hash(seed=0).gather(column.to_physical())
+            column = dtype.categories.hash(seed=0).gather(frame.get_column(name).to_physical())
         elif dtype == pl.String:
-            column = frame.select(
-                pl.when(pl.col(name).is_not_null()).then(pl.col(name).hash(seed=0))
-            ).to_series()
+            assert texts is not None
+            column = texts.get_column(name)
+        else:
+            column = frame.get_column(name)
         columns.append(column.alias(name))
     return pl.DataFrame(columns).hash_rows(seed=0)
 

@@ -389,6 +389,8 @@ def _year_fixed_point(
             ),
             on=["cell", "total"],
             how="left",
+            # Row for row: the pairs' value ids and the vote keys were worked out once.
+            maintain_order="left",
         )
         moved = updated.select((pl.col("p_true") - votes["p_true"]).abs().max()).item()
         votes = updated
